@@ -1,0 +1,79 @@
+# The front door. `make run` and `make test` work on a bare machine with Python 3.11+ and make.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+HOST ?= 127.0.0.1
+PORT ?= 8000
+# PostgreSQL and Redis used by the second test pass (and `make test-pg`).
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/simple_analytics
+TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
+
+.PHONY: install install-dev run worker test test-sqlite test-pg browser-deps lint fmt check event bench-ingest clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(VENV)/.installed: $(BIN)/python requirements.txt pyproject.toml
+	$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --no-deps --no-build-isolation -e . \
+		|| $(BIN)/python -m pip install -q --disable-pip-version-check --no-deps -e .
+	touch $@
+
+$(VENV)/.installed-dev: $(VENV)/.installed requirements-dev.txt
+	$(BIN)/python -m pip install -q --disable-pip-version-check --require-hashes -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+install: $(VENV)/.installed
+
+install-dev: $(VENV)/.installed-dev
+
+run: install
+	HOST=$(HOST) PORT=$(PORT) $(BIN)/simple-analytics serve
+
+worker: install
+	$(BIN)/simple-analytics worker
+
+# Debian's Chromium for the browser tests (never a browser downloaded by a test tool).
+browser-deps:
+	@command -v chromium >/dev/null 2>&1 || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
+		else echo "chromium not installed: browser tests will skip (apt-get install chromium)"; fi; }
+
+# The whole suite on SQLite, then again on PostgreSQL + Redis.
+test: install-dev browser-deps
+	$(MAKE) --no-print-directory test-sqlite
+	$(MAKE) --no-print-directory test-pg
+
+test-sqlite: install-dev
+	DATA_DIR=$$(mktemp -d) $(BIN)/pytest -m "not postgres" $(PYTEST_ARGS)
+
+test-pg: install-dev
+	@$(BIN)/python scripts/services.py --check || { \
+		if [ "$$CI" = "true" ]; then echo "PostgreSQL/Redis required under CI=true"; exit 1; fi; \
+		echo "PostgreSQL or Redis not reachable: skipping the PostgreSQL + Redis pass"; exit 0; }; \
+	DATA_DIR=$$(mktemp -d) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
+		$(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
+
+lint: install-dev
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+fmt: install-dev
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+check: lint test
+
+# A realistic PAGE_VIEW to a running server: make event SITE=<tracking id>
+event:
+	curl -sS -X POST "http://$(HOST):$(PORT)/api/event" -H 'Content-Type: text/plain' \
+		-H 'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0' \
+		--data '{"site":"$(SITE)","type":"PAGE_VIEW","url":"https://example.com/pricing?utm_source=news","referrer":"https://www.google.com/","screen":1440}' \
+		-w '%{http_code}\n'
+
+bench-ingest: install-dev
+	$(BIN)/python bench/ingest.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,38 @@
+from __future__ import annotations
+
+import getpass
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.core.validators import validate_email
+
+
+class Command(BaseCommand):
+    help = "Create a user who can log in with EMAIL (for headless installs and scripts)."
+
+    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+        parser.add_argument("email")
+        parser.add_argument("--password", help="prompted for when omitted and a TTY is attached")
+        parser.add_argument("--superuser", action="store_true", help="also grant /admin/ access")
+
+    def handle(self, *args, email: str, password: str | None, superuser: bool, **options) -> None:  # type: ignore[no-untyped-def]
+        email = email.strip().lower()
+        try:
+            validate_email(email)
+        except ValidationError:
+            raise CommandError(f"not a valid email address: {email}") from None
+        User = get_user_model()
+        if User.objects.filter(username=email).exists():
+            raise CommandError(f"a user {email} already exists")
+        if password is None:
+            password = getpass.getpass("Password: ")
+        user = User(username=email, email=email, is_staff=superuser, is_superuser=superuser)
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise CommandError("; ".join(exc.messages)) from None
+        user.set_password(password)
+        user.save()
+        self.stdout.write(f"created user {email}")

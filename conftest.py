@@ -1,0 +1,27 @@
+"""Suite-wide fixtures. PostgreSQL and Redis checks: skip locally, fail under CI=true."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+
+@pytest.fixture(autouse=True)
+def _fresh_process_caches():
+    from tracking.identity import forget_salts
+    from websites.selectors import tracked_site_forget
+
+    tracked_site_forget()
+    forget_salts()
+    yield
+    tracked_site_forget()
+    forget_salts()
+
+
+def require_service(name: str, reachable: bool) -> None:
+    if reachable:
+        return
+    if os.environ.get("CI") == "true":
+        pytest.fail(f"{name} is required under CI=true but is not reachable")
+    pytest.skip(f"{name} not reachable")

@@ -1,0 +1,3 @@
+from simple_analytics.cli import main
+
+main()

@@ -1,0 +1,70 @@
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run the web server (granian, WSGI) and a job consumer with the scheduler."
+
+    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+        parser.add_argument("--host", default=settings.HOST)
+        parser.add_argument("--port", type=int, default=settings.PORT)
+        parser.add_argument("--workers", type=int, default=settings.WEB_WORKERS)
+        parser.add_argument("--threads", type=int, default=settings.WEB_THREADS)
+        parser.add_argument("--no-migrate", action="store_true", help="skip `migrate` at start")
+        parser.add_argument(
+            "--no-jobs", action="store_true", help="web server only (run `worker` elsewhere)"
+        )
+
+    def handle(self, *args, host, port, workers, threads, no_migrate, no_jobs, **options) -> None:  # type: ignore[no-untyped-def]
+        if not no_migrate:
+            call_command("migrate", interactive=False, verbosity=0)
+        web = [
+            sys.executable, "-m", "granian",
+            "--interface", "wsgi",
+            "--host", host,
+            "--port", str(port),
+            "--workers", str(workers),
+            "--blocking-threads", str(threads),
+            "--backpressure", str(threads * 4),
+            "--no-ws",
+            "--log-level", "warning",
+            "simple_analytics.wsgi:application",
+        ]  # fmt: skip
+        commands = [web]
+        if not no_jobs:
+            commands.append([sys.executable, "-m", "simple_analytics", "worker", "--scheduler"])
+        procs = [subprocess.Popen(cmd) for cmd in commands]
+        shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
+        self.stdout.write(f"Simple Analytics is running at http://{shown}:{port}/  (Ctrl+C stops)")
+        self.stdout.flush()
+
+        def stop(signum: int, frame: object) -> None:
+            raise KeyboardInterrupt
+
+        signal.signal(signal.SIGTERM, stop)
+        code = 0
+        try:
+            while all(p.poll() is None for p in procs):
+                time.sleep(0.5)
+            code = next(p.returncode for p in procs if p.returncode is not None) or 1
+            self.stderr.write("a server process exited; stopping the others")
+        except KeyboardInterrupt:
+            pass
+        finally:
+            for p in procs:
+                if p.poll() is None:
+                    p.terminate()
+            for p in procs:
+                try:
+                    p.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    p.kill()
+        sys.exit(code)

@@ -1,0 +1,24 @@
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Run a job consumer (add --scheduler on exactly one host to run periodic jobs)."
+
+    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+        parser.add_argument("--scheduler", action="store_true", help="also run periodic jobs")
+        parser.add_argument("--concurrency", type=int, default=settings.WORKER_CONCURRENCY)
+
+    def handle(self, *args, scheduler: bool, concurrency: int, **options) -> None:  # type: ignore[no-untyped-def]
+        call_command(
+            "run_huey",
+            workers=concurrency,
+            worker_type="thread",
+            periodic=scheduler,
+            # Locks left by a killed consumer would block their task forever; the one
+            # scheduling consumer clears them at start.
+            flush_locks=scheduler,
+        )

@@ -1,0 +1,229 @@
+"""Django settings: every value comes from an environment variable with an embedded default.
+
+With no environment at all the app runs on a bare machine: SQLite in DATA_DIR, a file cache
+shared by the local processes, Huey on SQLite. DATABASE_URL switches to PostgreSQL and
+REDIS_URL switches the cache and Huey to Redis. `.env.example` documents every variable.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import sys
+from pathlib import Path
+
+import environ
+
+from simple_analytics.env import (
+    ConfigError,
+    env_bool,
+    env_int,
+    env_list,
+    env_secret,
+    env_str,
+    secret_key_from_data_dir,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+DATA_DIR = Path(env_str("DATA_DIR", str(BASE_DIR / "data"))).resolve()
+DATA_DIR.mkdir(parents=True, exist_ok=True)
+
+DEBUG = env_bool("DEBUG", False)
+# Under pytest: immediate Huey, in-process cache (unless REDIS_URL asks for the real one).
+TESTING = env_bool("TESTING", False) or "pytest" in sys.modules
+
+SECRET_KEY = env_secret("SECRET_KEY") or secret_key_from_data_dir(DATA_DIR)
+if not DEBUG and len(SECRET_KEY) < 32:
+    raise ConfigError("SECRET_KEY must be at least 32 characters (unset it to generate one)")
+
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+if not ALLOWED_HOSTS:
+    raise ConfigError("ALLOWED_HOSTS must not be empty")
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+HOST = env_str("HOST", "127.0.0.1")
+PORT = env_int("PORT", 8000, minimum=1)
+WEB_WORKERS = env_int("WEB_WORKERS", 2, minimum=1)
+# Threads per web worker. Ingestion requests wait for a shared group commit, so the more
+# requests a worker holds at once, the larger (and cheaper per event) each commit is.
+WEB_THREADS = env_int("WEB_THREADS", 32, minimum=1)
+WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 2, minimum=1)
+
+try:
+    TRUSTED_PROXIES = [
+        ipaddress.ip_network(cidr, strict=False) for cidr in env_list("TRUSTED_PROXIES", [])
+    ]
+except ValueError as exc:
+    raise ConfigError(f"TRUSTED_PROXIES must be a comma-separated list of CIDRs: {exc}") from None
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "whitenoise.runserver_nostatic",
+    "django.contrib.staticfiles",
+    "huey.contrib.djhuey",
+    "simple_analytics",
+    "accounts",
+    "core",
+    "websites",
+    "tracking",
+    "jobs",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "simple_analytics.urls"
+WSGI_APPLICATION = "simple_analytics.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+_env = environ.Env()
+DATABASE_URL = env_str("DATABASE_URL", "")
+if DATABASE_URL:
+    DATABASES = {"default": _env.db_url_config(DATABASE_URL)}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        DATABASES["default"].setdefault("CONN_MAX_AGE", 600)
+        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": DATA_DIR / "db.sqlite3",
+        }
+    }
+if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+    DATABASES["default"].setdefault("OPTIONS", {}).update(
+        {
+            # IMMEDIATE takes the write lock at BEGIN, so two writers queue on busy_timeout
+            # instead of failing with "database is locked" when a read lock is upgraded.
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": (
+                "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL; PRAGMA busy_timeout=20000;"
+            ),
+        }
+    )
+
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Cache and jobs --------------------------------------------------------------------
+REDIS_URL = env_str("REDIS_URL", "")
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": "sa",
+        }
+    }
+    HUEY = {
+        "huey_class": "huey.RedisHuey",
+        "name": "simple-analytics",
+        "url": REDIS_URL,
+        "immediate": False,
+        "utc": True,
+        "consumer": {"workers": WORKER_CONCURRENCY, "worker_type": "thread"},
+    }
+else:
+    CACHES = {
+        "default": {
+            # The web server and the job consumer are separate processes: a file cache is
+            # shared between them without contending for SQLite's single write lock.
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(DATA_DIR / "cache"),
+        }
+    }
+    HUEY = {
+        "huey_class": "huey.SqliteHuey",
+        "name": "simple-analytics",
+        "filename": str(DATA_DIR / "huey.sqlite3"),
+        "immediate": False,
+        "utc": True,
+        "consumer": {"workers": WORKER_CONCURRENCY, "worker_type": "thread"},
+    }
+if TESTING:
+    HUEY["immediate"] = True
+    if not REDIS_URL:
+        CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
+        # A file, not shared-cache memory: the ingest writer thread and the live test
+        # server need SQLite's normal locking (busy_timeout) between connections.
+        DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
+
+# Seconds a burst of events waits before the per-website refresh job runs.
+REFRESH_DEBOUNCE_SECONDS = env_int("REFRESH_DEBOUNCE_SECONDS", 10, minimum=0)
+
+# --- Ingestion -------------------------------------------------------------------------
+INGEST_MAX_BODY_BYTES = 8 * 1024
+INGEST_MAX_URL_CHARS = 2048
+SESSION_IDLE_MINUTES = 30
+# Group commit: a writer thread per process batches concurrent events into one
+# transaction. Tests write inline (in the request's thread and transaction) unless they
+# exercise the group commit itself.
+INGEST_GROUP_COMMIT = env_bool("INGEST_GROUP_COMMIT", not TESTING)
+# Most events a group commit writes in one transaction.
+INGEST_BATCH_MAX = env_int("INGEST_BATCH_MAX", 500, minimum=1)
+SALT_KEEP_DAYS = 2
+
+# --- Auth, i18n, static ----------------------------------------------------------------
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+    {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
+]
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "/static/"
+STATIC_ROOT = DATA_DIR / "static"
+STATIC_ROOT.mkdir(exist_ok=True)
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+WHITENOISE_USE_FINDERS = True
+WHITENOISE_AUTOREFRESH = DEBUG
+
+SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_PROXY_SSL_HEADER = (
+    ("HTTP_X_FORWARDED_PROTO", "https") if env_bool("BEHIND_TLS_PROXY", False) else None
+)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    # A handler of its own stops the huey consumer from adding a second one.
+    "loggers": {"huey": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+}
+

@@ -1,0 +1,97 @@
+"""Raw tracking data: events, the sessions they belong to, daily salts and drop counters."""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class EventType(models.TextChoices):
+    PAGE_VIEW = "PAGE_VIEW"
+    PATH_CHANGE = "PATH_CHANGE"
+    PAGE_EXIT = "PAGE_EXIT"
+
+
+PAGEVIEW_TYPES = frozenset({EventType.PAGE_VIEW.value, EventType.PATH_CHANGE.value})
+
+
+class DeviceType(models.TextChoices):
+    DESKTOP = "desktop"
+    MOBILE = "mobile"
+    TABLET = "tablet"
+
+
+class DropReason(models.TextChoices):
+    BOT = "bot"
+    EXIT_WITHOUT_SESSION = "exit_without_session"
+
+
+class Salt(models.Model):
+    """The random salt of one calendar day; deleted about two days later (see identity.py)."""
+
+    day = models.DateField(unique=True)
+    value = models.BinaryField(max_length=32)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+
+class Session(models.Model):
+    """A visit: one visitor's events with less than 30 minutes between consecutive events.
+
+    ``visitor_id`` is a keyed hash (64 bits) of the salt of the website's local day, the
+    website, the IP and the User-Agent; neither the IP nor the User-Agent is stored.
+    """
+
+    website = models.ForeignKey("websites.Website", on_delete=models.CASCADE)
+    visitor_id = models.BigIntegerField()
+    started_at = models.DateTimeField()
+    last_seen_at = models.DateTimeField()
+    duration_s = models.PositiveIntegerField(default=0)
+    entry_path = models.TextField()
+    exit_path = models.TextField()
+    pageviews = models.PositiveIntegerField(default=0)
+    is_bounce = models.BooleanField(default=True)
+    has_exit = models.BooleanField(default=False)
+    browser = models.CharField(max_length=64, blank=True)
+    os = models.CharField(max_length=64, blank=True)
+    device = models.CharField(max_length=8, choices=DeviceType.choices)
+    source = models.CharField(max_length=255, blank=True)
+    referrer_host = models.CharField(max_length=255, blank=True)
+    utm_source = models.CharField(max_length=255, blank=True)
+    utm_medium = models.CharField(max_length=255, blank=True)
+    utm_campaign = models.CharField(max_length=255, blank=True)
+    screen = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["website", "started_at"], name="session_site_started"),
+            # Session assignment looks a visitor's open session up by id and recency.
+            models.Index(fields=["visitor_id", "last_seen_at"], name="session_visitor_seen"),
+        ]
+
+
+class Event(models.Model):
+    website = models.ForeignKey("websites.Website", on_delete=models.CASCADE, db_index=False)
+    session = models.ForeignKey(Session, on_delete=models.CASCADE)
+    type = models.CharField(max_length=12, choices=EventType.choices)
+    path = models.TextField()
+    created_at = models.DateTimeField()
+    # Visible time on the page, sent with PAGE_EXIT.
+    engaged_ms = models.PositiveIntegerField(null=True, blank=True)
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["website", "created_at"], name="event_site_created"),
+        ]
+
+
+class DropCount(models.Model):
+    """Events answered 2xx but not stored, counted per website, UTC day and reason."""
+
+    website = models.ForeignKey("websites.Website", on_delete=models.CASCADE)
+    day = models.DateField()
+    reason = models.CharField(max_length=32, choices=DropReason.choices)
+    count = models.PositiveBigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["website", "day", "reason"], name="dropcount_unique")
+        ]

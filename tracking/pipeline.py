@@ -1,0 +1,137 @@
+"""The ingest pipeline: an ordered list of named steps turning a validated payload into an
+``IncomingEvent`` ready to be written, or a ``DropReason``.
+
+Each ``drop_*`` step may reject the event (it is answered 2xx and counted, never stored);
+each ``add_*`` step enriches it. Session assignment needs the database and happens in
+``writer.write_events``, inside the transaction that stores the event.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from urllib.parse import parse_qsl
+
+from core.referrers import clean_host, host_to_source, referrer_host
+from core.ua import parse_agent
+from tracking.identity import visitor_ids
+from tracking.models import DropReason
+from tracking.payload import Payload
+from websites.selectors import TrackedSite
+
+_UTM_MAX = 255
+# utm_source wins; `source` and `ref` are accepted aliases, in that order.
+_SOURCE_KEYS = ("utm_source", "source", "ref")
+
+
+@dataclass(slots=True)
+class IncomingEvent:
+    """One accepted event with everything the writer needs; the IP and UA are not kept."""
+
+    website_id: int
+    type: str
+    at: dt.datetime
+    path: str = "/"
+    screen: int | None = None
+    engaged_ms: int | None = None
+    referrer_host: str = ""
+    source: str = ""
+    utm_source: str = ""
+    utm_medium: str = ""
+    utm_campaign: str = ""
+    browser: str = ""
+    os: str = ""
+    device: str = "desktop"
+    visitor_id: int = 0
+    previous_visitor_id: int = 0
+
+
+@dataclass(slots=True)
+class Context:
+    """What the steps read: the payload and the request facts that are never stored."""
+
+    payload: Payload
+    site: TrackedSite
+    ip: str
+    user_agent: str
+    at: dt.datetime
+    event: IncomingEvent = field(init=False)
+
+
+Step = Callable[[Context], DropReason | None]
+
+
+def drop_bots(ctx: Context) -> DropReason | None:
+    return DropReason.BOT if parse_agent(ctx.user_agent).is_bot else None
+
+
+def add_page(ctx: Context) -> DropReason | None:
+    """Path without query string or fragment; UTM values from the landing URL's query."""
+    url = ctx.payload.parsed_url
+    ev = ctx.event
+    ev.path = url.path or "/"
+    if url.query:
+        params: dict[str, str] = {}
+        for key, value in parse_qsl(url.query, keep_blank_values=False):
+            params.setdefault(key.lower(), value.strip())
+        ev.utm_source = next((params[k] for k in _SOURCE_KEYS if params.get(k)), "")[:_UTM_MAX]
+        ev.utm_medium = params.get("utm_medium", "")[:_UTM_MAX]
+        ev.utm_campaign = params.get("utm_campaign", "")[:_UTM_MAX]
+    return None
+
+
+def add_referrer_source(ctx: Context) -> DropReason | None:
+    """Source = the tagged utm_source when present, else the referrer's (named) host.
+
+    Referrers from the page's own host or the website's domain are internal and ignored.
+    """
+    ev = ctx.event
+    host = referrer_host(ctx.payload.referrer)
+    page_host = clean_host(ctx.payload.parsed_url.hostname or "")
+    site_host = clean_host(ctx.site.domain)
+    if host and host not in (page_host, site_host) and not host.endswith("." + site_host):
+        ev.referrer_host = host
+    ev.source = ev.utm_source or (host_to_source(ev.referrer_host) if ev.referrer_host else "")
+    return None
+
+
+def add_user_agent(ctx: Context) -> DropReason | None:
+    agent = parse_agent(ctx.user_agent)
+    ev = ctx.event
+    ev.browser, ev.os, ev.device = agent.browser, agent.os, agent.device
+    return None
+
+
+def add_visitor(ctx: Context) -> DropReason | None:
+    local_day = ctx.at.astimezone(ctx.site.tz).date()
+    ctx.event.visitor_id, ctx.event.previous_visitor_id = visitor_ids(
+        ctx.site.id, local_day, ctx.ip, ctx.user_agent
+    )
+    return None
+
+
+STEPS: tuple[Step, ...] = (drop_bots, add_page, add_referrer_source, add_user_agent, add_visitor)
+
+
+def run(
+    payload: Payload, *, site: TrackedSite, ip: str, user_agent: str, at: dt.datetime
+) -> IncomingEvent | DropReason:
+    """Run every step in order; the first ``DropReason`` ends the pipeline.
+
+    ``at`` is the event time (aware, UTC): the server clock for live events, the file's
+    ``ts`` for imports.
+    """
+    ctx = Context(payload=payload, site=site, ip=ip, user_agent=user_agent, at=at)
+    ctx.event = IncomingEvent(
+        website_id=site.id,
+        type=payload.type,
+        at=at,
+        screen=payload.screen,
+        engaged_ms=payload.engaged_ms,
+    )
+    for step in STEPS:
+        reason = step(ctx)
+        if reason is not None:
+            return reason
+    return ctx.event

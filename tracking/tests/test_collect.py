@@ -1,0 +1,151 @@
+from __future__ import annotations
+
+import json
+
+import pytest
+from django.test import Client
+
+from simple_analytics.testing import DESKTOP_UA, IPHONE_UA, make_website
+from tracking.models import DropCount, Event, Session
+
+pytestmark = pytest.mark.django_db
+
+
+def post(client: Client, body: dict | str | bytes, *, ua: str = DESKTOP_UA, **extra):
+    data = body if isinstance(body, str | bytes) else json.dumps(body)
+    return client.generic(
+        "POST", "/api/event", data, content_type="text/plain", HTTP_USER_AGENT=ua, **extra
+    )
+
+
+def test_it_stores_a_page_view_with_enrichment(client):
+    website = make_website(domain="example.com")
+    response = post(
+        client,
+        {
+            "site": website.tracking_id,
+            "type": "PAGE_VIEW",
+            "url": "https://example.com/pricing?utm_source=news&utm_medium=email&utm_campaign=spring#top",
+            "referrer": "https://www.google.de/search?q=x",
+            "screen": 390,
+        },
+        ua=IPHONE_UA,
+    )
+    assert response.status_code == 202
+    assert response["Access-Control-Allow-Origin"] == "*"
+    event = Event.objects.get()
+    assert (event.website_id, event.type, event.path) == (website.id, "PAGE_VIEW", "/pricing")
+    session = Session.objects.get()
+    assert session.entry_path == "/pricing"
+    assert (session.browser, session.os, session.device) == ("Safari", "iOS", "mobile")
+    assert (session.utm_source, session.utm_medium, session.utm_campaign) == (
+        "news",
+        "email",
+        "spring",
+    )
+    assert session.referrer_host == "google.de"
+    assert session.source == "news"  # tagged links win over the referrer
+    assert session.screen == 390
+
+
+def test_it_names_well_known_referrers_when_untagged(client):
+    website = make_website(domain="example.com")
+    post(
+        client,
+        {
+            "site": website.tracking_id,
+            "type": "PAGE_VIEW",
+            "url": "https://example.com/",
+            "referrer": "https://l.facebook.com/",
+        },
+    )
+    assert Session.objects.get().source == "Facebook"
+
+
+def test_it_ignores_internal_referrers(client):
+    website = make_website(domain="example.com")
+    post(
+        client,
+        {
+            "site": website.tracking_id,
+            "type": "PAGE_VIEW",
+            "url": "https://www.example.com/b",
+            "referrer": "https://www.example.com/a",
+        },
+    )
+    session = Session.objects.get()
+    assert (session.source, session.referrer_host) == ("", "")
+
+
+def test_ref_and_source_are_aliases_of_utm_source(client):
+    website = make_website(domain="example.com")
+    post(client, {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/?ref=producthunt"})
+    post(
+        client,
+        {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/?source=hn"},
+        ua=IPHONE_UA,
+    )
+    assert sorted(Session.objects.values_list("utm_source", flat=True)) == ["hn", "producthunt"]
+
+
+def test_cors_preflight_is_answered_for_any_origin(client):
+    response = client.options(
+        "/api/event",
+        HTTP_ORIGIN="https://somewhere.example",
+        HTTP_ACCESS_CONTROL_REQUEST_METHOD="POST",
+        HTTP_ACCESS_CONTROL_REQUEST_HEADERS="content-type",
+    )
+    assert response.status_code == 204
+    assert response["Access-Control-Allow-Origin"] == "*"
+    assert "POST" in response["Access-Control-Allow-Methods"]
+    assert "Content-Type" in response["Access-Control-Allow-Headers"]
+
+
+@pytest.mark.parametrize(
+    "ua",
+    [
+        "",
+        "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)",
+        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/130.0.0.0 Safari/537.36",
+        "curl/8.5.0",
+        "python-requests/2.32.3",
+        "Datadog/Synthetics",
+    ],
+)
+def test_bots_are_answered_2xx_not_stored_and_counted(client, ua):
+    website = make_website()
+    response = post(
+        client, {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/"}, ua=ua
+    )
+    assert response.status_code == 202
+    assert Event.objects.count() == 0
+    assert Session.objects.count() == 0
+    assert DropCount.objects.get(website=website, reason="bot").count == 1
+
+
+def test_body_supplied_ip_and_user_agent_are_ignored(client):
+    website = make_website()
+    body = {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/"}
+    post(client, {**body, "ip": "1.1.1.1", "user_agent": IPHONE_UA}, REMOTE_ADDR="198.51.100.1")
+    post(client, {**body, "ip": "2.2.2.2", "user_agent": "curl/8"}, REMOTE_ADDR="198.51.100.1")
+    session = Session.objects.get()  # same real IP and UA: one visitor, one session
+    assert session.pageviews == 2
+    assert session.device == "desktop"
+
+
+def test_pixel_js_is_served_minified_with_cache_headers(client):
+    response = client.get("/pixel.js")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/javascript")
+    assert "max-age=" in response["Cache-Control"]
+    etag = response["ETag"]
+    body = response.content
+    assert b"data-site" in body and b"/api/event" in body
+    assert b"\n  " not in body  # minified: no indentation left
+    assert client.get("/pixel.js", HTTP_IF_NONE_MATCH=etag).status_code == 304
+
+
+def test_pixel_js_stays_within_its_gzip_budget(client):
+    response = client.get("/pixel.js", HTTP_ACCEPT_ENCODING="gzip, br")
+    assert response["Content-Encoding"] == "gzip"
+    assert len(response.content) <= 1000

@@ -1,0 +1,38 @@
+"""A tracked website: who owns it, its public tracking id and its time zone."""
+
+from __future__ import annotations
+
+import secrets
+import zoneinfo
+
+from django.conf import settings
+from django.db import models
+
+
+def new_tracking_id() -> str:
+    # 12 URL-safe characters (72 random bits): short enough for a snippet, unguessable.
+    return secrets.token_urlsafe(9)
+
+
+class Website(models.Model):
+    owner = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="websites"
+    )
+    name = models.CharField(max_length=200)
+    domain = models.CharField(max_length=253)
+    tracking_id = models.CharField(max_length=32, unique=True, default=new_tracking_id)
+    timezone = models.CharField(max_length=64, default="UTC")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    # Set by the refresh job (not the ingest hot path) once the first event is stored.
+    first_event_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["name", "id"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.domain})"
+
+    @property
+    def tz(self) -> zoneinfo.ZoneInfo:
+        return zoneinfo.ZoneInfo(self.timezone)

@@ -1,0 +1,63 @@
+"""Reads of websites, including the cached lookup the ingest hot path uses."""
+
+from __future__ import annotations
+
+import threading
+import time
+import zoneinfo
+from dataclasses import dataclass
+
+from websites.models import Website
+
+# How long a process trusts its copy of a site's tracking settings. Deactivating a site
+# takes effect within this time everywhere; unknown ids are re-checked sooner so a site
+# added from the CLI is tracked within seconds.
+_FOUND_TTL_S = 60.0
+_MISSING_TTL_S = 5.0
+_MAX_ENTRIES = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class TrackedSite:
+    id: int
+    domain: str
+    tz: zoneinfo.ZoneInfo
+
+
+_cache: dict[str, tuple[float, TrackedSite | None]] = {}
+_lock = threading.Lock()
+
+
+def tracked_site_get(tracking_id: str, *, now: float | None = None) -> TrackedSite | None:
+    """The active website with this tracking id, from a per-process TTL cache.
+
+    The hot path calls this for every event: at most one query per id per minute.
+    """
+    now = time.monotonic() if now is None else now
+    hit = _cache.get(tracking_id)
+    if hit is not None and hit[0] > now:
+        return hit[1]
+    row = (
+        Website.objects.filter(tracking_id=tracking_id, is_active=True)
+        .values_list("id", "domain", "timezone")
+        .first()
+    )
+    site = TrackedSite(row[0], row[1].lower(), zoneinfo.ZoneInfo(row[2])) if row else None
+    with _lock:
+        if len(_cache) >= _MAX_ENTRIES:
+            _cache.clear()
+        _cache[tracking_id] = (now + (_FOUND_TTL_S if site else _MISSING_TTL_S), site)
+    return site
+
+
+def tracked_site_forget(tracking_id: str | None = None) -> None:
+    """Drop this process's cached copy (all of them without an id); used by tests and services."""
+    with _lock:
+        if tracking_id is None:
+            _cache.clear()
+        else:
+            _cache.pop(tracking_id, None)
+
+
+def website_get_for_user(user, website_id: int) -> Website | None:  # type: ignore[no-untyped-def]
+    return Website.objects.filter(owner=user, id=website_id).first()
