@@ -26,7 +26,9 @@ _EXTRA_BOTS = re.compile(
 )
 
 _TABLET_HINTS = re.compile(r"ipad|tablet|kindle|silk/|playbook|sm-t\d|nexus (7|9|10)", re.I)
-_MOBILE_HINTS = re.compile(r"mobi|iphone|ipod|android.*mobile|windows phone|blackberry|opera mini", re.I)
+_MOBILE_HINTS = re.compile(
+    r"mobi|iphone|ipod|android.*mobile|windows phone|blackberry|opera mini", re.I
+)
 
 
 class ParsedAgent(NamedTuple):

@@ -1,12 +1,11 @@
 """Check (or start) the PostgreSQL and Redis the second test pass uses.
 
-    python scripts/services.py --check   exit 0 when both answer, 1 otherwise
-    python scripts/services.py --start   start whichever is down (CI, as root)
+python scripts/services.py --check   exit 0 when both answer, 1 otherwise
+python scripts/services.py --start   start whichever is down (CI, as root)
 """
 
 from __future__ import annotations
 
-import glob
 import os
 import socket
 import subprocess
@@ -26,9 +25,12 @@ def up(host: str, port: int) -> bool:
 
 def start(name: str) -> None:
     if name == "PostgreSQL":
-        for version in sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []:
+        for version in (
+            sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
+        ):
             subprocess.run(
-                ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"], check=False
+                ["pg_ctlcluster", "--skip-systemctl-redirect", version, "main", "start"],
+                check=False,
             )
     else:
         subprocess.run(

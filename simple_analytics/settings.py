@@ -226,4 +226,3 @@ LOGGING = {
     # A handler of its own stops the huey consumer from adding a second one.
     "loggers": {"huey": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
-

@@ -80,9 +80,7 @@ def visitor_id(salt: bytes, website_id: int, ip: str, user_agent: str) -> int:
 def visitor_ids(website_id: int, local_day: dt.date, ip: str, user_agent: str) -> tuple[int, int]:
     """(today's id, yesterday's id) for a visitor on a website's local day."""
     today = visitor_id(salt_for(local_day), website_id, ip, user_agent)
-    yesterday = visitor_id(
-        salt_for(local_day - dt.timedelta(days=1)), website_id, ip, user_agent
-    )
+    yesterday = visitor_id(salt_for(local_day - dt.timedelta(days=1)), website_id, ip, user_agent)
     return today, yesterday
 
 

@@ -32,6 +32,9 @@ class Salt(models.Model):
     value = models.BinaryField(max_length=32)
     created_at = models.DateTimeField(auto_now_add=True)
 
+    def __str__(self) -> str:
+        return f"salt of {self.day}"  # never the value
+
 
 class Session(models.Model):
     """A visit: one visitor's events with less than 30 minutes between consecutive events.
@@ -67,6 +70,9 @@ class Session(models.Model):
             models.Index(fields=["visitor_id", "last_seen_at"], name="session_visitor_seen"),
         ]
 
+    def __str__(self) -> str:
+        return f"session {self.pk} of website {self.website_id} from {self.started_at:%Y-%m-%d %H:%M}"
+
 
 class Event(models.Model):
     website = models.ForeignKey("websites.Website", on_delete=models.CASCADE, db_index=False)
@@ -82,6 +88,9 @@ class Event(models.Model):
             models.Index(fields=["website", "created_at"], name="event_site_created"),
         ]
 
+    def __str__(self) -> str:
+        return f"{self.type} {self.path}"
+
 
 class DropCount(models.Model):
     """Events answered 2xx but not stored, counted per website, UTC day and reason."""
@@ -95,3 +104,6 @@ class DropCount(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["website", "day", "reason"], name="dropcount_unique")
         ]
+
+    def __str__(self) -> str:
+        return f"{self.count} {self.reason} on {self.day}"

@@ -39,9 +39,7 @@ _CORS = {
 
 def _answer(status: int, error: str | None = None, **headers: str) -> HttpResponse:
     body = json.dumps({"error": error}) if error else b""
-    response = HttpResponse(
-        body, status=status, content_type="application/json" if error else None
-    )
+    response = HttpResponse(body, status=status, content_type="application/json" if error else None)
     for name, value in {**_CORS, **headers}.items():
         response[name] = value
     return response
@@ -77,7 +75,9 @@ def collect(request: HttpRequest) -> HttpResponse:
     try:
         COMMITTER.submit(event)
     except IngestUnavailable:
-        return _answer(503, "temporarily unable to store the event, retry later", **{"Retry-After": "5"})
+        return _answer(
+            503, "temporarily unable to store the event, retry later", **{"Retry-After": "5"}
+        )
     return _answer(202)
 
 

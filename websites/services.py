@@ -11,7 +11,9 @@ from django.core.exceptions import ValidationError
 from websites.models import Website
 from websites.selectors import tracked_site_forget
 
-_DOMAIN = re.compile(r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$|^localhost$")
+_DOMAIN = re.compile(
+    r"^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$|^localhost$"
+)
 
 
 def normalise_domain(value: str) -> str:
@@ -39,7 +41,10 @@ def validate_timezone(name: str) -> str:
 def website_create(*, owner, domain: str, name: str = "", timezone: str = "UTC") -> Website:  # type: ignore[no-untyped-def]
     domain = normalise_domain(domain)
     website = Website.objects.create(
-        owner=owner, domain=domain, name=name.strip() or domain, timezone=validate_timezone(timezone)
+        owner=owner,
+        domain=domain,
+        name=name.strip() or domain,
+        timezone=validate_timezone(timezone),
     )
     tracked_site_forget(website.tracking_id)
     return website

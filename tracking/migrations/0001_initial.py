@@ -5,83 +5,154 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
-        ('websites', '0001_initial'),
+        ("websites", "0001_initial"),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Salt',
+            name="Salt",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField(unique=True)),
-                ('value', models.BinaryField(max_length=32)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField(unique=True)),
+                ("value", models.BinaryField(max_length=32)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Session',
+            name="Session",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('visitor_id', models.BigIntegerField()),
-                ('started_at', models.DateTimeField()),
-                ('last_seen_at', models.DateTimeField()),
-                ('duration_s', models.PositiveIntegerField(default=0)),
-                ('entry_path', models.TextField()),
-                ('exit_path', models.TextField()),
-                ('pageviews', models.PositiveIntegerField(default=0)),
-                ('is_bounce', models.BooleanField(default=True)),
-                ('has_exit', models.BooleanField(default=False)),
-                ('browser', models.CharField(blank=True, max_length=64)),
-                ('os', models.CharField(blank=True, max_length=64)),
-                ('device', models.CharField(choices=[('desktop', 'Desktop'), ('mobile', 'Mobile'), ('tablet', 'Tablet')], max_length=8)),
-                ('source', models.CharField(blank=True, max_length=255)),
-                ('referrer_host', models.CharField(blank=True, max_length=255)),
-                ('utm_source', models.CharField(blank=True, max_length=255)),
-                ('utm_medium', models.CharField(blank=True, max_length=255)),
-                ('utm_campaign', models.CharField(blank=True, max_length=255)),
-                ('screen', models.PositiveIntegerField(blank=True, null=True)),
-                ('website', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='websites.website')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("visitor_id", models.BigIntegerField()),
+                ("started_at", models.DateTimeField()),
+                ("last_seen_at", models.DateTimeField()),
+                ("duration_s", models.PositiveIntegerField(default=0)),
+                ("entry_path", models.TextField()),
+                ("exit_path", models.TextField()),
+                ("pageviews", models.PositiveIntegerField(default=0)),
+                ("is_bounce", models.BooleanField(default=True)),
+                ("has_exit", models.BooleanField(default=False)),
+                ("browser", models.CharField(blank=True, max_length=64)),
+                ("os", models.CharField(blank=True, max_length=64)),
+                (
+                    "device",
+                    models.CharField(
+                        choices=[
+                            ("desktop", "Desktop"),
+                            ("mobile", "Mobile"),
+                            ("tablet", "Tablet"),
+                        ],
+                        max_length=8,
+                    ),
+                ),
+                ("source", models.CharField(blank=True, max_length=255)),
+                ("referrer_host", models.CharField(blank=True, max_length=255)),
+                ("utm_source", models.CharField(blank=True, max_length=255)),
+                ("utm_medium", models.CharField(blank=True, max_length=255)),
+                ("utm_campaign", models.CharField(blank=True, max_length=255)),
+                ("screen", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "website",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="websites.website"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Event',
+            name="Event",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('type', models.CharField(choices=[('PAGE_VIEW', 'Page View'), ('PATH_CHANGE', 'Path Change'), ('PAGE_EXIT', 'Page Exit')], max_length=12)),
-                ('path', models.TextField()),
-                ('created_at', models.DateTimeField()),
-                ('engaged_ms', models.PositiveIntegerField(blank=True, null=True)),
-                ('website', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, to='websites.website')),
-                ('session', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='tracking.session')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                (
+                    "type",
+                    models.CharField(
+                        choices=[
+                            ("PAGE_VIEW", "Page View"),
+                            ("PATH_CHANGE", "Path Change"),
+                            ("PAGE_EXIT", "Page Exit"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                ("path", models.TextField()),
+                ("created_at", models.DateTimeField()),
+                ("engaged_ms", models.PositiveIntegerField(blank=True, null=True)),
+                (
+                    "website",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="websites.website",
+                    ),
+                ),
+                (
+                    "session",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="tracking.session"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='DropCount',
+            name="DropCount",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('day', models.DateField()),
-                ('reason', models.CharField(choices=[('bot', 'Bot'), ('exit_without_session', 'Exit Without Session')], max_length=32)),
-                ('count', models.PositiveBigIntegerField(default=0)),
-                ('website', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, to='websites.website')),
+                (
+                    "id",
+                    models.BigAutoField(
+                        auto_created=True, primary_key=True, serialize=False, verbose_name="ID"
+                    ),
+                ),
+                ("day", models.DateField()),
+                (
+                    "reason",
+                    models.CharField(
+                        choices=[("bot", "Bot"), ("exit_without_session", "Exit Without Session")],
+                        max_length=32,
+                    ),
+                ),
+                ("count", models.PositiveBigIntegerField(default=0)),
+                (
+                    "website",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, to="websites.website"
+                    ),
+                ),
             ],
             options={
-                'constraints': [models.UniqueConstraint(fields=('website', 'day', 'reason'), name='dropcount_unique')],
+                "constraints": [
+                    models.UniqueConstraint(
+                        fields=("website", "day", "reason"), name="dropcount_unique"
+                    )
+                ],
             },
         ),
         migrations.AddIndex(
-            model_name='session',
-            index=models.Index(fields=['website', 'started_at'], name='session_site_started'),
+            model_name="session",
+            index=models.Index(fields=["website", "started_at"], name="session_site_started"),
         ),
         migrations.AddIndex(
-            model_name='session',
-            index=models.Index(fields=['visitor_id', 'last_seen_at'], name='session_visitor_seen'),
+            model_name="session",
+            index=models.Index(fields=["visitor_id", "last_seen_at"], name="session_visitor_seen"),
         ),
         migrations.AddIndex(
-            model_name='event',
-            index=models.Index(fields=['website', 'created_at'], name='event_site_created'),
+            model_name="event",
+            index=models.Index(fields=["website", "created_at"], name="event_site_created"),
         ),
     ]

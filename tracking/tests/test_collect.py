@@ -79,7 +79,14 @@ def test_it_ignores_internal_referrers(client):
 
 def test_ref_and_source_are_aliases_of_utm_source(client):
     website = make_website(domain="example.com")
-    post(client, {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/?ref=producthunt"})
+    post(
+        client,
+        {
+            "site": website.tracking_id,
+            "type": "PAGE_VIEW",
+            "url": "https://example.com/?ref=producthunt",
+        },
+    )
     post(
         client,
         {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/?source=hn"},
@@ -115,7 +122,9 @@ def test_cors_preflight_is_answered_for_any_origin(client):
 def test_bots_are_answered_2xx_not_stored_and_counted(client, ua):
     website = make_website()
     response = post(
-        client, {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/"}, ua=ua
+        client,
+        {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/"},
+        ua=ua,
     )
     assert response.status_code == 202
     assert Event.objects.count() == 0

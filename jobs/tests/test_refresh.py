@@ -1,0 +1,70 @@
+"""Ingestion enqueues a debounced per-website refresh: one pending job per burst."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from huey.contrib.djhuey import HUEY
+
+from jobs import tasks
+from simple_analytics.testing import DESKTOP_UA, make_website
+from websites.models import Website
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def real_queue():
+    """The configured storage (SQLite file, or Redis in the PostgreSQL pass), not immediate."""
+    HUEY.immediate = False
+    HUEY.flush()
+    tasks._recently_requested.clear()
+    yield HUEY
+    HUEY.flush()
+    HUEY.immediate = True
+
+
+def send(client, website, path="/"):
+    body = {"site": website.tracking_id, "type": "PAGE_VIEW", "url": f"https://example.com{path}"}
+    response = client.generic(
+        "POST",
+        "/api/event",
+        json.dumps(body),
+        content_type="text/plain",
+        HTTP_USER_AGENT=DESKTOP_UA,
+    )
+    assert response.status_code == 202
+
+
+def refresh_jobs(huey):
+    return [t for t in huey.scheduled() + huey.pending() if t.name.endswith("refresh_website")]
+
+
+def test_a_burst_of_events_enqueues_one_refresh_per_website(client, real_queue):
+    a, b = make_website(domain="a.example"), make_website(domain="b.example")
+    for i in range(30):
+        tasks._recently_requested.clear()  # prove the queue flag alone debounces, across processes
+        send(client, a, f"/{i}")
+    send(client, b)
+    jobs = refresh_jobs(real_queue)
+    assert sorted(job.args for job in jobs) == sorted([(a.id,), (b.id,)])
+
+
+def test_the_refresh_job_records_the_first_event_and_rearms_the_debounce(client, real_queue):
+    website = make_website()
+    assert website.first_event_at is None
+    send(client, website)
+    (job,) = refresh_jobs(real_queue)
+    # What the consumer runs, minus huey's connection handling (which would close the
+    # test's transaction).
+    tasks.refresh_website.call_local(*job.args)
+    website.refresh_from_db()
+    assert website.first_event_at is not None
+    # The job cleared its flag: the next burst schedules a new refresh (the executed job
+    # object is still listed because it was run by hand, not taken by a consumer).
+    tasks._recently_requested.clear()
+    send(client, website, "/again")
+    send(client, website, "/again-and-again")
+    assert [job.args for job in refresh_jobs(real_queue)] == [(website.id,), (website.id,)]
+    assert Website.objects.get(id=website.id).first_event_at == website.first_event_at
