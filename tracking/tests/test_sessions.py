@@ -195,3 +195,18 @@ def test_parallel_events_of_one_visitor_make_one_session_with_every_page_view():
     session = Session.objects.get()
     assert session.pageviews == 50
     assert Event.objects.filter(session=session).count() == 50
+
+
+@pytest.mark.django_db
+def test_salts_older_than_two_days_are_deleted_and_tomorrows_is_made_ahead():
+    from tracking.identity import salt_for, salts_prune
+
+    today = dt.date(2026, 3, 10)
+    for days_ago in range(5):
+        salt_for(today - dt.timedelta(days=days_ago))
+    deleted = salts_prune(today=today)
+    assert deleted == 2
+    kept = sorted(Salt.objects.values_list("day", flat=True))
+    assert kept == [today - dt.timedelta(days=n) for n in (2, 1, 0)] + [
+        today + dt.timedelta(days=1)
+    ]
