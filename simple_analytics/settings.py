@@ -168,6 +168,8 @@ else:
     }
 if TESTING:
     HUEY["immediate"] = True
+    # Real hashing costs ~0.3 s per user; tests create hundreds.
+    PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
     if not REDIS_URL:
         CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":

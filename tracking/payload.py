@@ -73,7 +73,7 @@ def from_dict(data: dict[str, Any]) -> Payload:
     """Validate the fields of the ingestion contract; unknown extra fields are ignored."""
     site = _string(data, "site", required=True, max_chars=MAX_SITE_CHARS)
     type_ = data.get("type")
-    if type_ not in _TYPES:
+    if not isinstance(type_, str) or type_ not in _TYPES:
         raise InvalidPayload(f"type must be one of {', '.join(sorted(_TYPES))}")
     url = _string(data, "url", required=True, max_chars=settings.INGEST_MAX_URL_CHARS)
     parsed = _http_url(url, "url")
@@ -117,13 +117,12 @@ def _int(data: dict[str, Any], key: str, maximum: int) -> int | None:
     # bool is an int subclass in Python; true/false are not numbers here.
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise InvalidPayload(f"{key} must be a number")
-    if isinstance(value, float):
-        if value != value or value in (float("inf"), float("-inf")):
-            raise InvalidPayload(f"{key} must be a finite number")
-        value = int(value)
+    if isinstance(value, float) and (value != value or value in (float("inf"), float("-inf"))):
+        raise InvalidPayload(f"{key} must be a finite number")
+    # Range first, then truncate: -0.5 is out of range, not 0.
     if value < 0 or value > maximum:
         raise InvalidPayload(f"{key} must be between 0 and {maximum}")
-    return value
+    return int(value)
 
 
 def _http_url(url: str, key: str) -> SplitResult:
