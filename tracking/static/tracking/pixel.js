@@ -21,6 +21,9 @@
     ) return;
     var endpoint = (script.getAttribute("data-api") || new URL(script.src).origin) + "/api/event";
     var path, referrer = doc.referrer, engaged, visibleSince, exited;
+    // Events go out one after another: the server answers after the commit, so a quick
+    // PATH_CHANGE can never overtake the PAGE_VIEW that opens the session.
+    var queue = Promise.resolve();
 
     var now = function () {
       return Date.now();
@@ -37,13 +40,15 @@
       });
       try {
         if (exit && nav.sendBeacon && nav.sendBeacon(endpoint, body)) return;
-        // text/plain keeps it a "simple" CORS request: no preflight.
-        fetch(endpoint, {
-          method: "POST",
-          body: body,
-          keepalive: true,
-          credentials: "omit",
-          headers: { "Content-Type": "text/plain" }
+        queue = queue.then(function () {
+          // text/plain keeps it a "simple" CORS request: no preflight.
+          return fetch(endpoint, {
+            method: "POST",
+            body: body,
+            keepalive: true,
+            credentials: "omit",
+            headers: { "Content-Type": "text/plain" }
+          });
         })["catch"](function () {});
       } catch (e) {}
     };
@@ -92,6 +97,14 @@
     wrap("replaceState");
     win.addEventListener("popstate", changed);
     win.addEventListener("pagehide", exit);
+    // Back/forward cache: a restored page is viewed again and may exit again.
+    win.addEventListener("pageshow", function (e) {
+      if (e.persisted) {
+        referrer = "";
+        page();
+        send("PAGE_VIEW");
+      }
+    });
     doc.addEventListener("visibilitychange", function () {
       if (!visible()) exit();
       else if (!visibleSince) visibleSince = now();

@@ -1,0 +1,90 @@
+"""Test-only urlconf for the browser tests: the project's routes plus a host page.
+
+The host page embeds the tracking snippet the running test asked for (``PAGE``), so the
+page, ``/pixel.js`` and ``/api/event`` all come from the same live test server; any path
+the project does not route serves the page, so SPA paths survive a reload.
+
+``/api/event`` is the real collect view, wrapped to note each request it answered
+(``COLLECTED``): Playwright does not see beacons sent while a page unloads, the server
+does. ``/_sink`` receives the page's own control beacons (``SINK``), sent from
+``pagehide`` and ``visibilitychange`` listeners registered after pixel.js's: the tests
+wait for them, instead of sleeping, before concluding that the page sent nothing more.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+
+from django.http import HttpRequest, HttpResponse
+from django.urls import path, re_path
+from django.views.decorators.csrf import csrf_exempt
+
+from simple_analytics.urls import urlpatterns as project_urlpatterns
+from tracking import views as tracking_views
+
+# The tests set these before opening the page; the live server thread reads them.
+PAGE: dict[str, str] = {"snippet": ""}
+SINK: list[str] = []
+# (event type, response status) of every request /api/event answered, in arrival order.
+COLLECTED: list[tuple[str, int]] = []
+_lock = threading.Lock()
+
+_HTML = """<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<title>Browser test page</title>
+{snippet}
+<script>
+  // Control beacons, registered after pixel.js ran (defer scripts run before
+  // DOMContentLoaded): each is queued after whatever the tracker sends on that event.
+  document.addEventListener("DOMContentLoaded", function () {{
+    window.addEventListener("pagehide", function () {{
+      navigator.sendBeacon("/_sink", "pagehide");
+    }});
+    document.addEventListener("visibilitychange", function () {{
+      navigator.sendBeacon("/_sink", "visibilitychange:" + document.visibilityState);
+    }});
+  }});
+</script>
+</head>
+<body>
+<h1>Browser test page</h1>
+<button id="push" onclick="history.pushState({{}}, '', '/pricing')">Pricing</button>
+<button id="back" onclick="history.back()">Back</button>
+</body>
+</html>
+"""
+
+
+def host_page(request: HttpRequest, rest: str = "") -> HttpResponse:
+    return HttpResponse(_HTML.format(snippet=PAGE["snippet"]), content_type="text/html")
+
+
+@csrf_exempt
+def sink(request: HttpRequest) -> HttpResponse:
+    with _lock:
+        SINK.append(request.body.decode("utf-8", "replace"))
+    return HttpResponse(status=204)
+
+
+@csrf_exempt
+def recorded_collect(request: HttpRequest) -> HttpResponse:
+    """The real collect view, noting what it was sent and what it answered."""
+    try:
+        kind = str(json.loads(request.body).get("type"))
+    except (ValueError, AttributeError):
+        kind = "?"
+    response = tracking_views.collect(request)
+    with _lock:
+        COLLECTED.append((kind, response.status_code))
+    return response
+
+
+urlpatterns = [
+    path("api/event", recorded_collect),
+    *project_urlpatterns,
+    path("_sink", sink),
+    re_path(r"^(?P<rest>.*)$", host_page),
+]
