@@ -62,10 +62,17 @@ function init(args)
   deadline = now() + active
 end
 
+local verified = false
+
 function request()
   i = i + 1
   if i > n then
     i = 1
+  end
+  if id == 1 and not verified then
+    -- wrk calls request() once in thread 1 before connecting, to check the script.
+    verified = true
+    return requests[i]
   end
   sent = sent + 1
   local t = now()
