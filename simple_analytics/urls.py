@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 from django.contrib import admin
-from django.http import HttpRequest, JsonResponse
-from django.urls import path
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect
+from django.urls import include, path
 
 from tracking import views as tracking_views
 
@@ -11,9 +13,19 @@ def healthz(request: HttpRequest) -> JsonResponse:
     return JsonResponse({"ok": True})
 
 
+@login_required
+def home(request: HttpRequest) -> HttpResponse:
+    return redirect("websites:list")
+
+
 urlpatterns = [
     path("api/event", tracking_views.collect, name="collect"),
     path("pixel.js", tracking_views.pixel, name="pixel"),
     path("healthz", healthz, name="healthz"),
+    path("", home, name="home"),
+    path("accounts/", include("allauth.urls")),
+    path("", include("websites.urls")),
+    path("", include("dashboard.urls")),
+    path("", include("api.urls")),
     path("admin/", admin.site.urls),
 ]
