@@ -1,9 +1,164 @@
+"""The stats HTTP API (``/api/v1/...``, per-user API keys) and the page that manages keys.
+
+Read endpoints: validate -> authorise -> query (through ``stats.queries``) -> respond.
+No key or an unknown/revoked key is a 401; a site the key's owner does not own is a 404,
+the same answer as a site that does not exist.
+"""
+
 from __future__ import annotations
 
+import json
+from pathlib import Path
+from typing import Any
+
+from django.contrib import messages
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_POST
+
+from api.models import ApiKey, hash_key
+from stats import queries
+from stats.filters import FilterError, Filters
+from stats.periods import Period, PeriodError, from_query
+from websites.models import Website
+
+MAX_LIMIT = 1000
+OPENAPI = Path(__file__).with_name("openapi.json")
+
+
+class ApiError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        self.status, self.message = status, message
+
+
+def _error(status: int, message: str) -> JsonResponse:
+    response = JsonResponse({"error": message}, status=status)
+    if status == 401:
+        response["WWW-Authenticate"] = 'Bearer realm="simple-analytics"'
+    return response
+
+
+def _key_user(request: HttpRequest):  # type: ignore[no-untyped-def]
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    key = header[7:].strip() if header[:7].lower() == "bearer " else ""
+    key = key or request.META.get("HTTP_X_API_KEY", "").strip()
+    if not key:
+        raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'")
+    row = (
+        ApiKey.objects.select_related("user")
+        .filter(key_hash=hash_key(key), revoked_at__isnull=True)
+        .first()
+    )
+    if row is None or not row.user.is_active:
+        raise ApiError(401, "invalid or revoked API key")
+    if row.last_used_at is None or (timezone.now() - row.last_used_at).total_seconds() > 60:
+        ApiKey.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
+    return row.user
+
+
+def _context(request: HttpRequest) -> tuple[Website, Period, Filters, int]:
+    user = _key_user(request)
+    site = request.GET.get("site", "")
+    website = Website.objects.filter(tracking_id=site, owner=user).first() if site else None
+    if website is None:
+        raise ApiError(404, "no such site")
+    try:
+        period = from_query(request.GET, website.tz)
+        filters = Filters.from_query(request.GET)
+    except (PeriodError, FilterError) as exc:
+        raise ApiError(400, str(exc)) from None
+    raw_limit = request.GET.get("limit", "10")
+    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+        raise ApiError(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
+    return website, period, filters, int(raw_limit)
+
+
+def _api(view):  # type: ignore[no-untyped-def]
+    def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        try:
+            return view(request, *args, **kwargs)
+        except ApiError as exc:
+            return _error(exc.status, exc.message)
+
+    wrapper.__name__ = view.__name__
+    wrapper.__doc__ = view.__doc__
+    return require_GET(wrapper)
+
+
+@_api
+def stats(request: HttpRequest) -> HttpResponse:
+    website, period, filters, limit = _context(request)
+    return JsonResponse(queries.stats_json(website, period, filters=filters, limit=limit))
+
+
+@_api
+def timeseries(request: HttpRequest) -> HttpResponse:
+    website, period, filters, _ = _context(request)
+    return JsonResponse(
+        {
+            "site": website.tracking_id,
+            "from": period.first_day.isoformat(),
+            "to": period.last_day.isoformat(),
+            "granularity": period.granularity,
+            "timeseries": queries.timeseries_json(website, period, filters=filters),
+        }
+    )
+
+
+@_api
+def breakdown(request: HttpRequest, dimension: str) -> HttpResponse:
+    if dimension not in queries.PUBLIC_DIMENSIONS:
+        return _error(404, f"unknown breakdown; one of {', '.join(queries.PUBLIC_DIMENSIONS)}")
+    website, period, filters, limit = _context(request)
+    rows = queries.breakdown(website, period, dimension, filters=filters, limit=limit)
+    return JsonResponse(
+        {
+            "site": website.tracking_id,
+            "from": period.first_day.isoformat(),
+            "to": period.last_day.isoformat(),
+            "dimension": dimension,
+            "results": [queries.row_json(r) for r in rows],
+        }
+    )
+
+
+@require_GET
+def openapi(request: HttpRequest) -> HttpResponse:
+    doc = json.loads(OPENAPI.read_text())
+    doc["servers"] = [{"url": request.build_absolute_uri("/").rstrip("/")}]
+    return JsonResponse(doc)
+
+
+# --- key management (session-authenticated pages) -----------------------------------
 
 
 @login_required
 def keys(request: HttpRequest) -> HttpResponse:
-    return HttpResponse("API keys")
+    rows = ApiKey.objects.filter(user=request.user)
+    new_key = request.session.pop("new_api_key", None)
+    return render(request, "api/keys.html", {"keys": rows, "new_key": new_key})
+
+
+@login_required
+@require_POST
+def key_create(request: HttpRequest) -> HttpResponse:
+    name = request.POST.get("name", "").strip()
+    if not name or len(name) > 100:
+        messages.error(request, "Give the key a name of at most 100 characters.")
+        return redirect("api:keys")
+    _, plain = ApiKey.issue(user=request.user, name=name)
+    # Shown once on the next page, then gone: only its hash is stored.
+    request.session["new_api_key"] = plain
+    return redirect("api:keys")
+
+
+@login_required
+@require_POST
+def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+    row = get_object_or_404(ApiKey, pk=pk, user=request.user, revoked_at__isnull=True)
+    row.revoked_at = timezone.now()
+    row.save(update_fields=["revoked_at"])
+    messages.success(request, f"Revoked “{row.name}”.")
+    return redirect("api:keys")

@@ -55,6 +55,8 @@ SESSION_DIMENSIONS: dict[str, tuple[str, str]] = {
     "devices": ("device", "device"),
 }
 DIMENSIONS: tuple[str, ...] = ("pages", *SESSION_DIMENSIONS)
+# The breakdowns of the public stats JSON (``utm_mediums`` is dashboard-only for now).
+PUBLIC_DIMENSIONS: tuple[str, ...] = tuple(d for d in DIMENSIONS if d != "utm_mediums")
 FILTER_FOR_DIMENSION = {"pages": "page", **{k: v[1] for k, v in SESSION_DIMENSIONS.items()}}
 
 
@@ -224,8 +226,12 @@ def timeseries(website: Website, period: Period, *, filters: Filters = NO_FILTER
         n, v = sessions.get(key, (0, 0))
         sessions[key] = (n + row["n"], v + row["v"])
     return [
-        Point(t=b, pageviews=views.get(b, 0), visitors=sessions.get(b, (0, 0))[1],
-              sessions=sessions.get(b, (0, 0))[0])  # fmt: skip
+        Point(
+            t=b,
+            pageviews=views.get(b, 0),
+            visitors=sessions.get(b, (0, 0))[1],
+            sessions=sessions.get(b, (0, 0))[0],
+        )  # fmt: skip
         for b in buckets(period)
     ]
 
@@ -271,8 +277,9 @@ def breakdown(
         sessions = sessions.exclude(**{field: ""})  # untagged traffic is not a campaign
     rows = [
         Row(value=r[field], visitors=r["v"], pageviews=r["pv"] or 0, sessions=r["n"])
-        for r in sessions.values(field)
-        .annotate(n=Count("id"), v=Count("visitor_id", distinct=True), pv=Sum("pageviews"))
+        for r in sessions.values(field).annotate(
+            n=Count("id"), v=Count("visitor_id", distinct=True), pv=Sum("pageviews")
+        )
     ]
     return _sort(rows, limit)
 
@@ -325,9 +332,7 @@ def stats_json(
         "bounce_rate": _round(s.bounce_rate, 4),
         "views_per_session": _round(s.views_per_session),
     }
-    for dimension in DIMENSIONS:
-        if dimension == "utm_mediums":
-            continue
+    for dimension in PUBLIC_DIMENSIONS:
         out[dimension] = [row_json(r) for r in breakdown(website, period, dimension,
                                                          filters=filters, limit=limit)]  # fmt: skip
     return out
@@ -337,8 +342,12 @@ def timeseries_json(
     website: Website, period: Period, *, filters: Filters = NO_FILTERS
 ) -> list[dict[str, Any]]:
     return [
-        {"t": p.t.isoformat(), "pageviews": p.pageviews, "visitors": p.visitors,
-         "sessions": p.sessions}  # fmt: skip
+        {
+            "t": p.t.isoformat(),
+            "pageviews": p.pageviews,
+            "visitors": p.visitors,
+            "sessions": p.sessions,
+        }  # fmt: skip
         for p in timeseries(website, period, filters=filters)
     ]
 

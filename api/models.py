@@ -1,0 +1,42 @@
+"""Per-user API keys for the stats API. Only a SHA-256 of each key is stored."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+
+from django.conf import settings
+from django.db import models
+
+KEY_PREFIX = "sa_"
+
+
+def hash_key(key: str) -> str:
+    # Keys carry 256 random bits, so a fast unsalted hash is enough (and allows lookup).
+    return hashlib.sha256(key.encode("utf-8", "surrogatepass")).hexdigest()
+
+
+class ApiKey(models.Model):
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    name = models.CharField(max_length=100)
+    prefix = models.CharField(max_length=12)  # shown in the list so keys can be told apart
+    key_hash = models.CharField(max_length=64, unique=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    last_used_at = models.DateTimeField(null=True, blank=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.prefix}…)"
+
+    @classmethod
+    def issue(cls, *, user, name: str) -> tuple[ApiKey, str]:  # type: ignore[no-untyped-def]
+        """Create a key; returns the row and the plain key, which is shown once only."""
+        plain = KEY_PREFIX + secrets.token_urlsafe(32)
+        row = cls.objects.create(
+            user=user, name=name.strip()[:100] or "API key", prefix=plain[:10],
+            key_hash=hash_key(plain),
+        )  # fmt: skip
+        return row, plain

@@ -1,0 +1,164 @@
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest
+from django.test import Client
+
+from api.models import ApiKey, hash_key
+from simple_analytics.testing import make_user, make_website, record_events
+
+pytestmark = pytest.mark.django_db
+DAY = dt.datetime(2026, 2, 3, 10, tzinfo=dt.UTC)
+
+
+@pytest.fixture
+def owner_key():
+    owner = make_user()
+    website = make_website(owner=owner)
+    record_events(
+        website,
+        [
+            {"type": "PAGE_VIEW", "url": "https://example.com/a?utm_source=mail", "at": DAY},
+            {
+                "type": "PATH_CHANGE",
+                "url": "https://example.com/b",
+                "at": DAY + dt.timedelta(seconds=30),
+            },
+            {"type": "PAGE_VIEW", "url": "https://example.com/a", "at": DAY, "ip": "198.51.100.9"},
+        ],
+    )
+    _, key = ApiKey.issue(user=owner, name="test")
+    return website, key
+
+
+def get(client: Client, path: str, key: str | None, **params):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+    return client.get(path, params, **headers)
+
+
+def test_stats_returns_the_contract_json(client, owner_key):
+    website, key = owner_key
+    response = get(
+        client,
+        "/api/v1/stats",
+        key,
+        site=website.tracking_id,
+        **{"from": "2026-02-03", "to": "2026-02-03"},
+    )
+    assert response.status_code == 200
+    data = response.json()
+    assert (data["pageviews"], data["visitors"], data["sessions"]) == (3, 2, 2)
+    assert data["bounce_rate"] == 0.5
+    assert data["views_per_session"] == 1.5
+    assert data["avg_session_duration_s"] == 15.0
+    assert data["pages"][0] == {"value": "/a", "pageviews": 2, "visitors": 2}
+    assert data["entry_pages"] == [{"value": "/a", "visitors": 2, "sessions": 2, "pageviews": 3}]
+    assert data["utm_sources"] == [{"value": "mail", "visitors": 1, "sessions": 1, "pageviews": 2}]
+    for key_name in ("exit_pages", "sources", "utm_campaigns", "browsers", "os", "devices"):
+        assert isinstance(data[key_name], list)
+
+
+def test_timeseries_and_breakdown_endpoints(client, owner_key):
+    website, key = owner_key
+    params = {"site": website.tracking_id, "from": "2026-02-01", "to": "2026-02-04"}
+    series = get(client, "/api/v1/timeseries", key, **params).json()
+    assert series["granularity"] == "day"
+    assert [p["pageviews"] for p in series["timeseries"]] == [0, 0, 3, 0]
+    rows = get(client, "/api/v1/breakdown/pages", key, limit=1, **params).json()["results"]
+    assert rows == [{"value": "/a", "pageviews": 2, "visitors": 2}]
+    assert get(client, "/api/v1/breakdown/nope", key, **params).status_code == 404
+
+
+def test_filters_apply_to_the_api(client, owner_key):
+    website, key = owner_key
+    data = get(client, "/api/v1/stats", key, site=website.tracking_id, period="custom",
+               **{"from": "2026-02-03", "to": "2026-02-03", "utm_source": "mail"}).json()  # fmt: skip
+    assert (data["sessions"], data["pageviews"]) == (1, 2)
+
+
+@pytest.mark.parametrize(
+    "params, message",
+    [
+        ({"period": "forever"}, "period must be one of"),
+        ({"from": "2026-13-01", "to": "2026-02-01"}, "from must be a date"),
+        ({"from": "2026-02-05", "to": "2026-02-01"}, "from must not be after to"),
+        ({"from": "2020-01-01", "to": "2026-02-01"}, "at most"),
+        ({"period": "custom"}, "needs from and to"),
+        ({"limit": "0"}, "limit must be"),
+        ({"limit": "abc"}, "limit must be"),
+        ({"limit": "100000"}, "limit must be"),
+        ({"page": "x" * 3000}, "too long"),
+    ],
+)
+def test_bad_parameters_get_a_400_with_a_message(client, owner_key, params, message):
+    website, key = owner_key
+    response = get(client, "/api/v1/stats", key, site=website.tracking_id, **params)
+    assert response.status_code == 400
+    assert message in response.json()["error"]
+
+
+def test_keys_are_required_and_scoped_to_their_owner(client, owner_key):
+    website, key = owner_key
+    _, other_key = ApiKey.issue(user=make_user(), name="other")
+    assert get(client, "/api/v1/stats", None, site=website.tracking_id).status_code == 401
+    assert get(client, "/api/v1/stats", "sa_wrong", site=website.tracking_id).status_code == 401
+    other = get(client, "/api/v1/stats", other_key, site=website.tracking_id)
+    missing = get(client, "/api/v1/stats", key, site="no-such-site")
+    assert other.status_code == missing.status_code == 404
+    assert other.json() == missing.json()
+
+
+def test_revoked_keys_stop_working(client, owner_key):
+    website, key = owner_key
+    ApiKey.objects.filter(key_hash=hash_key(key)).update(revoked_at=DAY)
+    assert get(client, "/api/v1/stats", key, site=website.tracking_id).status_code == 401
+
+
+def test_keys_are_stored_hashed_and_shown_once(client):
+    user = make_user()
+    client.force_login(user)
+    response = client.post("/account/api-keys/create/", {"name": "script"}, follow=True)
+    page = response.content.decode()
+    row = ApiKey.objects.get(user=user)
+    plain = page.split('<pre id="new-key">')[1].split("</pre>")[0]
+    assert plain.startswith("sa_") and row.key_hash == hash_key(plain)
+    assert plain not in json.dumps(list(ApiKey.objects.values()), default=str)
+    assert plain not in client.get("/account/api-keys/").content.decode()
+
+
+def test_another_user_cannot_revoke_a_key(client):
+    row, _ = ApiKey.issue(user=make_user(), name="mine")
+    client.force_login(make_user())
+    assert client.post(f"/account/api-keys/{row.pk}/revoke/").status_code == 404
+    row.refresh_from_db()
+    assert row.revoked_at is None
+
+
+def test_openapi_document_is_served(client):
+    doc = client.get("/api/v1/openapi.json").json()
+    assert doc["openapi"].startswith("3.")
+    assert {"/api/v1/stats", "/api/v1/timeseries", "/api/v1/breakdown/{dimension}"} <= set(
+        doc["paths"]
+    )
+
+
+def test_cli_stats_prints_the_same_json(owner_key, capsys):
+    from django.core.management import call_command
+
+    website, key = owner_key
+    call_command(
+        "stats",
+        "--site",
+        website.tracking_id,
+        "--from",
+        "2026-02-03",
+        "--to",
+        "2026-02-03",
+        "--json",
+    )
+    cli = json.loads(capsys.readouterr().out)
+    api = get(Client(), "/api/v1/stats", key, site=website.tracking_id,
+              **{"from": "2026-02-03", "to": "2026-02-03"}).json()  # fmt: skip
+    assert cli == api

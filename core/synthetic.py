@@ -1,0 +1,132 @@
+"""Realistic synthetic traffic as ingestion events (for the demo and the benchmarks).
+
+Visits arrive with a daily rhythm (quiet nights), a weekly one (quieter weekends), steady
+growth over the range and an optional campaign spike; each visit views 1-6 Zipf-distributed
+pages (a page load, then SPA navigations) a few seconds to minutes apart, and most send an
+exit beacon. Deterministic for a seed; events come out in time order.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import heapq
+import math
+import random
+from collections.abc import Iterator
+from typing import Any
+
+USER_AGENTS = [
+    (30, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"),
+    (14, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1"),
+    (12, "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36"),
+    (9, "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15"),
+    (8, "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"),
+    (7, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0"),
+    (6, "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"),
+    (5, "Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36"),
+    (4, "Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1"),
+    (3, "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"),
+    (2, "Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"),
+    (2, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/130.0.6723.90 Mobile/15E148 Safari/604.1"),
+]  # fmt: skip
+REFERRERS = [
+    (45, ""),
+    (25, "https://www.google.com/"),
+    (5, "https://www.bing.com/"),
+    (4, "https://duckduckgo.com/"),
+    (5, "https://t.co/abc"),
+    (4, "https://www.reddit.com/r/webdev/"),
+    (3, "https://news.ycombinator.com/"),
+    (3, "https://www.linkedin.com/feed/"),
+    (3, "https://github.com/some/repo"),
+    (3, "https://blog.example.org/post"),
+]
+CAMPAIGNS = [
+    (92, ""),
+    (4, "?utm_source=newsletter&utm_medium=email&utm_campaign=weekly"),
+    (2, "?utm_source=twitter&utm_medium=social&utm_campaign=launch"),
+    (2, "?ref=producthunt"),
+]
+SPIKE = "?utm_source=newsletter&utm_medium=email&utm_campaign=black-friday"
+PATHS = ["/", "/pricing", "/docs", "/blog", "/about", "/signup", "/login", "/features",
+         "/changelog", "/contact"] + [f"/blog/post-{i}" for i in range(120)] + [
+         f"/docs/page-{i}" for i in range(60)]  # fmt: skip
+ZIPF = [1 / (i + 1) ** 1.1 for i in range(len(PATHS))]
+EVENTS_PER_VISIT = 2.95  # measured average of the visit model below
+
+
+def _pick(rng: random.Random, table: list[tuple[int, str]]) -> str:
+    return rng.choices([v for _, v in table], weights=[w for w, _ in table])[0]
+
+
+def _intensity(
+    t: dt.datetime, progress: float, spike: tuple[dt.datetime, dt.datetime] | None
+) -> float:
+    hour = t.hour + t.minute / 60
+    daily = 0.25 + 0.75 * math.sin(math.pi * max(0.0, hour - 5) / 19) ** 2
+    weekly = 0.65 if t.weekday() >= 5 else 1.0
+    growth = 0.6 + 0.8 * progress
+    boost = 3.0 if spike and spike[0] <= t < spike[1] else 1.0
+    return daily * weekly * growth * boost
+
+
+def generate(
+    *,
+    site: str,
+    events: int,
+    days: int,
+    end: dt.date,
+    domain: str = "example.com",
+    seed: int = 1,
+    spike: bool = True,
+    tz: dt.tzinfo = dt.UTC,
+) -> Iterator[dict[str, Any]]:
+    """About ``events`` NDJSON-ready dicts (ingestion body + ts, ip, user_agent) over the
+    ``days`` local days ending ``end``, in time order."""
+    rng = random.Random(seed)
+    start = dt.datetime.combine(end - dt.timedelta(days=days - 1), dt.time(), tz)
+    span = days * 86400.0
+    spike_window = None
+    if spike and days >= 14:
+        s = start + dt.timedelta(days=int(days * 0.7))
+        spike_window = (s, s + dt.timedelta(days=2))
+    visits = max(1, round(events / EVENTS_PER_VISIT))
+    # Rejection sampling of visit starts against the intensity (max 3.0 * 1.4 = 4.2).
+    starts: list[float] = []
+    while len(starts) < visits:
+        offset = rng.random() * span
+        t = start + dt.timedelta(seconds=offset)
+        if rng.random() * 4.2 < _intensity(t, offset / span, spike_window):
+            starts.append(offset)
+    starts.sort()
+    pending: list[tuple[str, int, dict[str, Any]]] = []
+    seq = 0
+    for n, offset in enumerate(starts):
+        at = (start + dt.timedelta(seconds=offset)).astimezone(dt.UTC)
+        # Emit every queued event that can no longer be overtaken by a later visit.
+        cutoff = at.isoformat()
+        while pending and pending[0][0] <= cutoff:
+            yield heapq.heappop(pending)[2]
+        ua = _pick(rng, USER_AGENTS)
+        ip = f"10.{n % 250}.{(n // 250) % 250}.{rng.randrange(1, 250)}"
+        in_spike = spike_window and spike_window[0] <= at < spike_window[1] and rng.random() < 0.6
+        tail = SPIKE if in_spike else _pick(rng, CAMPAIGNS)
+        referrer = "" if in_spike else _pick(rng, REFERRERS)
+        path = "/"
+        for i in range(min(6, 1 + int(rng.expovariate(0.6)))):
+            path = rng.choices(PATHS, weights=ZIPF)[0]
+            event = {"site": site, "type": "PAGE_VIEW" if i == 0 else "PATH_CHANGE",
+                     "url": f"https://{domain}{path}{tail if i == 0 else ''}",
+                     "referrer": referrer if i == 0 else "", "screen": 390 if "Mobile" in ua else 1440,
+                     "ts": at.isoformat(), "ip": ip, "user_agent": ua}  # fmt: skip
+            heapq.heappush(pending, (event["ts"], seq, event))
+            seq += 1
+            at += dt.timedelta(seconds=rng.randint(5, 240))
+        if rng.random() < 0.8:
+            event = {"site": site, "type": "PAGE_EXIT", "url": f"https://{domain}{path}",
+                     "engaged_ms": rng.randint(1000, 120_000), "ts": at.isoformat(),
+                     "ip": ip, "user_agent": ua}  # fmt: skip
+            heapq.heappush(pending, (event["ts"], seq, event))
+            seq += 1
+    while pending:
+        yield heapq.heappop(pending)[2]

@@ -1,0 +1,50 @@
+from __future__ import annotations
+
+import json
+
+from django.core.management.base import BaseCommand, CommandError
+
+from stats import queries
+from stats.periods import PeriodError, from_query
+from websites.models import Website
+
+
+class Command(BaseCommand):
+    help = "Print a website's stats (the numbers the dashboard shows, from the same layer)."
+
+    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+        parser.add_argument("--site", required=True, help="tracking id")
+        parser.add_argument("--from", dest="from_", help="first local day, YYYY-MM-DD")
+        parser.add_argument("--to", help="last local day, YYYY-MM-DD (inclusive)")
+        parser.add_argument("--period", help="today, 7d, 30d, ... instead of --from/--to")
+        parser.add_argument("--limit", type=int, default=10)
+        parser.add_argument("--json", action="store_true", help="the stats JSON of the API")
+
+    def handle(self, *args, site, from_, to, period, limit, **options) -> None:  # type: ignore[no-untyped-def]
+        website = Website.objects.filter(tracking_id=site).first()
+        if website is None:
+            raise CommandError(f"no website with tracking id {site!r}")
+        params = {k: v for k, v in {"period": period, "from": from_, "to": to}.items() if v}
+        try:
+            p = from_query(params, website.tz)
+        except PeriodError as exc:
+            raise CommandError(str(exc)) from None
+        if not 1 <= limit <= 1000:
+            raise CommandError("--limit must be from 1 to 1000")
+        data = queries.stats_json(website, p, limit=limit)
+        if options["json"]:
+            self.stdout.write(_dumps(data))
+            return
+        self.stdout.write(f"{website.domain}  {p.first_day} – {p.last_day} ({website.timezone})")
+        for key in ("visitors", "pageviews", "sessions", "avg_session_duration_s", "bounce_rate",
+                    "views_per_session"):  # fmt: skip
+            self.stdout.write(f"  {key:<24} {data[key]}")
+        for dimension in queries.PUBLIC_DIMENSIONS:
+            self.stdout.write(f"\n{dimension}")
+            for row in data[dimension]:
+                value = row["value"] or "(none)"
+                self.stdout.write(f"  {value[:48]:<50} {row['visitors']:>9} {row['pageviews']:>10}")
+
+
+def _dumps(data: object) -> str:
+    return json.dumps(data, indent=2, ensure_ascii=False)
