@@ -1,9 +1,20 @@
 from __future__ import annotations
 
 from allauth.account.adapter import DefaultAccountAdapter
+from allauth.account.utils import user_email, user_username
 from django.conf import settings
+from django.contrib.auth import get_user_model
 
 
 class AccountAdapter(DefaultAccountAdapter):
     def is_open_for_signup(self, request) -> bool:  # type: ignore[no-untyped-def]
         return settings.REGISTRATION_OPEN
+
+    def populate_username(self, request, user) -> None:  # type: ignore[no-untyped-def]
+        # The username is the lower-cased email, as `createuser` makes it, so commands that
+        # take an email (`site add --owner`) find users however they signed up.
+        email = (user_email(user) or "").strip().lower()
+        max_length = get_user_model()._meta.get_field("username").max_length or 150
+        if email and len(email) <= max_length and not user_username(user):
+            user_username(user, email)
+        super().populate_username(request, user)

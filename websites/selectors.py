@@ -7,6 +7,8 @@ import time
 import zoneinfo
 from dataclasses import dataclass
 
+from django.db.models import QuerySet
+
 from websites.models import Website
 
 # How long a process trusts its copy of a site's tracking settings. Deactivating a site
@@ -61,3 +63,8 @@ def tracked_site_forget(tracking_id: str | None = None) -> None:
 
 def website_get_for_user(user, website_id: int) -> Website | None:  # type: ignore[no-untyped-def]
     return Website.objects.filter(owner=user, id=website_id).first()
+
+
+def website_list_for_user(user) -> QuerySet[Website]:  # type: ignore[no-untyped-def]
+    """The user's websites, by name."""
+    return Website.objects.filter(owner=user).order_by("name", "id")

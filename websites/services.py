@@ -1,4 +1,9 @@
-"""Writes of websites: ``website_create`` validates and normalises what users type."""
+"""Writes of websites: create, update and delete validate and normalise what users type.
+
+Every write drops the process's cached tracking settings of the site
+(``tracked_site_forget``) so the ingest path sees the change at once here; other
+processes pick it up within the cache TTL of ``websites.selectors``.
+"""
 
 from __future__ import annotations
 
@@ -7,6 +12,7 @@ import zoneinfo
 from urllib.parse import urlsplit
 
 from django.core.exceptions import ValidationError
+from django.db import transaction
 
 from websites.models import Website
 from websites.selectors import tracked_site_forget
@@ -43,11 +49,51 @@ def website_create(*, owner, domain: str, name: str = "", timezone: str = "UTC")
     website = Website.objects.create(
         owner=owner,
         domain=domain,
-        name=name.strip() or domain,
+        name=_name(name, domain),
         timezone=validate_timezone(timezone),
     )
     tracked_site_forget(website.tracking_id)
     return website
+
+
+def website_update(
+    *,
+    website: Website,
+    name: str | None = None,
+    domain: str | None = None,
+    timezone: str | None = None,
+) -> Website:
+    """Change the given fields (None leaves a field alone); raises ValidationError.
+
+    Everything is validated before anything changes, so a rejected update leaves
+    ``website`` as it was.
+    """
+    values: dict[str, str] = {}
+    if domain is not None:
+        values["domain"] = normalise_domain(domain)
+    if timezone is not None:
+        values["timezone"] = validate_timezone(timezone)
+    if name is not None:
+        values["name"] = _name(name, values.get("domain", website.domain))
+    if values:
+        for field, value in values.items():
+            setattr(website, field, value)
+        website.save(update_fields=list(values))
+        tracked_site_forget(website.tracking_id)
+    return website
+
+
+def website_delete(*, website: Website) -> None:
+    """Delete the website and all its data (sessions, events, counters) by cascade."""
+    tracking_id = website.tracking_id
+    with transaction.atomic():
+        website.delete()
+    tracked_site_forget(tracking_id)
+
+
+def _name(name: str, domain: str) -> str:
+    # A domain may be longer than a name can be (253 > 200 characters).
+    return (name.strip() or domain)[: Website._meta.get_field("name").max_length]
 
 
 def snippet(website: Website, base_url: str) -> str:

@@ -2,11 +2,13 @@ from __future__ import annotations
 
 import getpass
 
+from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 from django.core.validators import validate_email
+from django.db import transaction
 
 
 class Command(BaseCommand):
@@ -24,7 +26,10 @@ class Command(BaseCommand):
         except ValidationError:
             raise CommandError(f"not a valid email address: {email}") from None
         User = get_user_model()
-        if User.objects.filter(username=email).exists():
+        if (
+            User.objects.filter(username=email).exists()
+            or EmailAddress.objects.filter(email__iexact=email).exists()
+        ):
             raise CommandError(f"a user {email} already exists")
         if password is None:
             password = getpass.getpass("Password: ")
@@ -34,5 +39,9 @@ class Command(BaseCommand):
         except ValidationError as exc:
             raise CommandError("; ".join(exc.messages)) from None
         user.set_password(password)
-        user.save()
+        with transaction.atomic():
+            user.save()
+            # allauth logs users in by their EmailAddress row: without it the login form
+            # rejects the email. The operator typed it, so it counts as verified.
+            EmailAddress.objects.create(user=user, email=email, primary=True, verified=True)
         self.stdout.write(f"created user {email}")

@@ -1,0 +1,129 @@
+"""Forms of the website pages: what users type, checked with the rules of ``services``."""
+
+from __future__ import annotations
+
+import functools
+import zoneinfo
+
+from django import forms
+from django.core.exceptions import ValidationError
+
+from websites.models import Website
+from websites.services import normalise_domain, validate_timezone
+
+_REGIONS = (
+    "Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe",
+    "Indian", "Pacific",
+)  # fmt: skip
+# In the IANA list but not a zone anyone would pick.
+_HIDDEN_ZONES = {"Factory", "localtime"}
+
+
+@functools.cache
+def timezone_choices() -> list[tuple[str, object]]:
+    """The IANA zones as grouped choices: UTC first, then by region, then the rest.
+
+    Aliases (``Asia/Calcutta``, ``US/Eastern``) stay in the list: browsers may report
+    them, and the page preselects the browser's zone.
+    """
+    zones = sorted(zoneinfo.available_timezones() - _HIDDEN_ZONES)
+    groups: dict[str, list[tuple[str, str]]] = {region: [] for region in (*_REGIONS, "Other")}
+    for zone in zones:
+        if zone == "UTC":
+            continue
+        region = zone.split("/", 1)[0]
+        groups[region if region in groups else "Other"].append((zone, zone.replace("_", " ")))
+    return [("UTC", "UTC"), *((region, items) for region, items in groups.items() if items)]
+
+
+class WebsiteForm(forms.Form):
+    """Add or edit a website of ``owner`` (``website`` when editing)."""
+
+    domain = forms.CharField(
+        label="Domain",
+        max_length=2048,
+        help_text="A bare domain like <code>example.com</code> or any URL of the site.",
+        widget=forms.TextInput(
+            attrs={
+                "placeholder": "example.com",
+                "autocomplete": "off",
+                "autocapitalize": "none",
+                "spellcheck": "false",
+                "inputmode": "url",
+            }
+        ),
+    )
+    name = forms.CharField(
+        label="Name",
+        max_length=Website._meta.get_field("name").max_length,
+        required=False,
+        help_text="Shown in your list of websites. Defaults to the domain.",
+        widget=forms.TextInput(attrs={"placeholder": "My blog"}),
+    )
+    timezone = forms.ChoiceField(
+        label="Time zone",
+        choices=timezone_choices,
+        initial="UTC",
+        help_text="Reports count days from midnight in this time zone.",
+    )
+
+    def __init__(self, *args, owner, website: Website | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        if website is not None:
+            kwargs.setdefault(
+                "initial",
+                {"domain": website.domain, "name": website.name, "timezone": website.timezone},
+            )
+        super().__init__(*args, **kwargs)
+        self.owner = owner
+        self.website = website
+        if not self.is_bound and website is None:
+            # The add page's script may replace UTC by the browser's zone.
+            self.fields["timezone"].widget.attrs["data-detect-timezone"] = ""
+
+    def clean_domain(self) -> str:
+        try:
+            domain = normalise_domain(self.cleaned_data["domain"])
+        except ValidationError:
+            raise ValidationError(
+                "Enter a domain like example.com or a URL like https://example.com/.",
+                code="invalid_domain",
+            ) from None
+        others = Website.objects.filter(owner=self.owner, domain=domain)
+        if self.website is not None:
+            others = others.exclude(pk=self.website.pk)
+        if others.exists():
+            raise ValidationError(f"You already have a website for {domain}.", code="duplicate")
+        return domain
+
+    def clean_timezone(self) -> str:
+        try:
+            return validate_timezone(self.cleaned_data["timezone"])
+        except ValidationError:
+            raise ValidationError(
+                "Pick a time zone from the list.", code="invalid_timezone"
+            ) from None
+
+
+class DeleteWebsiteForm(forms.Form):
+    """Deleting needs the website's domain typed in, so it cannot happen by a slip."""
+
+    confirm = forms.CharField(
+        label="Type the domain to confirm",
+        max_length=300,
+        widget=forms.TextInput(
+            attrs={"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+        ),
+    )
+
+    def __init__(self, *args, website: Website, **kwargs) -> None:  # type: ignore[no-untyped-def]
+        super().__init__(*args, **kwargs)
+        self.website = website
+        self.fields["confirm"].widget.attrs["placeholder"] = website.domain
+
+    def clean_confirm(self) -> str:
+        value = self.cleaned_data["confirm"].strip().lower()
+        if value != self.website.domain:
+            raise ValidationError(
+                f"Type {self.website.domain} exactly to delete this website.", code="mismatch"
+            )
+        return value

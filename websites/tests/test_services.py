@@ -1,0 +1,68 @@
+"""Website services: update and delete validate first and drop the ingest cache."""
+
+from __future__ import annotations
+
+import pytest
+from django.core.exceptions import ValidationError
+
+from simple_analytics.testing import make_user, make_website
+from websites.forms import timezone_choices
+from websites.models import Website
+from websites.selectors import tracked_site_get, website_list_for_user
+from websites.services import website_create, website_delete, website_update
+
+pytestmark = pytest.mark.django_db
+
+
+def test_update_validates_everything_before_changing_anything():
+    website = make_website(domain="example.com")
+    with pytest.raises(ValidationError):
+        website_update(website=website, domain="new.example", timezone="Not/AZone")
+    assert website.domain == "example.com"
+    website.refresh_from_db()
+    assert website.domain == "example.com"
+
+
+def test_update_with_nothing_leaves_the_row_alone():
+    website = make_website()
+    assert website_update(website=website) is website
+
+
+def test_update_name_defaults_to_the_new_domain():
+    website = make_website(domain="example.com")
+    website_update(website=website, name="", domain="https://www.other.example/x")
+    website.refresh_from_db()
+    assert (website.domain, website.name) == ("other.example", "other.example")
+
+
+def test_a_long_domain_fits_the_name():
+    label = "a" * 63
+    domain = ".".join([label, label, label, "com"])
+    website = website_create(owner=make_user(), domain=domain)
+    assert website.name == domain[:200]
+
+
+def test_delete_forgets_the_cached_site():
+    website = make_website()
+    tracking_id = website.tracking_id
+    assert tracked_site_get(tracking_id) is not None
+    website_delete(website=website)
+    assert not Website.objects.filter(tracking_id=tracking_id).exists()
+    assert tracked_site_get(tracking_id) is None
+
+
+def test_list_for_user_is_the_users_own_sites_by_name():
+    owner = make_user()
+    b = website_create(owner=owner, domain="b.example", name="Beta")
+    a = website_create(owner=owner, domain="a.example", name="Alpha")
+    make_website(domain="c.example")
+    assert list(website_list_for_user(owner)) == [a, b]
+
+
+def test_time_zone_choices_start_with_utc_and_group_by_region():
+    choices = timezone_choices()
+    assert choices[0] == ("UTC", "UTC")
+    groups = dict(choices[1:])
+    assert ("Europe/Berlin", "Europe/Berlin") in groups["Europe"]
+    assert ("America/New_York", "America/New York") in groups["America"]
+    assert all(zone != "localtime" for _, items in choices[1:] for zone, _ in items)
