@@ -1,0 +1,345 @@
+"""Turn stats-layer results into what the dashboard template shows: text, links, shares.
+
+Every number comes from ``stats.queries``; this module only formats it and builds the
+URLs (always with ``urlencode``) that change the period or the filters.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+from dataclasses import dataclass
+from typing import Any
+
+from django.utils.http import urlencode
+
+from dashboard import charts
+from dashboard import formatting as fmt
+from stats import queries
+from stats.filters import Filters
+from stats.periods import PERIODS, Period, for_days, from_query
+from websites.models import Website
+
+# Shown next to each number; the wording follows the definitions in stats.queries.
+DEFINITIONS = {
+    "visitors": (
+        "Unique visitors: distinct people (a salted hash of IP and browser, no cookies) "
+        "who started a session. Counted per day, so someone who returns on another day "
+        "counts again."
+    ),
+    "pageviews": (
+        "Page views: every page load, plus every in-app navigation of a single-page app. "
+        "Leaving a page is not a view."
+    ),
+    "sessions": (
+        "Sessions (visits): a visitor's activity with less than 30 minutes between "
+        "consecutive events; a longer pause starts a new session. A session counts in the "
+        "hour and day it started."
+    ),
+    "duration": (
+        "Visit duration: the average time from a session's first event to its last. The "
+        "script reports when the visitor leaves a page, so a one-page visit has a real "
+        "duration too (when the browser sent that report)."
+    ),
+    "bounce_rate": (
+        "Bounce rate: the share of sessions that viewed exactly one page. Lower is usually "
+        "better. Changes are shown in percentage points (pts)."
+    ),
+    "views_per_session": "Views per visit: page views of the sessions divided by sessions.",
+}
+
+FILTER_LABELS = {
+    "page": "Page",
+    "entry_page": "Entry page",
+    "exit_page": "Exit page",
+    "source": "Source",
+    "utm_source": "UTM source",
+    "utm_medium": "UTM medium",
+    "utm_campaign": "UTM campaign",
+    "browser": "Browser",
+    "os": "OS",
+    "device": "Device",
+}
+
+# Panels of tabs: (dimension, tab title, column title); SHORT_TITLES fit a phone's width.
+PANELS: list[tuple[str, str, list[tuple[str, str, str]]]] = [
+    ("pages", "Pages", [
+        ("pages", "Top pages", "Page"),
+        ("entry_pages", "Entry pages", "Entry page"),
+        ("exit_pages", "Exit pages", "Exit page"),
+    ]),
+    ("sources", "Sources", [
+        ("sources", "Sources", "Source"),
+        ("utm_sources", "UTM sources", "UTM source"),
+        ("utm_campaigns", "UTM campaigns", "Campaign"),
+    ]),
+    ("devices", "Devices", [
+        ("devices", "Devices", "Device"),
+        ("browsers", "Browsers", "Browser"),
+        ("os", "Operating systems", "Operating system"),
+    ]),
+]  # fmt: skip
+
+SHORT_TITLES = {"entry_pages": "Entry", "exit_pages": "Exit", "utm_sources": "UTM source",
+                "utm_campaigns": "Campaign", "os": "OS"}  # fmt: skip
+EMPTY_TEXT = {
+    "utm_sources": "No visits tagged with utm_source in this period.",
+    "utm_campaigns": "No visits tagged with utm_campaign in this period.",
+}
+PANEL_LIMIT = 10
+PERIOD_MENU = [key for key in PERIODS if key != "custom"]
+
+
+def display_value(dimension: str, value: str) -> str:
+    """How a tracked value reads in a list or a chip (it stays plain text, never markup)."""
+    if value == "":
+        return "Direct / None" if dimension in ("sources", "source") else "(none)"
+    if dimension in ("devices", "device"):
+        return value.capitalize()
+    return value
+
+
+def dashboard_url(
+    path: str, period: Period, filters: Filters, changes: dict[str, str | None] | None = None
+) -> str:
+    """``path`` with ``period`` and ``filters`` as its query string, built by ``urlencode``.
+
+    ``changes`` sets filters (name -> value) or removes them (name -> None).
+    """
+    if changes:
+        filters = dataclasses.replace(filters, **changes)
+    query = {**period.as_query(), **filters.as_query()}
+    return f"{path}?{urlencode(query)}"
+
+
+@dataclass(frozen=True)
+class Card:
+    key: str
+    label: str
+    value: str
+    exact: str
+    change: fmt.Change
+    help: str
+
+
+def cards(current: queries.Summary, previous: queries.Summary, previous_text: str) -> list[Card]:
+    """The six headline numbers with their change against ``previous``."""
+    has_previous = previous.sessions > 0 or previous.pageviews > 0
+
+    def change(attr: str, **kwargs: Any) -> fmt.Change:
+        before = getattr(previous, attr) if has_previous else None
+        return fmt.change(getattr(current, attr), before, previous_text=previous_text, **kwargs)
+
+    c = current
+    rows = [
+        ("visitors", "Unique visitors", fmt.number(c.visitors), f"{c.visitors:,} visitors",
+         change("visitors")),
+        ("pageviews", "Page views", fmt.number(c.pageviews), f"{c.pageviews:,} page views",
+         change("pageviews")),
+        ("sessions", "Sessions", fmt.number(c.sessions), f"{c.sessions:,} sessions",
+         change("sessions")),
+        ("duration", "Visit duration", fmt.duration(c.avg_session_duration_s),
+         _seconds(c.avg_session_duration_s), change("avg_session_duration_s")),
+        ("bounce_rate", "Bounce rate", fmt.percent(c.bounce_rate),
+         _ratio(c.bounces, c.sessions, "bounces"),
+         change("bounce_rate", higher_is_better=False, points=True)),
+        ("views_per_session", "Views per visit", fmt.decimal(c.views_per_session),
+         _ratio(c.session_pageviews, c.sessions, "page views"), change("views_per_session")),
+    ]  # fmt: skip
+    return [
+        Card(key=key, label=label, value=value, exact=exact, change=chg, help=DEFINITIONS[key])
+        for key, label, value, exact, chg in rows
+    ]
+
+
+def _seconds(value: float | None) -> str:
+    return "no sessions" if value is None else f"{value:,.1f} seconds"
+
+
+def _ratio(part: int, whole: int, what: str) -> str:
+    return f"{part:,} {what} in {whole:,} sessions"
+
+
+@dataclass(frozen=True)
+class ListRow:
+    label: str
+    value: str  # the raw value (for the title)
+    visitors: str
+    visitors_exact: int
+    pageviews: int
+    share: str  # "43%"
+    bar: str  # SVG width, "43.2%"
+    url: str
+    active: bool
+    title: str
+
+
+@dataclass(frozen=True)
+class Tab:
+    key: str
+    title: str
+    short_title: str
+    column: str
+    rows: list[ListRow]
+    empty_text: str
+    selected: bool
+
+
+@dataclass(frozen=True)
+class Panel:
+    key: str
+    title: str
+    tabs: list[Tab]
+    by_filter: bool  # a tab was opened because its filter is active
+
+
+def panels(
+    website: Website, period: Period, filters: Filters, *, path: str, total_visitors: int
+) -> list[Panel]:
+    out = []
+    for key, title, tab_specs in PANELS:
+        tabs = []
+        for dimension, tab_title, column in tab_specs:
+            filter_name = queries.FILTER_FOR_DIMENSION[dimension]
+            active_value = filters.active().get(filter_name)
+            rows = []
+            for row in queries.breakdown(website, period, dimension, filters=filters,
+                                         limit=PANEL_LIMIT):  # fmt: skip
+                ratio = fmt.share(row.visitors, total_visitors)
+                label = display_value(dimension, row.value)
+                views = f"{row.pageviews:,} page view{'s' if row.pageviews != 1 else ''}"
+                rows.append(
+                    ListRow(
+                        label=label,
+                        value=row.value,
+                        visitors=fmt.number(row.visitors),
+                        visitors_exact=row.visitors,
+                        pageviews=row.pageviews,
+                        share=fmt.percent(ratio),
+                        bar=fmt.bar_width(ratio),
+                        url=dashboard_url(path, period, filters, {filter_name: row.value}),
+                        active=active_value == row.value,
+                        title=(
+                            f"{label}: {row.visitors:,} visitors, {views}. "
+                            f"Click to filter the dashboard by this {column.lower()}."
+                        ),
+                    )  # fmt: skip
+                )
+            tabs.append(
+                Tab(
+                    key=dimension,
+                    title=tab_title,
+                    short_title=SHORT_TITLES.get(dimension, tab_title),
+                    column=column,
+                    rows=rows,
+                    empty_text=EMPTY_TEXT.get(dimension, "No data in this period."),
+                    selected=False,
+                )  # fmt: skip
+            )
+        # Open the tab whose filter is in use (clicking an entry page keeps its tab open).
+        chosen = next(
+            (i for i, t in enumerate(tabs)
+             if queries.FILTER_FOR_DIMENSION[t.key] in filters.active()), None
+        )  # fmt: skip
+        tabs[chosen or 0] = dataclasses.replace(tabs[chosen or 0], selected=True)
+        out.append(Panel(key=key, title=title, tabs=tabs, by_filter=chosen is not None))
+    return out
+
+
+@dataclass(frozen=True)
+class Chip:
+    name: str
+    label: str
+    value: str
+    remove_url: str
+
+
+def chips(path: str, period: Period, filters: Filters) -> list[Chip]:
+    return [
+        Chip(
+            name=name,
+            label=FILTER_LABELS[name],
+            value=display_value(name, value),
+            remove_url=dashboard_url(path, period, filters, {name: None}),
+        )  # fmt: skip
+        for name, value in filters.active().items()
+    ]
+
+
+@dataclass(frozen=True)
+class PeriodLink:
+    key: str
+    label: str
+    url: str
+    current: bool
+
+
+def period_links(path: str, period: Period, filters: Filters, website: Website,
+                 now: dt.datetime) -> list[PeriodLink]:  # fmt: skip
+    out = []
+    for key in PERIOD_MENU:
+        target = from_query({"period": key}, website.tz, now=now)
+        out.append(PeriodLink(key=key, label=PERIODS[key],
+                              url=dashboard_url(path, target, filters),
+                              current=period.key == key))  # fmt: skip
+    return out
+
+
+def range_text(period: Period) -> str:
+    """``3 Mar – 1 Apr 2026``, ``3 Mar 2026``, or the realtime clock range."""
+    if period.key == "realtime":
+        start, end = period.start.astimezone(period.tz), period.end.astimezone(period.tz)
+        return f"{start:%H:%M}–{end:%H:%M}"
+    first, last = period.first_day, period.last_day
+    if first == last:
+        return f"{first.day} {first:%b %Y}"
+    if first.year == last.year:
+        return f"{first.day} {first:%b} – {last.day} {last:%b %Y}"
+    return f"{first.day} {first:%b %Y} – {last.day} {last:%b %Y}"
+
+
+def neighbours(period: Period, now: dt.datetime) -> tuple[Period | None, Period | None]:
+    """The periods of the same length just before and just after (None past today)."""
+    if period.key == "realtime":
+        return None, None
+    length = dt.timedelta(days=period.days)
+    before = period.previous()
+    today = now.astimezone(period.tz).date()
+    after = None
+    if period.last_day < today:
+        after = for_days(period.first_day + length, period.last_day + length, period.tz)
+    return before, after
+
+
+def data_quality(website: Website, period: Period, current: queries.Summary) -> dict[str, Any]:
+    dropped = queries.dropped_events(website, period)
+    exit_share = current.exit_share
+    if exit_share is None:
+        verdict, tone = "No sessions in this period yet.", "neutral"
+    elif exit_share >= 0.7:
+        verdict, tone = "Durations are reliable: most visits reported when they ended.", "good"
+    elif exit_share >= 0.4:
+        verdict, tone = ("Durations are indicative: many visits did not report when they "
+                         "ended, so they count only until their last page view."), "warn"  # fmt: skip
+    else:
+        verdict, tone = ("Durations are understated: few visits reported when they ended "
+                         "(old snippet, or browsers that block the exit beacon)."), "bad"  # fmt: skip
+    bots = dropped.get("bot", 0)
+    orphan_exits = dropped.get("exit_without_session", 0)
+    return {
+        "bots": fmt.number(bots),
+        "bots_exact": bots,
+        "orphan_exits": fmt.number(orphan_exits),
+        "exit_share": fmt.percent(exit_share),
+        "exit_bar": fmt.bar_width(exit_share or 0),
+        "exits": f"{current.exits:,}",
+        "sessions": f"{current.sessions:,}",
+        "verdict": verdict,
+        "tone": tone,
+        "utc_note": period.key not in ("realtime",) and website.timezone != "UTC",
+    }
+
+
+def chart(website: Website, period: Period, filters: Filters, now: dt.datetime) -> charts.Chart:
+    points = queries.timeseries(website, period, filters=filters)
+    return charts.build(points, granularity=period.granularity, period_days=period.days, now=now)

@@ -1,0 +1,182 @@
+// The website dashboard page: chart read-outs, tabs, period menu, live count, realtime
+// refresh, the empty state's wait for data and its copy button. No framework; tracked
+// values are only ever set with textContent.
+
+import { initChart } from "./chart.js";
+import { startLiveCount, waitForFirstEvent } from "./live.js";
+
+const TAB_KEY = "sa.dashboard.tab.";
+
+function store(key, value) {
+  try {
+    if (value === undefined) return window.localStorage.getItem(key);
+    window.localStorage.setItem(key, value);
+  } catch {
+    // Storage can be disabled (private mode); tabs then simply start on the first one.
+  }
+  return null;
+}
+
+function initTabs(root) {
+  for (const panel of root.querySelectorAll("[data-tabs]")) {
+    const tabs = Array.from(panel.querySelectorAll('[role="tab"]'));
+    const select = (tab, { focus = false, remember = true } = {}) => {
+      for (const t of tabs) {
+        const on = t === tab;
+        t.setAttribute("aria-selected", String(on));
+        t.tabIndex = on ? 0 : -1;
+        const target = panel.querySelector(`#${t.getAttribute("aria-controls")}`);
+        if (target) target.hidden = !on;
+      }
+      if (focus) tab.focus();
+      if (remember) store(TAB_KEY + panel.dataset.tabs, tab.dataset.tab);
+    };
+    tabs.forEach((tab, i) => {
+      tab.addEventListener("click", () => select(tab));
+      tab.addEventListener("keydown", (e) => {
+        const next = { ArrowRight: i + 1, ArrowLeft: i - 1, Home: 0, End: tabs.length - 1 }[e.key];
+        if (next === undefined) return;
+        e.preventDefault();
+        select(tabs[(next + tabs.length) % tabs.length], { focus: true });
+      });
+    });
+    // The server opens the tab of an active filter; otherwise the last tab the user chose.
+    if (!panel.hasAttribute("data-filter-tab")) {
+      const saved = store(TAB_KEY + panel.dataset.tabs);
+      const tab = tabs.find((t) => t.dataset.tab === saved);
+      if (tab) select(tab, { remember: false });
+    }
+  }
+}
+
+function initPeriodMenu(dash) {
+  const menu = dash.querySelector("[data-period-menu]");
+  if (!menu) return;
+  document.addEventListener("pointerdown", (e) => {
+    if (menu.open && !menu.contains(e.target)) menu.open = false;
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key === "Escape" && menu.open) {
+      menu.open = false;
+      menu.querySelector("summary").focus();
+    }
+  });
+  const form = menu.querySelector("form");
+  const from = form?.elements.namedItem("from");
+  const to = form?.elements.namedItem("to");
+  if (from && to) {
+    const check = () => to.setCustomValidity(from.value && to.value && from.value > to.value
+      ? "The end date must not be before the start date." : "");
+    from.addEventListener("input", check);
+    to.addEventListener("input", check);
+  }
+}
+
+// Full page loads (a filter, a period) show a progress bar instead of a frozen page.
+function initLoading(dash) {
+  dash.addEventListener("click", (e) => {
+    const link = e.target.closest("a[href]");
+    if (!link || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
+    if (link.origin === window.location.origin && !link.hash) dash.classList.add("loading");
+  });
+  dash.addEventListener("submit", () => dash.classList.add("loading"));
+  window.addEventListener("pageshow", () => dash.classList.remove("loading"));
+}
+
+function initCopy(dash) {
+  const button = dash.querySelector("[data-copy]");
+  const code = dash.querySelector("[data-snippet]");
+  if (!button || !code) return;
+  button.addEventListener("click", async () => {
+    try {
+      await navigator.clipboard.writeText(code.textContent);
+      button.textContent = "Copied ✓";
+    } catch {
+      const range = document.createRange();
+      range.selectNodeContents(code);
+      const selection = window.getSelection();
+      selection.removeAllRanges();
+      selection.addRange(range);
+      button.textContent = "Selected: press Ctrl+C (⌘C) to copy";
+    }
+    setTimeout(() => { button.textContent = "Copy snippet"; }, 2500);
+  });
+}
+
+function initMain(root) {
+  initTabs(root);
+  return initChart(root);
+}
+
+// Realtime: fetch the same URL and swap the main content in place (no flash, keeps the
+// scroll position and the open period menu).
+function startRealtime(dash, seconds, stopChart) {
+  const status = dash.querySelector("[data-status]");
+  let cleanup = stopChart;
+  let timer = null;
+
+  async function refresh() {
+    timer = null;
+    dash.classList.add("loading");
+    try {
+      const res = await fetch(window.location.href, { credentials: "same-origin", cache: "no-store" });
+      if (res.redirected && new URL(res.url).pathname !== window.location.pathname) {
+        throw new Error("you are signed out; reload the page");
+      }
+      if (!res.ok) throw new Error(`the server answered ${res.status}`);
+      const doc = new DOMParser().parseFromString(await res.text(), "text/html");
+      const fresh = doc.getElementById("dash-main");
+      const old = document.getElementById("dash-main");
+      if (!fresh || !old) throw new Error("the page came back without a dashboard");
+      cleanup();
+      const node = document.adoptNode(fresh);
+      old.replaceWith(node);
+      cleanup = initMain(node);
+      for (const name of ["data-range-text", "data-live-text"]) {
+        const src = doc.querySelector(`[${name}]`);
+        const dst = document.querySelector(`[${name}]`);
+        if (src && dst) dst.replaceChildren(...Array.from(src.childNodes, (n) => document.adoptNode(n)));
+      }
+      status.classList.remove("error");
+      status.textContent = `Updated ${new Date().toLocaleTimeString()} · refreshes every ${seconds} s`;
+    } catch (err) {
+      status.classList.add("error");
+      const reason = err instanceof TypeError ? "network error" : err.message;
+      status.textContent = `Could not refresh (${reason}). Retrying in ${seconds} s.`;
+    } finally {
+      dash.classList.remove("loading");
+      schedule();
+    }
+  }
+
+  function schedule() {
+    if (!document.hidden && timer === null) timer = setTimeout(refresh, seconds * 1000);
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (document.hidden) {
+      clearTimeout(timer);
+      timer = null;
+    } else if (timer === null) {
+      refresh();
+    }
+  });
+  status.textContent = `Refreshes every ${seconds} s`;
+  schedule();
+}
+
+const dash = document.getElementById("dash");
+if (dash) {
+  initLoading(dash);
+  initPeriodMenu(dash);
+  if (dash.hasAttribute("data-wait")) {
+    initCopy(dash);
+    waitForFirstEvent(dash);
+  } else {
+    const main = document.getElementById("dash-main");
+    const stopChart = main ? initMain(main) : () => {};
+    startLiveCount(dash);
+    const seconds = Number(dash.dataset.refresh || 0);
+    if (seconds > 0) startRealtime(dash, seconds, stopChart);
+  }
+}

@@ -1,0 +1,133 @@
+"""The website dashboard: validate the query -> authorise -> read the stats layer -> render.
+
+Views format; every number comes from ``stats.queries`` (through ``dashboard.presenters``).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+from django.contrib.auth.decorators import login_required
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.shortcuts import render
+from django.urls import reverse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from dashboard import charts, presenters
+from stats import queries
+from stats.filters import NO_FILTERS, FilterError, Filters
+from stats.periods import PeriodError, from_query
+from websites.models import Website
+from websites.selectors import website_get_for_user
+from websites.services import snippet
+
+REALTIME_REFRESH_S = 15
+LIVE_POLL_S = 10
+WAIT_POLL_S = 5
+
+
+class QueryError(ValueError):
+    pass
+
+
+def _website(request: HttpRequest, pk: int) -> Website:
+    website = website_get_for_user(request.user, pk)
+    if website is None:
+        raise Http404("No such website")
+    return website
+
+
+def _bad_request(request: HttpRequest, website: Website, message: str) -> HttpResponse:
+    return render(
+        request,
+        "dashboard/error.html",
+        {
+            "website": website,
+            "message": message,
+            "reset_url": reverse("dashboard:overview", args=[website.pk]),
+        },  # fmt: skip
+        status=400,
+    )
+
+
+def _check_query(params: QueryDict) -> None:
+    # stats.periods ignores from/to unless the range is custom; a link that carries them
+    # with another period is ambiguous, so say so instead of guessing.
+    period = params.get("period")
+    if period and period != "custom" and (params.get("from") or params.get("to")):
+        raise QueryError("from and to only go with period=custom")
+
+
+@never_cache
+@login_required
+@require_safe
+def overview(request: HttpRequest, pk: int) -> HttpResponse:
+    website = _website(request, pk)
+    now = dt.datetime.now(dt.UTC)
+    try:
+        _check_query(request.GET)
+        period = from_query(request.GET, website.tz, now=now)
+        filters = Filters.from_query(request.GET)
+    except (PeriodError, FilterError, QueryError) as exc:
+        return _bad_request(request, website, str(exc))
+
+    path = request.path
+    base = {
+        "website": website,
+        "period": period,
+        "filters": filters,
+        "range_text": presenters.range_text(period),
+        "period_links": presenters.period_links(path, period, filters, website, now),
+        "live_url": reverse("dashboard:live", args=[website.pk]),
+        "live_poll_s": LIVE_POLL_S,
+        "today": now.astimezone(website.tz).date().isoformat(),
+        "filter_query": filters.as_query(),
+    }
+    if not queries.has_data(website):
+        context = {
+            **base,
+            "empty": True,
+            "snippet": snippet(website, request.build_absolute_uri("/")),
+            "wait_poll_s": WAIT_POLL_S,
+        }
+        return render(request, "dashboard/overview.html", context)
+
+    current = queries.summary(website, period, filters=filters)
+    previous_period = period.previous()
+    previous = queries.summary(website, previous_period, filters=filters)
+    before, after = presenters.neighbours(period, now)
+    chart = presenters.chart(website, period, filters, now)
+    context = {
+        **base,
+        "empty": False,
+        "cards": presenters.cards(current, previous, presenters.range_text(previous_period)),
+        "previous_text": presenters.range_text(previous_period),
+        "chart": chart,
+        "chart_label": charts.summary_label(current.visitors, current.pageviews, period.label),
+        "panels": presenters.panels(
+            website, period, filters, path=path, total_visitors=current.visitors
+        ),
+        "chips": presenters.chips(path, period, filters),
+        "clear_url": presenters.dashboard_url(path, period, NO_FILTERS),
+        "before_url": before and presenters.dashboard_url(path, before, filters),
+        "after_url": after and presenters.dashboard_url(path, after, filters),
+        "quality": presenters.data_quality(website, period, current),
+        "current_visitors": queries.current_visitors(website, now=now),
+        "refresh_s": REALTIME_REFRESH_S if period.key == "realtime" else 0,
+    }
+    return render(request, "dashboard/overview.html", context)
+
+
+@never_cache
+@login_required
+@require_safe
+def live(request: HttpRequest, pk: int) -> JsonResponse:
+    """Current visitors (last 5 minutes) and whether the site has any data yet."""
+    website = _website(request, pk)
+    return JsonResponse(
+        {
+            "current_visitors": queries.current_visitors(website),
+            "has_data": queries.has_data(website),
+        }
+    )
