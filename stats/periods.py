@@ -8,7 +8,7 @@ query strings and validated here; a bad value raises ``PeriodError`` (a 400 for 
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -42,6 +42,8 @@ class Period:
     tz: ZoneInfo
     first_day: dt.date  # local, inclusive (realtime: the local day of start)
     last_day: dt.date  # local, inclusive
+    # Set when the period is still running (today, this month, ...): the time it was asked.
+    now: dt.datetime | None = None
 
     @property
     def label(self) -> str:
@@ -61,13 +63,20 @@ class Period:
         return "hour" if self.days <= 2 else "day"
 
     def previous(self) -> Period:
-        """The period of the same length that ends where this one starts."""
+        """The period of the same length that ends where this one starts.
+
+        For a running period (today, this month, ...) the previous one is cut to the same
+        elapsed time: today until 14:05 compares with yesterday until 14:05.
+        """
         if self.key == "realtime":
             length = self.end - self.start
             return Period("realtime", self.start - length, self.start, self.tz,
                           self.first_day, self.last_day)  # fmt: skip
         days = dt.timedelta(days=self.days)
-        return for_days(self.first_day - days, self.last_day - days, self.tz, key="custom")
+        previous = for_days(self.first_day - days, self.last_day - days, self.tz, key="custom")
+        if self.now is not None and self.now < self.end:
+            previous = replace(previous, end=min(previous.end, previous.start + (self.now - self.start)))
+        return previous
 
     def as_query(self) -> dict[str, str]:
         if self.key == "custom":
@@ -108,6 +117,15 @@ def from_query(
     key = get("period") or ("custom" if get("from") or get("to") else DEFAULT_PERIOD)
     if key not in PERIODS:
         raise PeriodError(f"period must be one of {', '.join(PERIODS)}")
+    if key != "custom" and (get("from") or get("to")):
+        raise PeriodError("from and to go with period=custom (or without a period)")
+    period = _named_period(key, get, tz, now)
+    if period.key != "realtime" and period.end > now:
+        period = replace(period, now=now)
+    return period
+
+
+def _named_period(key: str, get, tz: ZoneInfo, now: dt.datetime) -> Period:  # type: ignore[no-untyped-def]
     today = now.astimezone(tz).date()
     if key == "realtime":
         start = now - dt.timedelta(minutes=REALTIME_MINUTES)

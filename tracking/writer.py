@@ -9,6 +9,7 @@ light (a lone event is written at once).
 
 from __future__ import annotations
 
+import atexit
 import datetime as dt
 import logging
 import os
@@ -241,7 +242,18 @@ class GroupCommitter:
             if self._pid != os.getpid():
                 self._queue = queue.Queue()
                 threading.Thread(target=self._run, name="ingest-writer", daemon=True).start()
+                atexit.register(self._flush_drops_at_exit)
                 self._pid = os.getpid()
+
+    def _flush_drops_at_exit(self) -> None:
+        # Counted drops normally go out with the next commit (at most a second later);
+        # a process stopping in between writes them here rather than losing them.
+        drops = self._take_drops()
+        if drops:
+            try:
+                write_events([], drops=drops)
+            except Exception:
+                log.exception("could not write %d drop counts at exit", sum(drops.values()))
 
     def _take_drops(self) -> Counter[DropKey]:
         with self._drops_lock:

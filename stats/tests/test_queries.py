@@ -121,7 +121,7 @@ def test_previous_period_is_the_same_length_just_before():
     website = make_website()
     record_events(
         website,
-        [ev("PAGE_VIEW", "/", D - dt.timedelta(days=7)), ev("PAGE_VIEW", "/", D, ip="198.51.100.5"),
+        [ev("PAGE_VIEW", "/", D - dt.timedelta(days=7, hours=1)), ev("PAGE_VIEW", "/", D, ip="198.51.100.5"),
          ev("PAGE_VIEW", "/x", D, ip="198.51.100.6")],
     )  # fmt: skip
     period = from_query({"period": "7d"}, website.tz, now=D)
@@ -203,3 +203,18 @@ def test_current_visitors_are_those_seen_in_the_last_5_minutes():
 def test_bad_periods_raise_period_error(params):
     with pytest.raises(PeriodError):
         from_query(params, UTC)
+
+
+def test_a_running_period_compares_with_the_same_elapsed_time_before():
+    now = dt.datetime(2026, 2, 3, 14, 5, tzinfo=UTC)
+    today = from_query({"period": "today"}, UTC, now=now)
+    previous = today.previous()
+    assert previous.start == dt.datetime(2026, 2, 2, tzinfo=UTC)
+    assert previous.end == dt.datetime(2026, 2, 2, 14, 5, tzinfo=UTC)
+    closed = from_query({"period": "yesterday"}, UTC, now=now).previous()
+    assert closed.end - closed.start == dt.timedelta(days=1)
+
+
+def test_from_and_to_belong_to_custom_ranges():
+    with pytest.raises(PeriodError, match="period=custom"):
+        from_query({"period": "7d", "from": "2026-01-01", "to": "2026-01-02"}, UTC)
