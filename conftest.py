@@ -25,3 +25,15 @@ def require_service(name: str, reachable: bool) -> None:
     if os.environ.get("CI") == "true":
         pytest.fail(f"{name} is required under CI=true but is not reachable")
     pytest.skip(f"{name} not reachable")
+
+
+@pytest.fixture(scope="session")
+def django_db_setup(django_db_setup, django_db_blocker):
+    """Close PostgreSQL connection pools before the test database is dropped."""
+    yield
+    from django.db import connections
+
+    with django_db_blocker.unblock():
+        for conn in connections.all(initialized_only=True):
+            if getattr(conn, "pool", None) is not None:
+                conn.close_pool()

@@ -116,8 +116,15 @@ DATABASE_URL = env_str("DATABASE_URL", "")
 if DATABASE_URL:
     DATABASES = {"default": _env.db_url_config(DATABASE_URL)}
     if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
-        DATABASES["default"].setdefault("CONN_MAX_AGE", 600)
-        DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+        # A bounded psycopg pool per process: granian runs WEB_THREADS request threads per
+        # worker, and one persistent connection per thread would exhaust PostgreSQL's
+        # max_connections as soon as a few hosts scale out. Requests borrow and return.
+        DATABASES["default"]["CONN_MAX_AGE"] = 0
+        DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+            "min_size": 1,
+            "max_size": env_int("DB_POOL_SIZE", 8, minimum=2),
+            "timeout": 20,
+        }
 else:
     DATABASES = {
         "default": {

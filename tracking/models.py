@@ -71,7 +71,9 @@ class Session(models.Model):
         ]
 
     def __str__(self) -> str:
-        return f"session {self.pk} of website {self.website_id} from {self.started_at:%Y-%m-%d %H:%M}"
+        return (
+            f"session {self.pk} of website {self.website_id} from {self.started_at:%Y-%m-%d %H:%M}"
+        )
 
 
 class Event(models.Model):

@@ -183,6 +183,16 @@ def _count_drops(drops: Counter[DropKey]) -> None:
         )
 
 
+def _website_exists(website_id: int) -> bool:
+    from websites.models import Website
+
+    try:
+        return Website.objects.filter(pk=website_id).exists()
+    except Exception:
+        connection.close()
+        return True  # cannot tell: report the original failure
+
+
 class IngestUnavailable(Exception):
     """The event could not be committed; the client is told to retry (503)."""
 
@@ -267,6 +277,9 @@ class GroupCommitter:
                 batch = [q.get(timeout=1.0)]
             except queue.Empty:
                 batch = []
+                # Idle: hand the connection back (to the pool on PostgreSQL) rather than
+                # holding it between bursts.
+                connection.close()
             while len(batch) < self._max_batch:
                 try:
                     batch.append(q.get_nowait())
@@ -294,9 +307,13 @@ class GroupCommitter:
                     pending.stored = one.stored_flags[0]
                     site_ids |= one.website_ids
                 except Exception as exc:
-                    log.exception("event could not be written")
                     connection.close()
-                    pending.error = exc
+                    if not _website_exists(pending.event.website_id):
+                        # Deleted after this process cached its id: nothing left to count.
+                        pending.stored = False
+                    else:
+                        log.exception("event could not be written")
+                        pending.error = exc
                 pending.done.set()
             self._notify(site_ids)
             return

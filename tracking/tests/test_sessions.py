@@ -210,3 +210,26 @@ def test_salts_older_than_two_days_are_deleted_and_tomorrows_is_made_ahead():
     assert kept == [today - dt.timedelta(days=n) for n in (2, 1, 0)] + [
         today + dt.timedelta(days=1)
     ]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_group_commit_answers_events_of_a_website_deleted_meanwhile_without_failing_others():
+    from tracking.writer import GroupCommitter
+
+    kept, deleted = make_website(domain="kept.example"), make_website(domain="gone.example")
+    at = dt.datetime.now(dt.UTC)
+
+    def event_for(website):
+        payload = from_dict(
+            {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://kept.example/"}
+        )
+        return pipeline.run(
+            payload, site=site_of(website), ip="203.0.113.1", user_agent=IPHONE_UA, at=at
+        )
+
+    stale = event_for(deleted)
+    deleted.delete()  # another process still had its id cached
+    committer = GroupCommitter(max_batch=10)
+    assert committer.submit(event_for(kept)) is True
+    assert committer.submit(stale) is False
+    assert Event.objects.filter(website=kept).count() == 1
