@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/simple_analytics
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install install-dev run worker test test-sqlite test-pg browser-deps lint fmt check event bench-ingest clean
+.PHONY: install install-dev run worker test test-sqlite test-pg browser-deps lint fmt check event bench-ingest clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -73,6 +73,10 @@ event:
 
 bench-ingest: install-dev
 	$(BIN)/python bench/ingest.py
+
+# README screenshots (docs/screenshots/) from `serve` with the demo data, in Debian's Chromium.
+screenshots: install-dev browser-deps
+	$(BIN)/python scripts/screenshots.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

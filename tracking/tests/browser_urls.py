@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import threading
 
+from csp.decorators import csp_exempt
 from django.http import HttpRequest, HttpResponse
 from django.urls import path, re_path
 from django.views.decorators.csrf import csrf_exempt
@@ -58,6 +59,8 @@ _HTML = """<!doctype html>
 """
 
 
+# The host page stands for a customer's own site (inline code and all), not for our pages.
+@csp_exempt()
 def host_page(request: HttpRequest, rest: str = "") -> HttpResponse:
     return HttpResponse(_HTML.format(snippet=PAGE["snippet"]), content_type="text/html")
 

@@ -1,0 +1,168 @@
+"""Screenshots for the README, from the production server with the demo data.
+
+    python scripts/screenshots.py [--out docs/screenshots] [--events 150000]
+
+Starts ``simple-analytics serve`` on a free port with a fresh data directory (SQLite, the
+embedded defaults), loads ``simple-analytics demo``, logs in as the demo user through the
+login form in Debian's Chromium (Playwright drives it; nothing is downloaded) and saves:
+
+    dashboard-desktop.png   the dashboard, 1440 px wide, full page
+    dashboard-phone.png     the dashboard on a 390 px phone, full page
+    websites.png            the list of websites
+    snippet.png             the snippet page
+
+then stops the server. `make screenshots` runs it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+CLI = str(BIN / "simple-analytics")
+DEMO_EMAIL = "demo@example.com"
+DEMO_PASSWORD = "demo-analytics"
+CHROMIUM_ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+DESKTOP = {"width": 1440, "height": 900}
+PHONE = {"width": 390, "height": 844}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if server.poll() is not None:
+            raise SystemExit(f"the server exited with {server.returncode} before it answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except (urllib.error.URLError, OSError):
+            pass
+        time.sleep(0.2)
+    raise SystemExit(f"the server did not answer {url} within {timeout:.0f}s")
+
+
+def stop(server: subprocess.Popen[bytes]) -> None:
+    # `serve` stops its web server and job consumer on SIGTERM.
+    if server.poll() is None:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(server.pid, signal.SIGKILL)
+            server.wait()
+
+
+def shoot(base: str, out: Path) -> list[Path]:
+    from playwright.sync_api import sync_playwright
+
+    executable = shutil.which("chromium")
+    if executable is None:
+        raise SystemExit("chromium is not installed (apt-get install chromium)")
+    saved: list[Path] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        desktop = browser.new_context(viewport=DESKTOP)
+        page = desktop.new_page()
+        page.goto(f"{base}/accounts/login/")
+        page.fill('input[name="login"]', DEMO_EMAIL)
+        page.fill('input[name="password"]', DEMO_PASSWORD)
+        page.click('main form button[type="submit"]')
+        page.wait_for_url(f"{base}/websites/")
+
+        def save(p, name: str) -> None:  # type: ignore[no-untyped-def]
+            p.wait_for_load_state("networkidle")
+            p.evaluate("document.fonts.ready")
+            path = out / name
+            p.screenshot(path=str(path), full_page=True)
+            saved.append(path)
+
+        page.reload()  # without the one-off "Successfully signed in" message
+        save(page, "websites.png")
+        dashboard = page.locator(".site-card h2 a").first.get_attribute("href")
+        page.goto(f"{base}{dashboard}")
+        save(page, "dashboard-desktop.png")
+        page.goto(f"{base}{dashboard}snippet/")
+        save(page, "snippet.png")
+
+        phone = browser.new_context(
+            viewport=PHONE,
+            device_scale_factor=2,
+            is_mobile=True,
+            has_touch=True,
+            storage_state=desktop.storage_state(),
+        ).new_page()
+        phone.goto(f"{base}{dashboard}")
+        save(phone, "dashboard-phone.png")
+        browser.close()
+    return saved
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
+    parser.add_argument("--events", type=int, default=150_000, help="demo events to load")
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+
+    data_dir = tempfile.mkdtemp(prefix="sa-screenshots-")
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
+    env.update({"DATA_DIR": data_dir, "DEBUG": "False", "LOG_LEVEL": "WARNING"})
+    port = free_port()
+    base = f"http://localhost:{port}"  # the host the snippet on the snippet page shows
+    log_path = Path(data_dir) / "serve.log"
+    log = log_path.open("wb")
+    server = subprocess.Popen(
+        [CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,  # its own process group: nothing is left behind
+    )
+    ok = False
+    try:
+        wait_until_up(f"{base}/healthz", server)
+        print(f"server up at {base}; loading the demo data ...", flush=True)
+        subprocess.run(
+            [CLI, "demo", "--quiet", "--events", str(args.events)], env=env, cwd=ROOT, check=True
+        )
+        for path in shoot(base, args.out):
+            print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
+        ok = True
+    finally:
+        stop(server)
+        log.close()
+        if not ok:
+            print(f"--- the server's output ---\n{log_path.read_text(errors='replace')[-4000:]}")
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,283 @@
+"""Every URL pattern of the project, walked from the resolver, and how to fill its parameters.
+
+``all_routes()`` goes recursively through every ``include()``, so a route added anywhere
+shows up in the security tests without anyone listing it. ``Route.url(values)`` fills the
+pattern's parameters (route converters and regex groups alike) and checks the result
+resolves back to the same pattern. ``FILLS`` says how to fill each parameter from a
+``World`` (an owner with data, another user, API keys), ``PUBLIC`` lists the routes anyone
+may use, and ``category`` sorts every route into public / login / owned / api / admin.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import quote
+
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
+from django.urls import URLPattern, URLResolver, get_resolver, resolve
+from django.urls.resolvers import RegexPattern, RoutePattern
+from django.utils.http import int_to_base36
+
+from api.models import ApiKey
+from simple_analytics.testing import make_user, make_website, record_events
+from websites.models import Website
+
+_CONVERTER = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
+_GROUP_START = re.compile(r"\(\?P<(?P<name>\w+)>")
+
+
+@dataclass(frozen=True)
+class Segment:
+    text: str
+    is_regex: bool
+
+
+@dataclass(frozen=True)
+class Route:
+    """One URL pattern: its namespaced name (``None`` for a few admin redirects) and path."""
+
+    name: str | None
+    namespace: str
+    segments: tuple[Segment, ...]
+    callback: object
+
+    @property
+    def pattern(self) -> str:
+        return "".join(s.text for s in self.segments)
+
+    @property
+    def id(self) -> str:
+        """A readable, unique test id."""
+        return f"{self.name or '-'} {self.pattern or '/'}"
+
+    @property
+    def kwargs(self) -> list[str]:
+        names: list[str] = []
+        for seg in self.segments:
+            if seg.is_regex:
+                names += [m["name"] for m in _GROUP_START.finditer(seg.text)]
+            else:
+                names += [m["name"] for m in _CONVERTER.finditer(seg.text)]
+        return names
+
+    def url(self, values: Mapping[str, str]) -> str:
+        """The path with ``values`` in its parameters (each value is percent-quoted)."""
+        parts = []
+        for seg in self.segments:
+            if seg.is_regex:
+                parts.append(_fill_regex(seg.text, values))
+            else:
+                parts.append(_CONVERTER.sub(lambda m: quote(values[m["name"]], safe=""), seg.text))
+        url = "/" + "".join(parts)
+        match = resolve(url)
+        assert match.func is self.callback, f"{url} resolves to {match.view_name}, not {self.id}"
+        return url
+
+
+def _fill_regex(text: str, values: Mapping[str, str]) -> str:
+    """``^confirm-email/(?P<key>[-:\\w]+)/$`` -> ``confirm-email/<key>/`` (simple patterns)."""
+    out, i = [], 0
+    for m in _GROUP_START.finditer(text):
+        out.append(text[i : m.start()])
+        depth, j = 1, m.end()
+        while depth:  # skip to the group's closing parenthesis
+            depth += {"(": 1, ")": -1}.get(text[j], 0)
+            j += 1 if text[j] != "\\" else 2
+        out.append(quote(values[m["name"]], safe=""))
+        i = j
+    out.append(text[i:])
+    plain = "".join(out).removeprefix("^").removesuffix("$")
+    assert not re.search(r"[\\()\[\]^$*+?|]", plain), f"cannot fill the regex {text!r}"
+    return plain
+
+
+def _segment(pattern: object) -> Segment:
+    if isinstance(pattern, RoutePattern):
+        return Segment(str(pattern), is_regex=False)
+    if isinstance(pattern, RegexPattern):
+        return Segment(pattern.regex.pattern, is_regex=True)
+    raise AssertionError(f"unknown pattern type {type(pattern).__name__}")
+
+
+def _walk(
+    resolver: URLResolver, segments: tuple[Segment, ...], namespaces: tuple[str, ...]
+) -> Iterator[Route]:
+    for entry in resolver.url_patterns:
+        here = (*segments, _segment(entry.pattern))
+        if isinstance(entry, URLResolver):
+            ns = (*namespaces, entry.namespace) if entry.namespace else namespaces
+            yield from _walk(entry, here, ns)
+        elif isinstance(entry, URLPattern):
+            name = ":".join((*namespaces, entry.name)) if entry.name else None
+            yield Route(name, ":".join(namespaces), here, entry.callback)
+
+
+def all_routes(urlconf: str | None = None) -> list[Route]:
+    root = get_resolver(urlconf)
+    return list(_walk(root, (), ()))
+
+
+# --- the cast ---------------------------------------------------------------------------
+
+# Names used in the owner's data, which must never show up in another user's pages.
+OWNER_EMAIL = "owner-9f2c@example.com"
+OWNER_SITE_NAME = "Owner secret shop 9f2c"
+OWNER_KEY_NAME = "owner secret key 9f2c"
+SECRETS = (OWNER_EMAIL, OWNER_SITE_NAME, OWNER_KEY_NAME, "owner-9f2c.example")
+
+
+@dataclass
+class World:
+    owner: Any
+    other: Any
+    website: Website
+    other_website: Website
+    owner_key: ApiKey
+    owner_plain_key: str
+    other_plain_key: str
+    revoked_plain_key: str
+
+
+def make_world() -> World:
+    """An owner with a website, traffic and API keys (one revoked); another user with theirs."""
+    owner = make_user(OWNER_EMAIL)
+    EmailAddress.objects.create(user=owner, email=OWNER_EMAIL, verified=True, primary=True)
+    website = make_website(owner=owner, domain="owner-9f2c.example")
+    Website.objects.filter(pk=website.pk).update(name=OWNER_SITE_NAME)
+    website.refresh_from_db()
+    now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=1)
+    url = "https://owner-9f2c.example"
+    record_events(
+        website,
+        [
+            {"type": "PAGE_VIEW", "url": f"{url}/?utm_source=news", "at": now},
+            {"type": "PATH_CHANGE", "url": f"{url}/pricing", "at": now},
+            {"type": "PAGE_VIEW", "url": f"{url}/", "at": now, "ip": "198.51.100.9"},
+        ],
+    )
+    owner_key, owner_plain = ApiKey.issue(user=owner, name=OWNER_KEY_NAME)
+    revoked, revoked_plain = ApiKey.issue(user=owner, name="revoked")
+    ApiKey.objects.filter(pk=revoked.pk).update(revoked_at=dt.datetime.now(dt.UTC))
+
+    other = make_user("other@example.com")
+    # As sign-up makes it (allauth's e-mail page would otherwise create it on first view).
+    EmailAddress.objects.create(user=other, email=other.email, verified=True, primary=True)
+    other_website = make_website(owner=other, domain="other.example")
+    _, other_plain = ApiKey.issue(user=other, name="other key")
+    return World(owner, other, website, other_website, owner_key, owner_plain, other_plain,
+                 revoked_plain)  # fmt: skip
+
+
+# --- how to fill each parameter ---------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fill:
+    """How to fill one URL parameter.
+
+    ``owned``: it names an object of the owner; anyone else must get the 404 of an object
+    that does not exist. ``object``: it names a stored object whose access is guarded by
+    other means (staff only, a secret token); answers must still not depend on whether the
+    object exists. ``value``: a plain value.
+    """
+
+    kind: str  # "owned" | "object" | "value"
+    real: Callable[[World], str]
+    missing: Callable[[World], str] | None = None
+
+
+def _missing_pk(model: Any) -> Callable[[World], str]:
+    return lambda w: str((model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0)
+                         + 10_000)  # fmt: skip
+
+
+_USER_PK = Fill("object", lambda w: str(w.owner.pk), _missing_pk(get_user_model()))
+
+# (URL namespace, parameter name) -> Fill. A route whose parameter is not here fails
+# test_every_route_is_classified_and_fillable: add it, deciding whose object it names.
+FILLS: dict[tuple[str, str], Fill] = {
+    ("websites", "pk"): Fill("owned", lambda w: str(w.website.pk), _missing_pk(Website)),
+    ("dashboard", "pk"): Fill("owned", lambda w: str(w.website.pk), _missing_pk(Website)),
+    ("api", "pk"): Fill("owned", lambda w: str(w.owner_key.pk), _missing_pk(ApiKey)),
+    ("api", "dimension"): Fill("value", lambda w: "pages"),
+    # allauth's e-mail confirmation and password reset links carry a secret token.
+    ("", "key"): Fill("value", lambda w: "set-password"),
+    ("", "uidb36"): Fill(
+        "object",
+        lambda w: int_to_base36(w.owner.pk),
+        lambda w: int_to_base36(int(_missing_pk(get_user_model())(w))),
+    ),
+    # The admin: staff only; nobody in these tests is staff.
+    ("admin", "object_id"): _USER_PK,
+    ("admin", "id"): _USER_PK,
+    ("admin", "content_type_id"): Fill(
+        "value", lambda w: str(ContentType.objects.get_for_model(get_user_model()).pk)
+    ),
+    ("admin", "app_label"): Fill("value", lambda w: "auth"),
+    ("admin", "url"): Fill("value", lambda w: "no-such-page"),
+}
+
+# Routes anyone may use, listed by hand: a new route is login-only until it is added here.
+PUBLIC = {
+    "collect",  # POST /api/event: the ingest endpoint
+    "pixel",  # the tracking script
+    "healthz",
+    "api:openapi",
+    "account_login",
+    "account_signup",
+    "account_logout",  # acts on the requester's own session only
+    "account_inactive",
+    "account_reset_password",
+    "account_reset_password_done",
+    "account_reset_password_from_key",
+    "account_reset_password_from_key_done",
+    "account_confirm_email",
+    "account_email_verification_sent",
+    "account_confirm_login_code",  # second step of a login in progress
+    "mfa_authenticate",  # second step of a login in progress
+    "admin:login",
+}
+# Read endpoints authenticated by API key (query parameter ``site``), not by session.
+API_PREFIX = "api/v1/"
+
+
+def category(route: Route) -> str:
+    """public | admin (staff only) | api (API key) | owned (an owner's object) | login."""
+    if route.name in PUBLIC:
+        return "public"
+    if route.namespace == "admin":
+        return "admin"
+    if route.pattern.startswith(API_PREFIX):
+        return "api"
+    # A parameter the table does not know counts as owned (the strictest checks) until
+    # FILLS says otherwise; test_every_route_is_classified_and_fillable names it.
+    fills = [FILLS.get((route.namespace, k)) for k in route.kwargs]
+    if any(fill is None or fill.kind == "owned" for fill in fills):
+        return "owned"
+    return "login"
+
+
+def fills_for(route: Route) -> dict[str, Fill]:
+    out = {}
+    for name in route.kwargs:
+        fill = FILLS.get((route.namespace, name))
+        if fill is None:
+            raise LookupError(
+                f"{route.id}: no way to fill {name!r} (namespace {route.namespace!r})"
+            )
+        out[name] = fill
+    return out
+
+
+def urls(route: Route, world: World) -> tuple[str, str]:
+    """The route's URL with the owner's real ids, and with ids that do not exist."""
+    fills = fills_for(route)
+    real = {k: f.real(world) for k, f in fills.items()}
+    missing = {k: (f.missing or f.real)(world) for k, f in fills.items()}
+    return route.url(real), route.url(missing)

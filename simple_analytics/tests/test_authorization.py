@@ -1,0 +1,347 @@
+"""Every URL pattern of the project, proven scoped to its owner.
+
+The routes come from the resolver (``routes.all_routes``), so a new route is covered the
+day it is added. Its parameters are filled from ``routes.FILLS``; a route the table cannot
+fill fails ``test_every_route_is_classified_and_fillable`` until someone says what it
+takes. Routes anyone may use are listed by hand in ``routes.PUBLIC``.
+
+Principals: the owner, another logged-in user, an anonymous visitor (also one that sends
+the owner's API key, which must not open session pages), and for ``/api/v1/*`` no key, a
+bad or revoked key, and the API key of another user. For each route we try GET and POST,
+with the owner's real ids and with ids that do not exist, and demand:
+
+- another user gets a 404 on everything under an owner's object, byte-for-byte the same
+  page as for an id that does not exist (no existence leak);
+- an anonymous visitor is sent to the login page, the same way for both ids;
+- the stats API answers 401 without a valid key and, for a site of someone else, the same
+  404 as for a site that does not exist;
+- nothing in the database changes, whoever asks.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+from urllib.parse import parse_qs, quote, urlsplit
+
+import pytest
+from allauth.account.models import EmailAddress
+from django.contrib.auth import get_user_model
+from django.contrib.auth.views import redirect_to_login
+from django.db import transaction
+from django.http import HttpResponse
+from django.test import Client
+from django.utils.html import escape
+from django.utils.text import capfirst
+
+from api.models import ApiKey
+from simple_analytics.tests.routes import (
+    PUBLIC,
+    SECRETS,
+    all_routes,
+    category,
+    fills_for,
+    urls,
+)
+from tracking.models import Event, Session
+from websites.models import Website
+
+pytestmark = pytest.mark.django_db
+
+ROUTES = all_routes()
+
+# --- database snapshots -------------------------------------------------------------------
+
+
+def snapshot() -> dict[str, list[dict[str, Any]]]:
+    """Every row that matters. ``last_login`` and a key's ``last_used_at`` are bookkeeping
+    of the requester's own account (a valid key used on the wrong site is still used)."""
+    user_fields = [f.name for f in get_user_model()._meta.concrete_fields if f.name != "last_login"]
+    key_fields = [f.name for f in ApiKey._meta.concrete_fields if f.name != "last_used_at"]
+    return {
+        "User": list(get_user_model().objects.order_by("pk").values(*user_fields)),
+        "EmailAddress": list(EmailAddress.objects.order_by("pk").values()),
+        "Website": list(Website.objects.order_by("pk").values()),
+        "Session": list(Session.objects.order_by("pk").values()),
+        "Event": list(Event.objects.order_by("pk").values()),
+        "ApiKey": list(ApiKey.objects.order_by("pk").values(*key_fields)),
+    }
+
+
+# --- requests -----------------------------------------------------------------------------
+
+_CSRF_VALUE = re.compile(rb'(name="csrfmiddlewaretoken" value=")[^"]+"')
+
+
+def body(response: HttpResponse, *urls_: str) -> bytes:
+    """The body without per-request noise: CSRF tokens (masked anew on every render) and
+    the requested URL itself."""
+    content = b"" if getattr(response, "streaming", False) else response.content
+    content = _CSRF_VALUE.sub(rb'\1-"', content)
+    for url in urls_:
+        for form in (url, quote(url, safe=""), quote(url)):
+            content = content.replace(form.encode(), b"<URL>")
+    return content
+
+
+def request(method: str, url: str, user: Any = None, **headers: str) -> HttpResponse:
+    # A fresh client each time: one request's messages or logout cannot leak into the next.
+    client = Client()
+    if user is not None:
+        client.force_login(user)
+    return client.get(url, **headers) if method == "GET" else client.post(url, **headers)
+
+
+def location(response: HttpResponse) -> str:
+    return response.headers.get("Location", "")
+
+
+def location_without_url(response: HttpResponse, url: str) -> str:
+    """The Location header without the requested URL (plain or percent-quoted)."""
+    out = location(response)
+    for form in (url, quote(url, safe=""), quote(url)):
+        out = out.replace(form, "<URL>")
+    return out
+
+
+def sent_to_login(response: HttpResponse, url: str) -> bool:
+    """A redirect to the login page that comes back to ``url`` (however ``next`` is quoted)."""
+    target = urlsplit(location(response))
+    login = urlsplit(redirect_to_login(url).url)
+    return (
+        response.status_code == 302
+        and target.path == login.path
+        and parse_qs(target.query) == parse_qs(login.query) == {"next": [url]}
+    )
+
+
+def assert_staff_only(response: HttpResponse, who: str) -> None:
+    # Nobody here is staff: the admin sends them to its login (or index, for logout), or
+    # answers 404 / 405; it never shows a page.
+    assert response.status_code in (302, 404, 405), f"{who}: {response.status_code}"
+    if response.status_code == 302:
+        assert location(response).startswith("/admin/"), who
+
+
+def assert_same_answer(a: HttpResponse, b: HttpResponse, url_a: str, url_b: str, who: str) -> None:
+    """An existing and a non-existent id must be answered alike (up to the URL itself)."""
+    assert a.status_code == b.status_code, f"{who}: {a.status_code} vs {b.status_code}"
+    assert location_without_url(a, url_a) == location_without_url(b, url_b), who
+    assert body(a, url_a) == body(b, url_b), f"{who}: bodies differ"
+
+
+# --- tests ----------------------------------------------------------------------------
+
+
+def test_every_route_is_classified_and_fillable():
+    problems = []
+    for route in ROUTES:
+        try:
+            fills_for(route)
+        except LookupError as exc:
+            problems.append(str(exc))
+    names = {r.name for r in ROUTES}
+    problems += [f"PUBLIC lists {n!r}, which is no longer a route" for n in PUBLIC - names]
+    assert not problems, "\n".join(problems)
+    # The walk found the routes this file was written against (a sanity check on the walk).
+    cats = {r.name: category(r) for r in ROUTES}
+    assert cats["dashboard:overview"] == cats["websites:edit"] == cats["api:key_revoke"] == "owned"
+    assert cats["websites:list"] == cats["home"] == cats["account_email"] == "login"
+    assert cats["api:stats"] == cats["api:breakdown"] == "api"
+
+
+SESSION_ROUTES = [r for r in ROUTES if category(r) != "api"]
+
+
+@pytest.mark.parametrize("route", SESSION_ROUTES, ids=lambda r: r.id)
+def test_session_route_is_scoped_to_its_owner(route, world):
+    kind = category(route)
+    real, missing = urls(route, world)
+    login_path = redirect_to_login("").url.split("?")[0]
+    before = snapshot()
+
+    # The owner reaches its own objects: this proves FILLS names real objects, so the 404s
+    # below are about access, not about a bad id. Writes are rolled back.
+    owner_status = {}
+    for method in ("GET", "POST"):
+        with transaction.atomic():
+            response = request(method, real, world.owner)
+            transaction.set_rollback(True)
+        owner_status[method] = response.status_code
+        assert response.status_code < 500, f"owner {method} {real}: {response.status_code}"
+        if kind == "owned":
+            assert response.status_code != 404, f"owner {method} {real} is a 404"
+    assert snapshot() == before
+
+    anonymous_headers = [{}, {"HTTP_AUTHORIZATION": f"Bearer {world.owner_plain_key}"}]
+    for method in ("GET", "POST"):
+        # Another logged-in user.
+        a = request(method, real, world.other)
+        b = request(method, missing, world.other)
+        who = f"other user, {method} {real}"
+        assert snapshot() == before, f"{who} changed the database"
+        assert_same_answer(a, b, real, missing, who)
+        assert a.status_code < 500, who
+        for secret in SECRETS:
+            assert secret.encode() not in body(a), f"{who} shows the owner's {secret!r}"
+        if kind == "owned":
+            expected = 404 if owner_status[method] != 405 else 405
+            assert a.status_code == expected, f"{who}: {a.status_code}, expected {expected}"
+        if kind == "admin" and route.name != "admin:login":
+            assert_staff_only(a, who)
+        if kind == "owned" and method == "GET" and owner_status["GET"] != 405:
+            # A bad query string must not be checked before access: a 400 for someone
+            # else's site and a 404 for a missing one would tell them apart.
+            bad = "?period=bogus&from=x"
+            a, b = (
+                request(method, real + bad, world.other),
+                request(method, missing + bad, world.other),
+            )
+            assert_same_answer(a, b, real, missing, f"{who}{bad}")
+            assert a.status_code == 404, f"{who}{bad}: {a.status_code}"
+
+        # Anonymous, with and without the owner's API key (keys never open pages).
+        for headers in anonymous_headers:
+            a = request(method, real, **headers)
+            b = request(method, missing, **headers)
+            who = f"anonymous{' with an API key' if headers else ''}, {method} {real}"
+            assert snapshot() == before, f"{who} changed the database"
+            assert_same_answer(a, b, real, missing, who)
+            assert a.status_code < 500, who
+            if kind in ("owned", "login"):
+                assert sent_to_login(a, real), f"{who}: {a.status_code} {location(a)}"
+            elif kind == "admin" and route.name != "admin:login":
+                assert_staff_only(a, who)
+            elif kind == "public" and method == "GET":
+                assert not location(a).startswith(login_path + "?"), f"{who}: login required"
+
+
+API_ROUTES = [r for r in ROUTES if category(r) == "api"]
+
+
+@pytest.mark.parametrize("route", API_ROUTES, ids=lambda r: r.id)
+def test_api_route_needs_the_owners_key(route, world):
+    path, _ = urls(route, world)
+    site, other_site = world.website.tracking_id, world.other_website.tracking_id
+    missing_site = "no-such-site"
+    before = snapshot()
+
+    def call(method: str, site_id: str, key: str | None, user: Any = None) -> HttpResponse:
+        url = f"{path}?site={site_id}&period=today"
+        headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
+        response = request(method, url, user, **headers)
+        assert response.status_code < 500, f"{method} {url}: {response.status_code}"
+        assert snapshot() == before, f"{method} {url} with key {key!r} changed the database"
+        return response
+
+    owner_answer = call("GET", site, world.owner_plain_key)
+    assert owner_answer.status_code == 200, owner_answer.content
+
+    # No key, a bad key, a revoked key, and a logged-in session without a key: 401, the
+    # same for an existing and a missing site.
+    for key, user in [
+        (None, None),
+        ("sa_not-a-key", None),
+        (world.revoked_plain_key, None),
+        (None, world.owner),
+    ]:
+        a, b = call("GET", site, key, user), call("GET", missing_site, key, user)
+        assert a.status_code == 401, (key, user, a.content)
+        assert a.headers["WWW-Authenticate"].startswith("Bearer")
+        assert_same_answer(a, b, site, missing_site, f"key {key!r}")
+
+    # The key of another user: the owner's site is a 404 like a site that does not exist,
+    # and like a missing site asked with the owner's own key.
+    a = call("GET", site, world.other_plain_key)
+    b = call("GET", missing_site, world.other_plain_key)
+    c = call("GET", missing_site, world.owner_plain_key)
+    assert a.status_code == 404, a.content
+    assert_same_answer(a, b, site, missing_site, "another user's key")
+    assert_same_answer(a, c, site, missing_site, "another user's key vs the owner's")
+    for secret in SECRETS:
+        assert secret.encode() not in a.content
+    # ... while that key works for its own user's site.
+    assert call("GET", other_site, world.other_plain_key).status_code == 200
+
+    # POST changes nothing, for anyone.
+    for key in (None, world.other_plain_key, world.owner_plain_key):
+        a, b = call("POST", site, key), call("POST", missing_site, key)
+        assert a.status_code == 405, (key, a.status_code)
+        assert_same_answer(a, b, site, missing_site, f"POST with key {key!r}")
+
+
+def test_static_files_are_public(client):
+    response = client.get("/static/simple_analytics/app.css")
+    assert response.status_code == 200
+    assert response["Content-Type"].startswith("text/css")
+
+
+# --- hostile query strings -----------------------------------------------------------
+
+# Each must be refused with a 400 and a message by the dashboard and the stats API.
+BAD_QUERIES = [
+    "period=bogus",
+    "period=custom",
+    "period=custom&from=2026-02-30&to=2026-03-01",
+    "from=not-a-date&to=2026-01-01",
+    "period=custom&from=2026-03-01&to=2026-02-01",
+    "period=custom&from=2000-01-01&to=2026-01-01",
+    "period=custom&from=1999-12-31&to=2000-01-02",
+    "period=custom&from=9999-01-01&to=9999-01-02",
+    "period=custom&from=2026-01-01T00:00&to=2026-01-02",
+    "period=today&page=%00",
+    "period=today&browser=" + "a" * 3000,
+]
+# The stats API's limit.
+BAD_LIMITS = ["limit=0", "limit=-1", "limit=abc", "limit=1001", "limit=" + "9" * 30, "limit=1.5"]
+# Odd but harmless: answered somehow, never with a 500.
+ODD_QUERIES = [
+    "period=today&from=2026-01-01",
+    "period=today&browser=a&browser=b",
+    "period=today&page=%ff%fe",
+    "period=today&page=&source=(none)",
+    "period=realtime&limit=1000",
+    "period=today&unknown=1",
+    "period=%E2%80%AE",
+]
+GET_ROUTES = [r for r in SESSION_ROUTES if category(r) in ("owned", "login")]
+
+
+@pytest.mark.parametrize("route", GET_ROUTES, ids=lambda r: r.id)
+def test_hostile_query_strings_are_never_a_500(route, world):
+    url, _ = urls(route, world)
+    client = Client()
+    client.force_login(world.owner)
+    if client.get(url).status_code != 200:
+        return  # a POST-only or redirecting page: its query string is not read
+    for query in BAD_QUERIES + BAD_LIMITS + ODD_QUERIES:
+        response = client.get(f"{url}?{query}")
+        assert response.status_code < 500, f"{url}?{query}: {response.status_code}"
+
+
+@pytest.mark.parametrize("route", API_ROUTES, ids=lambda r: r.id)
+def test_the_api_answers_hostile_query_strings_with_a_400_and_a_message(route, world):
+    path, _ = urls(route, world)
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {world.owner_plain_key}"}
+    site = f"site={world.website.tracking_id}"
+    for query in BAD_QUERIES + BAD_LIMITS:
+        response = Client().get(f"{path}?{site}&{query}", **headers)
+        assert response.status_code == 400, f"{path}?{query}: {response.status_code}"
+        assert response.json()["error"], query
+    for query in ODD_QUERIES:
+        response = Client().get(f"{path}?{site}&{query}", **headers)
+        assert response.status_code in (200, 400), f"{path}?{query}: {response.status_code}"
+
+
+def test_the_dashboard_refuses_bad_query_strings_saying_what_is_wrong(world):
+    """A 400 that names the problem in the same words as the stats API."""
+    dashboard = Client()
+    dashboard.force_login(world.owner)
+    overview = f"/websites/{world.website.pk}/"
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {world.owner_plain_key}"}
+    for query in BAD_QUERIES:
+        api = Client().get(f"/api/v1/stats?site={world.website.tracking_id}&{query}", **headers)
+        message = api.json()["error"]
+        response = dashboard.get(f"{overview}?{query}")
+        assert response.status_code == 400, f"{query}: {response.status_code}"
+        assert escape(capfirst(message)).encode() in response.content, (query, message)
