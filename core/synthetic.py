@@ -47,12 +47,13 @@ CAMPAIGNS = [
     (2, "?utm_source=twitter&utm_medium=social&utm_campaign=launch"),
     (2, "?ref=producthunt"),
 ]
+BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 SPIKE = "?utm_source=newsletter&utm_medium=email&utm_campaign=black-friday"
 PATHS = ["/", "/pricing", "/docs", "/blog", "/about", "/signup", "/login", "/features",
          "/changelog", "/contact"] + [f"/blog/post-{i}" for i in range(120)] + [
          f"/docs/page-{i}" for i in range(60)]  # fmt: skip
 ZIPF = [1 / (i + 1) ** 1.1 for i in range(len(PATHS))]
-EVENTS_PER_VISIT = 2.95  # measured average of the visit model below
+EVENTS_PER_VISIT = 2.93  # measured: events per visit (returns and bots included)
 
 
 def _pick(rng: random.Random, table: list[tuple[int, str]]) -> str:
@@ -92,23 +93,36 @@ def generate(
         spike_window = (s, s + dt.timedelta(days=2))
     visits = max(1, round(events / EVENTS_PER_VISIT))
     # Rejection sampling of visit starts against the intensity (max 3.0 * 1.4 = 4.2).
-    starts: list[float] = []
+    starts: list[tuple[float, int]] = []  # (offset, visitor number)
     while len(starts) < visits:
         offset = rng.random() * span
         t = start + dt.timedelta(seconds=offset)
         if rng.random() * 4.2 < _intensity(t, offset / span, spike_window):
-            starts.append(offset)
+            visitor = len(starts)
+            starts.append((offset, visitor))
+            # Some people come back later the same day: a second visit, same visitor.
+            back = offset + rng.uniform(3600, 6 * 3600)
+            if rng.random() < 0.15 and back < span:
+                starts.append((back, visitor))
     starts.sort()
     pending: list[tuple[str, int, dict[str, Any]]] = []
     seq = 0
-    for n, offset in enumerate(starts):
+    for offset, n in starts:
         at = (start + dt.timedelta(seconds=offset)).astimezone(dt.UTC)
         # Emit every queued event that can no longer be overtaken by a later visit.
         cutoff = at.isoformat()
         while pending and pending[0][0] <= cutoff:
             yield heapq.heappop(pending)[2]
-        ua = _pick(rng, USER_AGENTS)
-        ip = f"10.{n % 250}.{(n // 250) % 250}.{rng.randrange(1, 250)}"
+        # A visitor's device and address follow from its number, so a return visit matches.
+        ua = _pick(random.Random(seed * 1_000_003 + n), USER_AGENTS)
+        ip = f"10.{n % 250}.{(n // 250) % 250}.{n // 62500 % 250 + 1}"
+        if rng.random() < 0.02:
+            # A crawler: dropped by ingestion and counted as a bot.
+            event = {"site": site, "type": "PAGE_VIEW", "url": f"https://{domain}/",
+                     "ts": at.isoformat(), "ip": ip, "user_agent": BOT_UA}  # fmt: skip
+            heapq.heappush(pending, (event["ts"], seq, event))
+            seq += 1
+            continue
         in_spike = spike_window and spike_window[0] <= at < spike_window[1] and rng.random() < 0.6
         tail = SPIKE if in_spike else _pick(rng, CAMPAIGNS)
         referrer = "" if in_spike else _pick(rng, REFERRERS)
