@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -37,3 +40,38 @@ def django_db_setup(django_db_setup, django_db_blocker):
         for conn in connections.all(initialized_only=True):
             if getattr(conn, "pool", None) is not None:
                 conn.close_pool()
+
+
+# --- Browser tests: Debian's Chromium through Playwright -----------------------------
+
+
+@pytest.fixture(scope="module")
+def _orm_beside_playwright() -> Iterator[None]:
+    """Let the ORM run while Playwright's sync API is alive (browser test modules only).
+
+    The sync API parks an asyncio loop in a greenlet of the main thread, so Django's
+    async-safety check sees a "running loop" and refuses every query with
+    SynchronousOnlyOperation, although the test code is plain synchronous code (the
+    workaround Playwright's maintainers give: microsoft/playwright-pytest#29).
+    """
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
+        yield
+
+
+@pytest.fixture(scope="module")
+def browser(_orm_beside_playwright) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+    """Debian's Chromium through Playwright; skips locally without it, fails under CI=true."""
+    from simple_analytics.tests.browser import CHROMIUM_ARGS
+
+    executable = shutil.which("chromium")
+    require_service("Chromium (Debian package `chromium`)", executable is not None)
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        require_service("the playwright Python package", False)
+    # With executable_path Playwright uses that browser and never downloads one.
+    with sync_playwright() as pw:
+        chromium = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        yield chromium
+        chromium.close()

@@ -30,19 +30,13 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+from simple_analytics.tests.chromium import chromium_args  # noqa: E402  (the tests' flags)
+
 BIN = Path(sys.executable).parent
 CLI = str(BIN / "simple-analytics")
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-analytics"
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 DESKTOP = {"width": 1440, "height": 900}
 PHONE = {"width": 390, "height": 844}
 
@@ -87,7 +81,7 @@ def shoot(base: str, out: Path) -> list[Path]:
         raise SystemExit("chromium is not installed (apt-get install chromium)")
     saved: list[Path] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
+        browser = pw.chromium.launch(executable_path=executable, args=chromium_args())
         desktop = browser.new_context(viewport=DESKTOP)
         page = desktop.new_page()
         page.goto(f"{base}/accounts/login/")

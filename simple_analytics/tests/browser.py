@@ -14,22 +14,9 @@ from typing import Any, TypeVar
 import pytest
 
 from simple_analytics.testing import DESKTOP_UA
+from simple_analytics.tests.chromium import chromium_args
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    # pixel.js ignores browsers with navigator.webdriver set, as a tracker should.
-    "--disable-blink-features=AutomationControlled",
-    # A real visitor's desktop Chrome: "HeadlessChrome" is dropped as a bot. Set for the
-    # whole browser: Playwright's per-context override is lost on beacons sent while a
-    # page unloads (see tracking/tests/test_browser.py).
-    f"--user-agent={DESKTOP_UA}",
-]
+CHROMIUM_ARGS = chromium_args(DESKTOP_UA)
 TIMEOUT_S = 10.0
 
 T = TypeVar("T")

@@ -7,16 +7,15 @@ server (see ``browser_urls``), so this covers the snippet, the script, posting w
 
 from __future__ import annotations
 
-import shutil
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any
 
 import pytest
 from django.contrib.auth import get_user_model
 
-from conftest import require_service
 from simple_analytics.testing import DESKTOP_UA, make_website
+from simple_analytics.tests.browser import TIMEOUT_S, wait_for
 from tracking.models import DropCount, Event, Session
 from tracking.tests import browser_urls
 
@@ -26,38 +25,7 @@ pytestmark = [
     pytest.mark.urls("tracking.tests.browser_urls"),
 ]
 
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-    # pixel.js ignores browsers with navigator.webdriver set, as a tracker should.
-    "--disable-blink-features=AutomationControlled",
-    # A real visitor's desktop Chrome: "HeadlessChrome" is dropped as a bot. Set for the
-    # whole browser, not only the context: Playwright's per-context override is lost on
-    # beacons sent while a page navigates away, which then say HeadlessChrome.
-    f"--user-agent={DESKTOP_UA}",
-]
-TIMEOUT_S = 10.0
-# Both control beacons the host page sends when it goes away (see browser_urls).
 PAGE_GONE = {"pagehide", "visibilitychange:hidden"}
-
-T = TypeVar("T")
-
-
-def wait_for(probe: Callable[[], T], what: str, timeout: float = TIMEOUT_S) -> T:
-    """Poll ``probe`` until it returns something truthy; fail after ``timeout`` seconds."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = probe()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f}s waiting for {what}")
-        time.sleep(0.02)
 
 
 def localhost_website():  # type: ignore[no-untyped-def]
@@ -88,35 +56,6 @@ def wait_until_page_gone() -> None:
 def no_client_state(context, page, origin: str) -> None:  # type: ignore[no-untyped-def]
     assert context.cookies(origin) == []
     assert page.evaluate("[localStorage.length, sessionStorage.length]") == [0, 0]
-
-
-@pytest.fixture(scope="module")
-def _orm_beside_playwright() -> Iterator[None]:
-    """Let the ORM run while Playwright's sync API is alive, for this module only.
-
-    The sync API parks an asyncio loop in a greenlet of the main thread, so Django's
-    async-safety check sees a "running loop" and refuses every query with
-    SynchronousOnlyOperation, although the test code is plain synchronous code (the
-    workaround Playwright's maintainers give: microsoft/playwright-pytest#29).
-    """
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-        yield
-
-
-@pytest.fixture(scope="module")
-def browser(_orm_beside_playwright) -> Iterator[Any]:  # type: ignore[no-untyped-def]
-    executable = shutil.which("chromium")
-    require_service("Chromium (Debian package `chromium`)", executable is not None)
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        require_service("the playwright Python package", False)
-    # With executable_path Playwright uses that browser and never downloads one.
-    with sync_playwright() as pw:
-        chromium = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
-        yield chromium
-        chromium.close()
 
 
 @pytest.fixture
