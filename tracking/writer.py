@@ -28,6 +28,7 @@ from tracking.pipeline import IncomingEvent
 
 log = logging.getLogger(__name__)
 
+# What continuing a session changes (loaded with the session, written back per batch).
 _SESSION_FIELDS = ["last_seen_at", "duration_s", "pageviews", "exit_path", "is_bounce", "has_exit"]
 
 DropKey = tuple[int, dt.date, str]  # (website id, UTC day, reason)
@@ -84,21 +85,9 @@ def write_events(
         if new_sessions:
             Session.objects.bulk_create(new_sessions)
         if changed:
-            Session.objects.bulk_update(list(changed.values()), _SESSION_FIELDS)
+            _update_sessions(list(changed.values()))
         if rows:
-            Event.objects.bulk_create(
-                [
-                    Event(
-                        website_id=ev.website_id,
-                        session_id=session.pk,
-                        type=ev.type,
-                        path=ev.path,
-                        created_at=ev.at,
-                        engaged_ms=ev.engaged_ms if ev.type == EventType.PAGE_EXIT else None,
-                    )
-                    for ev, session in rows
-                ]
-            )
+            _insert_events(rows)
         if drops:
             _count_drops(drops)
     result.stored = len(rows)
@@ -169,6 +158,59 @@ def _extend(session: Session, ev: IncomingEvent) -> None:
     else:
         session.has_exit = True
     session.is_bounce = session.pageviews == 1
+
+
+# The two statements below run for every batch. Django's bulk_update() builds a CASE
+# expression per field and row and bulk_create() a model instance per row: measured at
+# about 70% of the writer's CPU time. Plain parameterised statements, identical on SQLite
+# and PostgreSQL, sent with executemany (one pipelined round trip on psycopg 3).
+_UPDATE_SESSION = (
+    f"UPDATE {Session._meta.db_table} SET last_seen_at = %s, duration_s = %s, pageviews = %s, "
+    "exit_path = %s, is_bounce = %s, has_exit = %s WHERE id = %s"
+)
+_INSERT_EVENT = (
+    f"INSERT INTO {Event._meta.db_table} (website_id, session_id, type, path, created_at, "
+    "engaged_ms) VALUES (%s, %s, %s, %s, %s, %s)"
+)
+
+
+def _update_sessions(sessions: list[Session]) -> None:
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            _UPDATE_SESSION,
+            [
+                (
+                    adapt(s.last_seen_at),
+                    s.duration_s,
+                    s.pageviews,
+                    s.exit_path,
+                    s.is_bounce,
+                    s.has_exit,
+                    s.pk,
+                )  # fmt: skip
+                for s in sessions
+            ],
+        )
+
+
+def _insert_events(rows: list[tuple[IncomingEvent, Session]]) -> None:
+    adapt = connection.ops.adapt_datetimefield_value
+    with connection.cursor() as cursor:
+        cursor.executemany(
+            _INSERT_EVENT,
+            [
+                (
+                    ev.website_id,
+                    session.pk,
+                    ev.type,
+                    ev.path,
+                    adapt(ev.at),
+                    ev.engaged_ms if ev.type == EventType.PAGE_EXIT else None,
+                )  # fmt: skip
+                for ev, session in rows
+            ],
+        )
 
 
 def _count_drops(drops: Counter[DropKey]) -> None:
