@@ -1,8 +1,51 @@
+"""WSGI entry point: ``POST /api/event`` on a fast path, everything else through Django.
+
+The ingest beacon is anonymous and cookieless: Django's request objects and middleware
+(sessions, auth, CSRF, messages, CSP, allauth) do nothing for it but cost CPU under the
+GIL on every event. ``tracking.collect.collect`` is the same function the Django view
+calls, so behaviour is identical; only the wrapping differs.
+"""
+
 from __future__ import annotations
 
+import logging
 import os
+from collections.abc import Callable, Iterable
+from typing import Any
 
 from django.core.wsgi import get_wsgi_application
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "simple_analytics.settings")
-application = get_wsgi_application()
+django_application = get_wsgi_application()
+
+from django.db import close_old_connections  # noqa: E402  (after Django is set up)
+
+from tracking.collect import Answer, collect  # noqa: E402
+
+log = logging.getLogger("simple_analytics.ingest")
+INGEST_PATH = "/api/event"
+_REASONS = {202: "Accepted", 204: "No Content", 400: "Bad Request", 405: "Method Not Allowed",
+            413: "Content Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
+
+
+def ingest(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    stream = environ["wsgi.input"]
+    try:
+        answer = collect(environ.get("REQUEST_METHOD", ""), environ, stream.read)
+    except Exception:
+        log.exception("ingest failed")
+        answer = Answer(500, "internal error")
+    finally:
+        # What Django does at the end of a request: hand a borrowed connection back.
+        close_old_connections()
+    body = answer.body
+    reason = _REASONS.get(answer.status, "")
+    headers = [*answer.headers, ("Content-Length", str(len(body)))]
+    start_response(f"{answer.status} {reason}", headers)
+    return [body]
+
+
+def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    if environ.get("PATH_INFO") == INGEST_PATH:
+        return ingest(environ, start_response)
+    return django_application(environ, start_response)

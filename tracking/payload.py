@@ -6,6 +6,7 @@ Nothing here touches the database: it only decides whether the body is acceptabl
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import SplitResult, urlsplit
@@ -38,16 +39,19 @@ class Payload:
     engaged_ms: int | None
 
 
-def read_body(request: Any) -> bytes:
-    """The request body, refusing more than INGEST_MAX_BODY_BYTES without reading it all."""
+def read_body(meta: Mapping[str, str], read: Callable[[int], bytes]) -> bytes:
+    """The request body, refusing more than INGEST_MAX_BODY_BYTES without reading it all.
+
+    ``meta`` holds the CGI-style ``CONTENT_LENGTH``; ``read(n)`` reads at most n bytes.
+    """
     limit = settings.INGEST_MAX_BODY_BYTES
     try:
-        declared = int(request.META.get("CONTENT_LENGTH") or 0)
+        declared = int(meta.get("CONTENT_LENGTH") or 0)
     except ValueError:
         raise InvalidPayload("invalid Content-Length") from None
     if declared > limit:
         raise InvalidPayload(f"body larger than {limit} bytes", status=413)
-    body = request.read(limit + 1)
+    body = read(limit + 1)
     if len(body) > limit:
         raise InvalidPayload(f"body larger than {limit} bytes", status=413)
     return body

@@ -158,3 +158,44 @@ def test_pixel_js_stays_within_its_gzip_budget(client):
     response = client.get("/pixel.js", HTTP_ACCEPT_ENCODING="gzip, br")
     assert response["Content-Encoding"] == "gzip"
     assert len(response.content) <= 1000
+
+
+def _wsgi(method: str, body: bytes, **environ):
+    """Call the production WSGI entry point (the ingest fast path) directly."""
+    import io
+    from wsgiref.util import setup_testing_defaults
+
+    from simple_analytics.wsgi import application
+
+    env = {"REQUEST_METHOD": method, "PATH_INFO": "/api/event", "wsgi.input": io.BytesIO(body),
+           "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "198.51.100.4",
+           "HTTP_USER_AGENT": DESKTOP_UA, **environ}  # fmt: skip
+    setup_testing_defaults(env)
+    seen = {}
+
+    def start_response(status, headers):
+        seen["status"], seen["headers"] = status, dict(headers)
+
+    body_out = b"".join(application(env, start_response))
+    return seen["status"], seen["headers"], body_out
+
+
+@pytest.mark.django_db(
+    transaction=True
+)  # the fast path hands its connection back, as in production
+def test_the_wsgi_fast_path_answers_like_the_view():
+    website = make_website()
+    good = json.dumps(
+        {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/x"}
+    )
+    status, headers, body = _wsgi("POST", good.encode())
+    assert (status, body) == ("202 Accepted", b"")
+    assert headers["Access-Control-Allow-Origin"] == "*"
+    assert Event.objects.get().path == "/x"
+    status, headers, body = _wsgi("POST", b"{nope")
+    assert status.startswith("400") and json.loads(body) == {"error": "body is not valid JSON"}
+    assert headers["Content-Type"] == "application/json"
+    status, headers, _ = _wsgi("GET", b"")
+    assert status.startswith("405") and headers["Allow"] == "POST, OPTIONS"
+    assert _wsgi("OPTIONS", b"")[0].startswith("204")
+    assert Event.objects.count() == 1

@@ -1,0 +1,90 @@
+"""``collect()``: one ingestion request -> an ``Answer``, independent of any web framework.
+
+Both doors call it: the Django view (tests, and any deployment that routes through Django)
+and the WSGI fast path in ``simple_analytics.wsgi``, which answers ``POST /api/event``
+without Django's request/middleware machinery (sessions, auth, CSRF, messages, CSP: none of
+it applies to an anonymous, cookieless beacon). The answer is 202 only once the event is
+committed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from core.net import client_ip
+from jobs.tasks import request_refresh
+from tracking import payload as payload_mod
+from tracking import pipeline
+from tracking.models import DropReason
+from tracking.writer import GroupCommitter, IngestUnavailable
+from websites.selectors import tracked_site_get
+
+COMMITTER = GroupCommitter(
+    max_batch=settings.INGEST_BATCH_MAX,
+    on_commit=request_refresh,
+    inline=not settings.INGEST_GROUP_COMMIT,
+)
+
+HEADERS = [
+    ("Access-Control-Allow-Origin", "*"),
+    ("Access-Control-Allow-Methods", "POST, OPTIONS"),
+    ("Access-Control-Allow-Headers", "Content-Type"),
+    ("Access-Control-Max-Age", "86400"),
+    ("Cache-Control", "no-store"),
+    ("X-Content-Type-Options", "nosniff"),
+]
+
+
+@dataclass(frozen=True)
+class Answer:
+    status: int
+    error: str | None = None
+    extra_headers: list[tuple[str, str]] = field(default_factory=list)
+
+    @property
+    def body(self) -> bytes:
+        return json.dumps({"error": self.error}).encode() if self.error else b""
+
+    @property
+    def headers(self) -> list[tuple[str, str]]:
+        content = [("Content-Type", "application/json")] if self.error else []
+        return HEADERS + content + self.extra_headers
+
+
+def collect(method: str, meta: Mapping[str, str], read: Callable[[int], bytes]) -> Answer:
+    """Handle one request: ``meta`` holds CGI-style keys (``REMOTE_ADDR``,
+    ``CONTENT_LENGTH``, ``HTTP_USER_AGENT``, ``HTTP_X_FORWARDED_FOR``); ``read(n)`` reads at
+    most ``n`` bytes of the body."""
+    if method == "OPTIONS":
+        return Answer(204)
+    if method != "POST":
+        return Answer(405, "method not allowed: use POST", [("Allow", "POST, OPTIONS")])
+    try:
+        payload = payload_mod.parse(payload_mod.read_body(meta, read))
+    except payload_mod.InvalidPayload as exc:
+        return Answer(exc.status, exc.message)
+    site = tracked_site_get(payload.site)
+    if site is None:
+        return Answer(400, "unknown or inactive site id")
+
+    now = dt.datetime.now(dt.UTC)
+    ip = client_ip(
+        meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""), settings.TRUSTED_PROXIES
+    )
+    user_agent = meta.get("HTTP_USER_AGENT", "")[:1024]
+    event = pipeline.run(payload, site=site, ip=ip, user_agent=user_agent, at=now)
+    if isinstance(event, DropReason):
+        # Don't teach bots: same answer as an accepted event, but counted for operators.
+        COMMITTER.count_drop(site.id, now.date(), event)
+        return Answer(202)
+    try:
+        COMMITTER.submit(event)
+    except IngestUnavailable:
+        return Answer(503, "temporarily unable to store the event, retry later",
+                      [("Retry-After", "5")])  # fmt: skip
+    return Answer(202)
