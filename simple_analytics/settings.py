@@ -204,6 +204,11 @@ SESSION_IDLE_MINUTES = 30
 # transaction. Tests write inline (in the request's thread and transaction) unless they
 # exercise the group commit itself.
 INGEST_GROUP_COMMIT = env_bool("INGEST_GROUP_COMMIT", not TESTING)
+# Writer threads per process: on PostgreSQL several commits can be in flight at once (one
+# waits for the disk while the next is built); SQLite has a single write lock.
+INGEST_WRITERS = env_int(
+    "INGEST_WRITERS", 3 if DATABASES["default"]["ENGINE"].endswith("postgresql") else 1, minimum=1
+)
 # Most events a group commit writes in one transaction.
 INGEST_BATCH_MAX = env_int("INGEST_BATCH_MAX", 500, minimum=1)
 SALT_KEEP_DAYS = 2

@@ -26,6 +26,7 @@ from websites.selectors import tracked_site_get
 
 COMMITTER = GroupCommitter(
     max_batch=settings.INGEST_BATCH_MAX,
+    writers=settings.INGEST_WRITERS,
     on_commit=request_refresh,
     inline=not settings.INGEST_GROUP_COMMIT,
 )

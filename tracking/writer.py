@@ -221,7 +221,8 @@ def _count_drops(drops: Counter[DropKey]) -> None:
             f"INSERT INTO {table} (website_id, day, reason, count) VALUES (%s, %s, %s, %s) "
             f"ON CONFLICT (website_id, day, reason) DO UPDATE SET count = {table}.count + "
             "excluded.count",
-            [(site, day, str(reason), n) for (site, day, reason), n in drops.items()],
+            # Sorted: concurrent writers then lock the counter rows in the same order.
+            sorted((site, day, str(reason), n) for (site, day, reason), n in drops.items()),
         )
 
 
@@ -252,7 +253,10 @@ class _Pending:
 class GroupCommitter:
     """One writer thread per process; requests wait on their own event until committed."""
 
-    def __init__(self, *, max_batch: int, on_commit=None, inline: bool = False) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, *, max_batch: int, on_commit=None, inline: bool = False, writers: int = 1
+    ) -> None:  # type: ignore[no-untyped-def]
+        self.writers = writers
         self.inline = inline
         self._queue: queue.Queue[_Pending] = queue.Queue()
         self._max_batch = max_batch
@@ -269,6 +273,11 @@ class GroupCommitter:
             self._notify(result.website_ids)
             return result.stored_flags[0]
         self._ensure_thread()
+        # A request thread that borrowed a connection (a cache miss: site lookup, salt) must
+        # hand it back before it waits: otherwise waiting requests can hold the whole pool
+        # while the writer thread waits for a connection to commit them (a deadlock).
+        if connection.connection is not None and not connection.in_atomic_block:
+            connection.close()
         pending = _Pending(event)
         self._queue.put(pending)
         if not pending.done.wait(timeout):
@@ -293,7 +302,12 @@ class GroupCommitter:
         with self._start_lock:
             if self._pid != os.getpid():
                 self._queue = queue.Queue()
-                threading.Thread(target=self._run, name="ingest-writer", daemon=True).start()
+                # Several writers keep commits in flight while one waits for the disk; the
+                # per-visitor locks keep them correct (see identity.lock_visitors).
+                for n in range(self.writers):
+                    threading.Thread(
+                        target=self._run, name=f"ingest-writer-{n}", daemon=True
+                    ).start()
                 atexit.register(self._flush_drops_at_exit)
                 self._pid = os.getpid()
 
