@@ -1,10 +1,10 @@
 -- wrk script for bench/ingest.py: replays pre-generated requests, then stops cleanly.
 --
---   wrk -t T -s bench/ingest.lua http://127.0.0.1:PORT -- MODE FILE ACTIVE_S T
+--   wrk -t T -s bench/ingest.lua http://127.0.0.1:PORT -- MODE FILE ACTIVE_S T START
 --
 -- MODE is "ingest" (POST /api/event from FILE) or "noop" (GET /healthz). FILE has one
--- request a line: "<user agent>\t<client ip>\t<json body>". Every thread cycles through
--- all of them from its own offset. After ACTIVE_S seconds no new request is sent
+-- request a line: "<user agent>\t<client ip>\t<json body>"; the threads walk through them
+-- from line START (0-based), wrapping around. After ACTIVE_S seconds no new request is sent
 -- (delay() parks the connection) while the ones in flight finish, so when wrk stops
 -- after its own, longer, duration nothing is abandoned half-way: every request the server
 -- received has its answer counted, which the stored == accepted check relies on.
@@ -33,11 +33,11 @@ end
 local requests = {}
 local n = 0
 local i = 0
-local deadline = 0
+local stride = 1
 local stopped = false
 sent = 0
 first_sent = 0
-last_sent = 0
+deadline = 0 -- global: done() reads it through thread:get
 
 function init(args)
   local mode, file, active = args[1], args[2], tonumber(args[3])
@@ -57,30 +57,29 @@ function init(args)
     end
   end
   n = #requests
-  -- Threads start at evenly spread offsets so they don't replay the same visitors in step.
-  i = math.floor((id - 1) * n / tonumber(args[4] or 1)) % n
+  -- Thread k of T sends events start+k, start+k+T, ...: together they walk the stream in
+  -- order from where the previous run stopped, so a visitor's events arrive in order.
+  stride = tonumber(args[4] or 1)
+  i = (tonumber(args[5] or 0) + id - 1) % n -- 0-based
   deadline = now() + active
 end
 
 local verified = false
 
 function request()
-  i = i + 1
-  if i > n then
-    i = 1
-  end
+  local req = requests[i + 1]
   if id == 1 and not verified then
     -- wrk calls request() once in thread 1 before connecting, to check the script.
     verified = true
-    return requests[i]
+    return req
   end
+  i = (i + stride) % n
   sent = sent + 1
   local t = now()
   if first_sent == 0 then
     first_sent = t
   end
-  last_sent = t
-  return requests[i]
+  return req
 end
 
 function delay()
@@ -95,16 +94,16 @@ function delay()
 end
 
 function done(summary, latency, reqs)
+  -- The load was offered from the first request to the deadline (even if the server
+  -- stalled in between): that is the time the rates are computed over.
   local total_sent, first, last = 0, math.huge, 0
   for _, thread in ipairs(threads) do
     total_sent = total_sent + thread:get("sent")
-    local f, l = thread:get("first_sent"), thread:get("last_sent")
+    local f = thread:get("first_sent")
     if f > 0 and f < first then
       first = f
     end
-    if l > last then
-      last = l
-    end
+    last = math.max(last, thread:get("deadline"))
   end
   local e = summary.errors
   io.write(string.format(
