@@ -768,9 +768,12 @@ def one_run(
     env: Env, server: Server, args: argparse.Namespace, data: Path, endpoint: str, conns: int,
     rep: int, duration: float, quiet_s: float = 1.5,
 ) -> Run:  # fmt: skip
-    before = (
-        settled_counts(env, quiet_s=quiet_s, limit_s=quiet_s + 30) if endpoint == "ingest" else None
-    )
+    if endpoint == "ingest":
+        before = settled_counts(env, quiet_s=quiet_s, limit_s=quiet_s + 30)
+    else:
+        before = None
+        if quiet_s > 2:  # requests of the previous run may still hold the server's threads
+            time.sleep(quiet_s)
     server_pids, pg_pids = server.pids(), postgres_pids(env.db_name)
     s0, g0, c0, b0 = proc_cpu(server_pids), proc_cpu(pg_pids), children_cpu(), machine_cpu()
     wall0 = time.monotonic()
