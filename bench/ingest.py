@@ -53,6 +53,7 @@ import urllib.request
 from collections import Counter
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import IO
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -371,12 +372,13 @@ class Server:
         self.env = env
         self.log_path = log_path
         self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
 
     def start(self) -> None:
-        log = open(self.log_path, "wb")  # noqa: SIM115 - closed by the child's exit
+        self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
             [CLI, "serve", "--no-jobs", "--host", HOST, "--port", str(self.env.port)],
-            env=self.env.env, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT,
+            env=self.env.env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() reaches every child
         )  # fmt: skip
         deadline = time.monotonic() + 60
@@ -414,6 +416,13 @@ class Server:
         return sorted(p for p, pp in parents.items() if pp in granian_main)
 
     def stop(self) -> None:
+        try:
+            self._stop()
+        finally:
+            if self._log is not None:
+                self._log.close()
+
+    def _stop(self) -> None:
         if self.proc is None or self.proc.poll() is not None:
             return
         with contextlib.suppress(ProcessLookupError):
@@ -899,25 +908,40 @@ def verdict(runs: list[Run], top_c: int) -> list[str]:
 
 # --- Profiling -------------------------------------------------------------------------
 # Where the time of a request goes, by landmark function (inclusive of what it calls).
-LANDMARKS = [
+LANDMARKS: list[tuple[str, tuple[str, ...]]] = [
     (
-        "request threads: granian -> Django -> view",
-        "_callback_wrapper.<locals>._runner (granian/wsgi.py)",
-    ),  # noqa: E501
-    ("  view collect()", "collect (tracking/views.py)"),
-    ("    payload read + parse", "parse (tracking/payload.py)"),
-    ("    pipeline.run (UA, referrer, UTM, visitor id)", "run (tracking/pipeline.py)"),
-    ("    waiting for the group commit", "GroupCommitter.submit (tracking/writer.py)"),
-    ("writer thread: GroupCommitter._run", "GroupCommitter._run (tracking/writer.py)"),
-    ("  write_events", "write_events (tracking/writer.py)"),
-    ("    lock_visitors (advisory locks)", "lock_visitors (tracking/identity.py)"),
-    ("    _latest_sessions (SELECT)", "_latest_sessions (tracking/writer.py)"),
-    ("    Session bulk_update", "QuerySet.bulk_update (django/db/models/query.py)"),
-    ("    bulk_create (sessions + events)", "QuerySet.bulk_create (django/db/models/query.py)"),
-    ("    _count_drops", "_count_drops (tracking/writer.py)"),
-    ("    transaction commit", "Atomic.__exit__ (django/db/transaction.py)"),
-    ("  on_commit: request_refresh", "request_refresh (jobs/tasks.py)"),
-    ("psycopg waiting for PostgreSQL", "Connection.wait (psycopg/connection.py)"),
+        "request threads (granian's WSGI callback)",
+        ("_callback_wrapper.<locals>._runner (granian/wsgi.py)",),
+    ),
+    ("  Django handler + middleware", ("WSGIHandler.__call__ (django/core/handlers/wsgi.py)",)),
+    ("  collect()", ("collect (tracking/views.py)", "collect (tracking/collect.py)")),
+    (
+        "    payload read + parse",
+        ("read_body (tracking/payload.py)", "parse (tracking/payload.py)"),
+    ),
+    ("    tracked_site_get", ("tracked_site_get (websites/selectors.py)",)),
+    ("    client_ip (X-Forwarded-For)", ("client_ip (core/net.py)",)),
+    ("    pipeline.run (UA, referrer, UTM, visitor id)", ("run (tracking/pipeline.py)",)),
+    (
+        "    GroupCommitter.submit (hand-off + wait)",
+        ("GroupCommitter.submit (tracking/writer.py)",),
+    ),
+    ("writer thread(s): GroupCommitter._run", ("GroupCommitter._run (tracking/writer.py)",)),
+    ("  write_events", ("write_events (tracking/writer.py)",)),
+    ("    lock_visitors (advisory locks)", ("lock_visitors (tracking/identity.py)",)),
+    ("    _latest_sessions (ORM SELECT)", ("_latest_sessions (tracking/writer.py)",)),
+    ("    Session bulk_update (ORM)", ("QuerySet.bulk_update (django/db/models/query.py)",)),
+    ("    _update_sessions (executemany)", ("_update_sessions (tracking/writer.py)",)),
+    ("    _insert_events (executemany)", ("_insert_events (tracking/writer.py)",)),
+    ("    bulk_create (ORM)", ("QuerySet.bulk_create (django/db/models/query.py)",)),
+    ("    _count_drops", ("_count_drops (tracking/writer.py)",)),
+    ("    transaction commit", ("Atomic.__exit__ (django/db/transaction.py)",)),
+    ("  on_commit: request_refresh", ("request_refresh (jobs/tasks.py)",)),
+    (
+        "psycopg pipeline protocol (executemany)",
+        ("BasePipeline._communicate_gen (psycopg/_pipeline_base.py)",),
+    ),
+    ("psycopg waiting for PostgreSQL", ("Connection.wait (psycopg/connection.py)",)),
 ]
 
 
@@ -1023,9 +1047,10 @@ def landmark_report(text: str) -> str:
     stacks = _stacks(text)
     total = sum(n for _, n in stacks) or 1
     lines = []
-    for label, name in LANDMARKS:
-        n = sum(c for frames, c in stacks if name in frames)
-        lines.append(f"  {100 * n / total:5.1f}%  {label}")
+    for label, names in LANDMARKS:
+        n = sum(c for frames, c in stacks if any(name in frames for name in names))
+        if n:
+            lines.append(f"  {100 * n / total:5.1f}%  {label}")
     return "\n".join(lines)
 
 
