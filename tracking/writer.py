@@ -241,13 +241,31 @@ class IngestUnavailable(Exception):
 
 
 class _Pending:
-    __slots__ = ("event", "done", "stored", "error")
+    __slots__ = ("event", "done", "stored", "error", "state", "lock")
 
     def __init__(self, event: IncomingEvent) -> None:
         self.event = event
         self.done = threading.Event()
         self.stored = False
         self.error: BaseException | None = None
+        self.state = "queued"  # -> "taken" by a writer, or "cancelled" by a timed-out request
+        self.lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Claim for a batch; False when its request gave up (it was answered 503)."""
+        with self.lock:
+            if self.state == "cancelled":
+                return False
+            self.state = "taken"
+            return True
+
+    def cancel(self) -> bool:
+        """Give up before a writer took it: then it is never stored and a retry is safe."""
+        with self.lock:
+            if self.state == "taken":
+                return False
+            self.state = "cancelled"
+            return True
 
 
 class GroupCommitter:
@@ -281,7 +299,11 @@ class GroupCommitter:
         pending = _Pending(event)
         self._queue.put(pending)
         if not pending.done.wait(timeout):
-            raise IngestUnavailable("timed out waiting for the database")
+            if pending.cancel():
+                raise IngestUnavailable("timed out waiting for the database")
+            # Already in a transaction: its outcome decides the answer, so a 503 always
+            # means "not stored" and the client's retry cannot store it twice.
+            pending.done.wait()
         if pending.error is not None:
             raise IngestUnavailable(str(pending.error)) from pending.error
         return pending.stored
@@ -341,6 +363,7 @@ class GroupCommitter:
                     batch.append(q.get_nowait())
                 except queue.Empty:
                     break
+            batch = [p for p in batch if p.take()]
             drops = self._take_drops()
             if batch or drops:
                 self._commit(batch, drops)

@@ -233,3 +233,27 @@ def test_group_commit_answers_events_of_a_website_deleted_meanwhile_without_fail
     assert committer.submit(event_for(kept)) is True
     assert committer.submit(stale) is False
     assert Event.objects.filter(website=kept).count() == 1
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_event_answered_503_is_never_stored_later():
+    """A request that timed out before any writer took its event gets a 503; the event is
+    then skipped, so the client's retry cannot store it twice."""
+    from tracking.writer import GroupCommitter, IngestUnavailable, _Pending
+
+    website = make_website()
+    payload = from_dict(
+        {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/"}
+    )
+    event = pipeline.run(payload, site=site_of(website), ip="203.0.113.2", user_agent=IPHONE_UA,
+                         at=dt.datetime.now(dt.UTC))  # fmt: skip
+    committer = GroupCommitter(max_batch=10)
+    committer._ensure_thread = lambda: None  # no writer yet: the request must time out
+    with pytest.raises(IngestUnavailable):
+        committer.submit(event, timeout=0.05)
+    (pending,) = list(committer._queue.queue)
+    assert pending.take() is False  # a writer arriving now skips it
+    assert Event.objects.count() == 0
+    # And an event a writer already took is waited for, not abandoned.
+    taken = _Pending(event)
+    assert taken.take() is True and taken.cancel() is False
