@@ -49,10 +49,6 @@ def _device_type(ua: str, os_family: str, device_family: str) -> str:
     return "desktop"
 
 
-def is_bot(ua: str) -> bool:
-    return parse_agent(ua).is_bot
-
-
 @functools.lru_cache(maxsize=32768)
 def parse_agent(ua: str) -> ParsedAgent:
     """Parse a User-Agent string. Pure and cached: a site's traffic repeats few agents."""

@@ -83,13 +83,12 @@ def rotate_salts() -> None:
 @db_periodic_task(crontab(minute="*/10"))
 def sweep_refresh_flags() -> None:
     """A crashed consumer may leave a refresh flag set with no job behind it: re-arm."""
-    for website_id in Website.objects.filter(is_active=True).values_list("id", flat=True):
-        if HUEY.get(_flag(website_id), peek=True) is not None and not _scheduled_for(website_id):
-            HUEY.get(_flag(website_id))
-
-
-def _scheduled_for(website_id: int) -> bool:
-    return any(
-        task.name.endswith("refresh_website") and task.args == (website_id,)
+    # Read the queue once, not once per website.
+    queued = {
+        task.args[0]
         for task in HUEY.scheduled() + HUEY.pending()
-    )
+        if task.name.endswith("refresh_website") and task.args
+    }
+    for website_id in Website.objects.filter(is_active=True).values_list("id", flat=True):
+        if website_id not in queued and HUEY.get(_flag(website_id), peek=True) is not None:
+            HUEY.get(_flag(website_id))

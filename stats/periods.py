@@ -75,7 +75,9 @@ class Period:
         days = dt.timedelta(days=self.days)
         previous = for_days(self.first_day - days, self.last_day - days, self.tz, key="custom")
         if self.now is not None and self.now < self.end:
-            previous = replace(previous, end=min(previous.end, previous.start + (self.now - self.start)))
+            previous = replace(
+                previous, end=min(previous.end, previous.start + (self.now - self.start))
+            )
         return previous
 
     def as_query(self) -> dict[str, str]:
@@ -165,11 +167,3 @@ def _add_months(day: dt.date, months: int) -> dt.date:
         except ValueError:
             continue
     raise AssertionError("unreachable")
-
-
-def parse_timezone(name: str) -> ZoneInfo:
-    import zoneinfo
-
-    if name not in zoneinfo.available_timezones():
-        raise PeriodError(f"unknown time zone {name!r}")
-    return ZoneInfo(name)

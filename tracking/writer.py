@@ -25,6 +25,7 @@ from django.db import connection, transaction
 from tracking.identity import lock_visitors
 from tracking.models import PAGEVIEW_TYPES, DropCount, DropReason, Event, EventType, Session
 from tracking.pipeline import IncomingEvent
+from websites.models import Website
 
 log = logging.getLogger(__name__)
 
@@ -227,8 +228,6 @@ def _count_drops(drops: Counter[DropKey]) -> None:
 
 
 def _website_exists(website_id: int) -> bool:
-    from websites.models import Website
-
     try:
         return Website.objects.filter(pk=website_id).exists()
     except Exception:

@@ -68,3 +68,12 @@ def test_the_refresh_job_records_the_first_event_and_rearms_the_debounce(client,
     send(client, website, "/again-and-again")
     assert [job.args for job in refresh_jobs(real_queue)] == [(website.id,), (website.id,)]
     assert Website.objects.get(id=website.id).first_event_at == website.first_event_at
+
+
+def test_the_sweep_rearms_a_flag_left_without_a_job(client, real_queue):
+    orphan, busy = make_website(domain="a.example"), make_website(domain="b.example")
+    real_queue.put(tasks._flag(orphan.id), "1")  # a consumer died after setting it
+    send(client, busy)  # flag set and its job scheduled
+    tasks.sweep_refresh_flags.call_local()
+    assert real_queue.get(tasks._flag(orphan.id), peek=True) is None
+    assert real_queue.get(tasks._flag(busy.id), peek=True) is not None
