@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import secrets
+import string
 import zoneinfo
 
 from django.conf import settings
 from django.db import models
 
 
+_ID_ALPHABET = string.ascii_letters + string.digits
+
+
 def new_tracking_id() -> str:
-    # 12 URL-safe characters (72 random bits): short enough for a snippet, unguessable.
-    return secrets.token_urlsafe(9)
+    # 12 letters and digits (71 random bits): short enough for a snippet, unguessable, and
+    # safe on a command line (token_urlsafe's ids could start with "-": `--site -x...`).
+    return "".join(secrets.choice(_ID_ALPHABET) for _ in range(12))
 
 
 class Website(models.Model):

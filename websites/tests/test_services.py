@@ -66,3 +66,11 @@ def test_time_zone_choices_start_with_utc_and_group_by_region():
     assert ("Europe/Berlin", "Europe/Berlin") in groups["Europe"]
     assert ("America/New_York", "America/New York") in groups["America"]
     assert all(zone != "localtime" for _, items in choices[1:] for zone, _ in items)
+
+
+def test_tracking_ids_are_alphanumeric_so_they_work_as_cli_arguments():
+    from websites.models import new_tracking_id
+
+    ids = {new_tracking_id() for _ in range(2000)}
+    assert len(ids) == 2000
+    assert all(len(i) == 12 and i.isascii() and i.isalnum() for i in ids)
