@@ -9,7 +9,6 @@ import zoneinfo
 from django.conf import settings
 from django.db import models
 
-
 _ID_ALPHABET = string.ascii_letters + string.digits
 
 
