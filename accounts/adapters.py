@@ -4,6 +4,9 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.utils import user_email, user_username
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.http import HttpRequest
+
+from accounts.throttle import client_id
 
 
 class AccountAdapter(DefaultAccountAdapter):
@@ -18,3 +21,13 @@ class AccountAdapter(DefaultAccountAdapter):
         if email and len(email) <= max_length and not user_username(user):
             user_username(user, email)
         super().populate_username(request, user)
+
+    def get_client_ip(self, request: HttpRequest) -> str:
+        """What allauth's per-IP rate limits count: a keyed hash of the client IP.
+
+        allauth's own lookup would see the proxy's address behind a load balancer (every
+        visitor in one bucket) and would put the raw IP into cache keys; this one believes
+        ``X-Forwarded-For`` only from ``TRUSTED_PROXIES``, as ingestion does, and stores
+        no address.
+        """
+        return client_id(request)

@@ -2,7 +2,9 @@
 
 Read endpoints: validate -> authorise -> query (through ``stats.queries``) -> respond.
 No key or an unknown/revoked key is a 401; a site the key's owner does not own is a 404,
-the same answer as a site that does not exist.
+the same answer as a site that does not exist. A client IP that sent too many wrong keys
+gets 429 + ``Retry-After`` for every API request until its window closes, so keys cannot
+be guessed (``API_KEY_FAILURES_PER_MINUTE``; see ``accounts.throttle``).
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
@@ -18,6 +21,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from accounts import throttle
 from api.models import ApiKey, hash_key
 from stats import queries
 from stats.filters import FilterError, Filters
@@ -28,19 +32,35 @@ MAX_LIMIT = 1000
 OPENAPI = Path(__file__).with_name("openapi.json")
 
 
+KEY_FAILURE_WINDOW_S = 60
+
+
 class ApiError(Exception):
-    def __init__(self, status: int, message: str) -> None:
-        self.status, self.message = status, message
+    def __init__(self, status: int, message: str, retry_after: int | None = None) -> None:
+        self.status, self.message, self.retry_after = status, message, retry_after
 
 
-def _error(status: int, message: str) -> JsonResponse:
+def _error(status: int, message: str, retry_after: int | None = None) -> JsonResponse:
     response = JsonResponse({"error": message}, status=status)
     if status == 401:
         response["WWW-Authenticate"] = 'Bearer realm="simple-analytics"'
+    if retry_after is not None:
+        response["Retry-After"] = str(retry_after)
     return response
 
 
+def _key_failures(request: HttpRequest) -> throttle.Window:
+    return throttle.window("api-key", throttle.client_id(request), KEY_FAILURE_WINDOW_S)
+
+
 def _key_user(request: HttpRequest):  # type: ignore[no-untyped-def]
+    limit = settings.API_KEY_FAILURES_PER_MINUTE
+    failures = _key_failures(request) if limit else None
+    # Checked before the key, and for good keys too: otherwise a guesser would still learn
+    # which key is valid from a 200 among the 429s.
+    if failures is not None and throttle.count(failures) >= limit:
+        raise ApiError(429, "too many invalid API keys from your address; retry later",
+                       failures.retry_after)  # fmt: skip
     header = request.META.get("HTTP_AUTHORIZATION", "")
     key = header[7:].strip() if header[:7].lower() == "bearer " else ""
     key = key or request.META.get("HTTP_X_API_KEY", "").strip()
@@ -52,6 +72,8 @@ def _key_user(request: HttpRequest):  # type: ignore[no-untyped-def]
         .first()
     )
     if row is None or not row.user.is_active:
+        if failures is not None:
+            throttle.hit(failures, KEY_FAILURE_WINDOW_S)
         raise ApiError(401, "invalid or revoked API key")
     if row.last_used_at is None or (timezone.now() - row.last_used_at).total_seconds() > 60:
         ApiKey.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
@@ -80,7 +102,7 @@ def _api(view):  # type: ignore[no-untyped-def]
         try:
             return view(request, *args, **kwargs)
         except ApiError as exc:
-            return _error(exc.status, exc.message)
+            return _error(exc.status, exc.message, exc.retry_after)
 
     wrapper.__name__ = view.__name__
     wrapper.__doc__ = view.__doc__
@@ -144,11 +166,16 @@ def keys(request: HttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def key_create(request: HttpRequest) -> HttpResponse:
+    created = throttle.window("api-key-create", str(request.user.pk), 3600)
+    if throttle.count(created) >= settings.API_KEYS_CREATED_PER_HOUR:
+        messages.error(request, "Too many keys created in the last hour; try again later.")
+        return redirect("api:keys")
     name = request.POST.get("name", "").strip()
     if not name or len(name) > 100:
         messages.error(request, "Give the key a name of at most 100 characters.")
         return redirect("api:keys")
     _, plain = ApiKey.issue(user=request.user, name=name)
+    throttle.hit(created, 3600)
     # Shown once on the next page, then gone: only its hash is stored.
     request.session["new_api_key"] = plain
     return redirect("api:keys")

@@ -297,3 +297,38 @@ LOGGING = {
     # A handler of its own stops the huey consumer from adding a second one.
     "loggers": {"huey": {"handlers": ["console"], "level": "INFO", "propagate": False}},
 }
+
+# --- Security hardening (issue 5) --------------------------------------------------------
+# HTTPS. Everything is off by default so `make run` works over plain http on 127.0.0.1; a
+# deployment behind TLS turns these on (README, "Configuration") and `manage.py check
+# --deploy` is then clean (simple_analytics/tests/test_deploy.py). No check is silenced.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", False)
+# Load balancers probe /healthz on the app's own plain-http port.
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
+# Cookies only over https once the site is served over https (redirect or TLS proxy).
+_SERVED_OVER_HTTPS = SECURE_SSL_REDIRECT or SECURE_PROXY_SSL_HEADER is not None
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _SERVED_OVER_HTTPS)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _SERVED_OVER_HTTPS)
+
+# allauth's rate limits, written out rather than left to its defaults so they are reviewed
+# here. "ip" means the client IP as ingestion sees it (TRUSTED_PROXIES), kept in the cache
+# only as a keyed hash (accounts.adapters.AccountAdapter.get_client_ip).
+ACCOUNT_RATE_LIMITS = {
+    "login": "30/m/ip",
+    "login_failed": "10/m/ip,5/5m/key",
+    "signup": "20/m/ip",
+    "reset_password": "20/m/ip,5/m/key",
+    "reset_password_from_key": "20/m/ip",
+    "change_password": "5/m/user",
+    "manage_email": "10/m/user",
+    "reauthenticate": "10/m/user",
+    "confirm_email": "1/3m/key",
+}
+# The stats API: wrong or revoked keys sent from one client IP in a minute before that IP
+# gets 429 + Retry-After on every API request until the minute is over (0: no limit).
+API_KEY_FAILURES_PER_MINUTE = env_int("API_KEY_FAILURES_PER_MINUTE", 20, minimum=0)
+# API keys one user may create per hour (the key management page).
+API_KEYS_CREATED_PER_HOUR = 20
