@@ -12,11 +12,13 @@ import pytest
 
 @pytest.fixture(autouse=True)
 def _fresh_process_caches():
+    from stats.cache import forget as forget_stats_versions
     from tracking.identity import forget_salts
     from websites.selectors import tracked_site_forget
 
     tracked_site_forget()
     forget_salts()
+    forget_stats_versions()
     yield
     tracked_site_forget()
     forget_salts()

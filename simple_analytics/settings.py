@@ -76,6 +76,7 @@ INSTALLED_APPS = [
     "stats",
     "dashboard",
     "api",
+    "rollups",
     "jobs",
 ]
 
@@ -213,6 +214,43 @@ INGEST_WRITERS = env_int(
 INGEST_BATCH_MAX = env_int("INGEST_BATCH_MAX", 500, minimum=1)
 SALT_KEEP_DAYS = 2
 
+# --- Ingestion hardening (issue 5) ----------------------------------------------------
+# Events per minute from one client IP (an IPv6 client: its /64) and to one website, in
+# fixed one-minute windows counted in the cache (on Redis: shared by every web process and
+# host). Over a limit the answer is 429 with Retry-After; 0 switches a limit off. The
+# website default is above what one server can ingest: it guards a scaled-out deployment
+# against one site's flood, never a busy site. Off under the test suite, which sends
+# hundreds of events from one address; the rate-limit tests switch them on.
+INGEST_RATE_LIMIT_IP = env_int("INGEST_RATE_LIMIT_IP", 0 if TESTING else 600, minimum=0)
+INGEST_RATE_LIMIT_WEBSITE = env_int(
+    "INGEST_RATE_LIMIT_WEBSITE", 0 if TESTING else 300_000, minimum=0
+)
+# Page views (PAGE_VIEW, PATH_CHANGE) one session may add per minute; more are dropped and
+# counted as rate_limited (a single-page app stuck in a navigation loop). 0: no cap.
+INGEST_SESSION_PAGEVIEWS_PER_MINUTE = env_int("INGEST_SESSION_PAGEVIEWS_PER_MINUTE", 60, minimum=0)
+# Requests with `DNT: 1` or `Sec-GPC: 1` are answered 202 and not stored (do_not_track).
+HONOR_DNT = env_bool("HONOR_DNT", True)
+if REDIS_URL:
+    # A Redis that stops answering must fail fast rather than hold request threads: the
+    # rate limiter then lets events through (fail open) and the cache misses.
+    CACHES["default"].setdefault("OPTIONS", {}).setdefault("socket_connect_timeout", 1)
+    CACHES["default"]["OPTIONS"].setdefault("socket_timeout", 1)
+
+# --- Snapshots, cache and retention (rollups/, stats/) ----------------------------------
+# Raw events and sessions are deleted after this many days, once rolled up (at least 7).
+RAW_RETENTION_DAYS = env_int("RAW_RETENTION_DAYS", 30, minimum=7)
+HOURLY_RETENTION_DAYS = env_int("HOURLY_RETENTION_DAYS", 7, minimum=2)
+DAILY_RETENTION_DAYS = env_int("DAILY_RETENTION_DAYS", 730, minimum=30)
+# Reads trust the snapshot of a not-yet-closed day if the refresh job wrote it this
+# recently; otherwise (worker stopped, no traffic) that day is computed from raw data.
+OPEN_SNAPSHOT_MAX_AGE_SECONDS = env_int("OPEN_SNAPSHOT_MAX_AGE_SECONDS", 120, minimum=0)
+# Cached answers of periods that include today expire after this many seconds even when
+# no refresh job replaced them (a fresh refresh replaces them sooner).
+STATS_LIVE_CACHE_SECONDS = env_int("STATS_LIVE_CACHE_SECONDS", 60, minimum=0)
+# Tests that write events and read them back at once turn the stats cache off (its
+# freshness is event-driven, through the refresh job); the cache tests turn it on.
+STATS_CACHE = not TESTING
+
 # --- Accounts (django-allauth) ---------------------------------------------------------
 AUTHENTICATION_BACKENDS = [
     "django.contrib.auth.backends.ModelBackend",
@@ -312,6 +350,13 @@ SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", False)
 _SERVED_OVER_HTTPS = SECURE_SSL_REDIRECT or SECURE_PROXY_SSL_HEADER is not None
 SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", _SERVED_OVER_HTTPS)
 CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", _SERVED_OVER_HTTPS)
+
+# The Content-Security-Policy goes right after SecurityMiddleware, outside the others: then
+# pages that an outer middleware answers itself (a 400 for a Host we do not serve, from
+# CommonMiddleware) carry it too, not only the pages of our views.
+MIDDLEWARE.remove("csp.middleware.CSPMiddleware")
+MIDDLEWARE.insert(MIDDLEWARE.index("django.middleware.security.SecurityMiddleware") + 1,
+                  "csp.middleware.CSPMiddleware")  # fmt: skip
 
 # allauth's rate limits, written out rather than left to its defaults so they are reviewed
 # here. "ip" means the client IP as ingestion sees it (TRUSTED_PROXIES), kept in the cache

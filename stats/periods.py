@@ -66,7 +66,7 @@ class Period:
         """The period of the same length that ends where this one starts.
 
         For a running period (today, this month, ...) the previous one is cut to the same
-        elapsed time: today until 14:05 compares with yesterday until 14:05.
+        elapsed time, in whole minutes: today until 14:05 compares with yesterday until 14:05.
         """
         if self.key == "realtime":
             length = self.end - self.start
@@ -75,9 +75,9 @@ class Period:
         days = dt.timedelta(days=self.days)
         previous = for_days(self.first_day - days, self.last_day - days, self.tz, key="custom")
         if self.now is not None and self.now < self.end:
-            previous = replace(
-                previous, end=min(previous.end, previous.start + (self.now - self.start))
-            )
+            # Whole minutes, so the previous period (and its cache key) holds for a minute.
+            elapsed = dt.timedelta(minutes=(self.now - self.start) // dt.timedelta(minutes=1))
+            previous = replace(previous, end=min(previous.end, previous.start + elapsed))
         return previous
 
     def as_query(self) -> dict[str, str]:

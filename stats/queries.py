@@ -18,23 +18,32 @@ Definitions (coded once, here; shown to users next to each number):
   counts page views by their own time; its visitors are the distinct visitor ids of those
   page views per local day, summed over the days of the range.
 
-Functions take ``(website, period, *, filters=None)`` and return plain data. Today they
-read raw sessions and events; snapshots and the cache go under these same functions.
+Functions take ``(website, period, *, filters=None)`` and return plain data. They answer
+from the cache first (``stats.cache``), then from snapshots and raw data as
+``stats.planner`` decides; ``stats.raw`` is the reference computation of each definition.
+
+With one or more session filters (and no page filter), page views are the page views of the
+matching sessions, counted with their session: a filtered summary equals the breakdown row
+that was clicked, and the snapshots can answer it.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from collections import defaultdict
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
-from django.db.models.functions import TruncDate, TruncDay, TruncHour, TruncMinute
+from django.db.models import Sum
 
+from rollups.models import Snapshot
+from stats import cache as stats_cache
+from stats import planner, raw
 from stats.filters import NO_FILTERS, Filters
 from stats.periods import Period
-from tracking.models import PAGEVIEW_TYPES, DropCount, Event, Session
+from tracking.models import DropCount, Event, Session
 from websites.models import Website
 
 CURRENT_VISITORS_MINUTES = 5
@@ -105,39 +114,78 @@ class Point:
     sessions: int
 
 
-# --- building blocks ------------------------------------------------------------------
+# --- planning and caching -------------------------------------------------------------
 
 
-def _sessions(website: Website, period: Period, filters: Filters) -> QuerySet[Session]:
-    qs = Session.objects.filter(
-        website=website, started_at__gte=period.start, started_at__lt=period.end
-    )
-    if filters.session_filters():
-        qs = qs.filter(**filters.session_filters())
-    if filters.page is not None:
-        qs = qs.filter(
-            Exists(
-                Event.objects.filter(
-                    session_id=OuterRef("pk"), path=filters.page, type__in=PAGEVIEW_TYPES
-                )
-            )
-        )
-    return qs
+def _live(period: Period) -> bool:
+    """Answers of periods reaching into the last two days can still change."""
+    return period.end > dt.datetime.now(dt.UTC) - dt.timedelta(days=2)
 
 
-def _pageviews(website: Website, period: Period, filters: Filters) -> QuerySet[Event]:
-    qs = Event.objects.filter(
-        website=website,
-        created_at__gte=period.start,
-        created_at__lt=period.end,
-        type__in=PAGEVIEW_TYPES,
-    )
-    if filters.page is not None:
-        qs = qs.filter(path=filters.page)
-    session_filters = filters.session_filters()
-    if session_filters:
-        qs = qs.filter(**{f"session__{k}": v for k, v in session_filters.items()})
-    return qs
+def _sig(period: Period) -> tuple[str, str, str, str]:
+    return (period.start.isoformat(), period.end.isoformat(), period.tz.key, period.granularity)
+
+
+def _summary_key(website: Website, period: Period, filters: Filters) -> str:
+    return stats_cache.make_key(website.id, "summary", _sig(period), filters.active())
+
+
+def _timeseries_key(website: Website, period: Period, filters: Filters) -> str:
+    return stats_cache.make_key(website.id, "timeseries", _sig(period), filters.active())
+
+
+def _breakdown_key(website: Website, period: Period, dimension: str, filters: Filters,
+                   limit: int | None) -> str:  # fmt: skip
+    return stats_cache.make_key(website.id, "breakdown", _sig(period), filters.active(),
+                                dimension, limit)  # fmt: skip
+
+
+def _cached(key: str, period: Period, compute):  # type: ignore[no-untyped-def]
+    if period.key == "realtime":
+        return compute()  # a moving 30-minute window: nothing to reuse
+    return stats_cache.cached(key, compute, live=_live(period))
+
+
+def _plan(website: Website, period: Period, filters: Filters, *, hourly: bool = False):  # type: ignore[no-untyped-def]
+    """(snapshot filter, plan); a plan with only a raw part when snapshots cannot answer."""
+    sfilter = planner.snapshot_filter(filters)
+    if period.key == "realtime" or sfilter == planner.RAW or planner.is_raw_only():
+        return sfilter, planner.Plan(raw=[(period.start, period.end)])
+    state = planner.State(website)
+    return sfilter, state.plan_hours(period) if hourly else state.plan_days(period)
+
+
+@contextlib.contextmanager
+def dashboard_batch(website: Website, period: Period, previous: Period, filters: Filters,
+                    limit: int) -> Iterator[None]:  # fmt: skip
+    """Fetch every cached answer of one dashboard view in a single cache round trip."""
+    if period.key == "realtime":
+        yield
+        return
+    keys = [
+        _summary_key(website, period, filters),
+        _summary_key(website, previous, filters),
+        _timeseries_key(website, period, filters),
+        *(_breakdown_key(website, period, d, filters, limit) for d in DIMENSIONS),
+    ]
+    with stats_cache.prefetched(keys):
+        yield
+
+
+def dashboard(website: Website, period: Period, *, filters: Filters = NO_FILTERS,
+              limit: int = 10) -> dict[str, Any]:  # fmt: skip
+    """Everything one dashboard view shows: summaries (with the previous period), the
+    chart and every breakdown. The refresh job warms this; benchmarks time it."""
+    previous = period.previous()
+    with dashboard_batch(website, period, previous, filters, limit):
+        return {
+            "summary": summary(website, period, filters=filters),
+            "previous": summary(website, previous, filters=filters),
+            "timeseries": timeseries(website, period, filters=filters),
+            "breakdowns": {
+                d: breakdown(website, period, d, filters=filters, limit=limit) for d in DIMENSIONS
+            },  # fmt: skip
+        }
 
 
 # --- public reads ---------------------------------------------------------------------
@@ -145,26 +193,21 @@ def _pageviews(website: Website, period: Period, filters: Filters) -> QuerySet[E
 
 def summary(website: Website, period: Period, *, filters: Filters = NO_FILTERS) -> Summary:
     """Headline numbers for ``period`` (see the module docstring for each definition)."""
-    agg = _sessions(website, period, filters).aggregate(
-        sessions=Count("id"),
-        visitors=Count("visitor_id", distinct=True),
-        bounces=Count("id", filter=Q(is_bounce=True)),
-        duration=Sum("duration_s"),
-        session_pageviews=Sum("pageviews"),
-        exits=Count("id", filter=Q(has_exit=True)),
-    )
-    return Summary(
-        pageviews=_pageviews(website, period, filters).count(),
-        visitors=agg["visitors"] or 0,
-        sessions=agg["sessions"] or 0,
-        bounces=agg["bounces"] or 0,
-        total_duration_s=agg["duration"] or 0,
-        session_pageviews=agg["session_pageviews"] or 0,
-        exits=agg["exits"] or 0,
-    )
+    return _cached(_summary_key(website, period, filters), period,
+                   lambda: _summary(website, period, filters))  # fmt: skip
 
 
-_TRUNC = {"minute": TruncMinute, "hour": TruncHour, "day": TruncDay}
+def _summary(website: Website, period: Period, filters: Filters) -> Summary:
+    sfilter, plan = _plan(website, period, filters)
+    total = dict.fromkeys(raw.SUMMARY_FIELDS, 0)
+    parts = []
+    if plan.snapshots:
+        parts.append(planner.snap_summary(website, "day", plan.snapshots, sfilter))  # type: ignore[arg-type]
+    parts += [raw.summary(website.id, lo, hi, filters) for lo, hi in plan.raw]
+    for part in parts:
+        for k in total:
+            total[k] += part[k]
+    return Summary(**total)
 
 
 def buckets(period: Period) -> list[dt.datetime]:
@@ -187,53 +230,38 @@ def buckets(period: Period) -> list[dt.datetime]:
     return out
 
 
-def _bucket_key(value: dt.datetime, period: Period) -> dt.datetime:
-    local = value.astimezone(period.tz)
-    if period.granularity == "day":
-        return dt.datetime.combine(local.date(), dt.time(), period.tz)
-    utc = value.astimezone(dt.UTC).replace(second=0, microsecond=0)
-    if period.granularity == "hour":
-        utc = utc.replace(minute=0)
-    return utc.astimezone(period.tz)
-
-
 def timeseries(website: Website, period: Period, *, filters: Filters = NO_FILTERS) -> list[Point]:
     """Page views, visitors and sessions per bucket (minute, hour or day; see ``Period``).
 
     Every bucket of the period is present (zeros included). Visitors per bucket are the
     distinct visitors of the sessions started in it; they add up over days, not hours.
+    With session filters only, page views are those of the matching sessions, counted in
+    the bucket their session started in.
     """
-    trunc = _TRUNC[period.granularity]
-    # Hours and minutes are truncated in UTC (then shown in local time) so that the half
-    # hour time zones and DST changes still give one bucket per real hour.
-    trunc_tz = period.tz if period.granularity == "day" else dt.UTC
-    views = defaultdict(int)
-    for row in (
-        _pageviews(website, period, filters)
-        .annotate(b=trunc("created_at", tzinfo=trunc_tz))
-        .values("b")
-        .annotate(n=Count("id"))
-    ):
-        views[_bucket_key(row["b"], period)] += row["n"]
-    sessions: dict[dt.datetime, tuple[int, int]] = {}
-    for row in (
-        _sessions(website, period, filters)
-        .annotate(b=trunc("started_at", tzinfo=trunc_tz))
-        .values("b")
-        .annotate(n=Count("id"), v=Count("visitor_id", distinct=True))
-    ):
-        key = _bucket_key(row["b"], period)
-        n, v = sessions.get(key, (0, 0))
-        sessions[key] = (n + row["n"], v + row["v"])
+    return _cached(_timeseries_key(website, period, filters), period,
+                   lambda: _timeseries(website, period, filters))  # fmt: skip
+
+
+def _timeseries(website: Website, period: Period, filters: Filters) -> list[Point]:
+    granularity = period.granularity
+    sfilter, plan = _plan(website, period, filters, hourly=granularity == "hour")
+    data: dict[dt.datetime, list[int]] = defaultdict(lambda: [0, 0, 0])
+    if plan.snapshots:
+        for b, values in planner.snap_timeseries(website, granularity, plan.snapshots,
+                                                 sfilter).items():  # type: ignore[arg-type]  # fmt: skip
+            data[b] = values
+    for lo, hi in plan.raw:
+        for b, (pv, v, n) in raw.timeseries(website.id, lo, hi, filters, granularity,
+                                            period.tz).items():  # fmt: skip
+            acc = data[b]
+            acc[0] += pv
+            acc[1] += v
+            acc[2] += n
     return [
-        Point(
-            t=b,
-            pageviews=views.get(b, 0),
-            visitors=sessions.get(b, (0, 0))[1],
-            sessions=sessions.get(b, (0, 0))[0],
-        )  # fmt: skip
+        Point(t=b, pageviews=data[b][0], visitors=data[b][1], sessions=data[b][2])
+        if b in data else Point(t=b, pageviews=0, visitors=0, sessions=0)
         for b in buckets(period)
-    ]
+    ]  # fmt: skip
 
 
 def _sort(rows: list[Row], limit: int | None) -> list[Row]:
@@ -256,30 +284,40 @@ def breakdown(
     ``pages``: page views by path with their visitors (per local day, summed). Session
     dimensions: the sessions with each value, their visitors and their page views.
     """
-    if dimension == "pages":
-        per_path: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-        for row in (
-            _pageviews(website, period, filters)
-            .annotate(day=TruncDate("created_at", tzinfo=period.tz))
-            .values("path", "day")
-            .annotate(n=Count("id"), v=Count("session__visitor_id", distinct=True))
-        ):
-            acc = per_path[row["path"]]
-            acc[0] += row["n"]
-            acc[1] += row["v"]
-        rows = [Row(value=p, visitors=v, pageviews=n) for p, (n, v) in per_path.items()]
-        return _sort(rows, limit)
-    if dimension not in SESSION_DIMENSIONS:
+    if dimension not in DIMENSIONS:
         raise ValueError(f"unknown dimension {dimension!r}")
-    field = SESSION_DIMENSIONS[dimension][0]
-    sessions = _sessions(website, period, filters)
-    if field.startswith("utm_"):
-        sessions = sessions.exclude(**{field: ""})  # untagged traffic is not a campaign
+    return _cached(_breakdown_key(website, period, dimension, filters, limit), period,
+                   lambda: _breakdown(website, period, dimension, filters, limit))  # fmt: skip
+
+
+def _breakdown(website: Website, period: Period, dimension: str, filters: Filters,
+               limit: int | None) -> list[Row]:  # fmt: skip
+    sfilter, plan = _plan(website, period, filters)
+    if isinstance(sfilter, tuple) and planner.STORED_DIMENSION[dimension] != sfilter[0]:
+        plan = planner.Plan(raw=[(period.start, period.end)])  # rows cannot cross dimensions
+    acc: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    if plan.snapshots:
+        value = sfilter[1] if isinstance(sfilter, tuple) else None
+        for v, (pv, vis, n) in planner.snap_rows(website, plan.snapshots, dimension,
+                                                 value).items():  # fmt: skip
+            acc[v] = [pv, vis, n]
+    for lo, hi in plan.raw:
+        if dimension == "pages":
+            for v, (pv, vis) in raw.page_rows(website.id, lo, hi, filters, period.tz).items():
+                acc[v][0] += pv
+                acc[v][1] += vis
+        else:
+            for v, (pv, vis, n, *_rest) in raw.session_rows(website.id, lo, hi, filters,
+                                                            dimension).items():  # fmt: skip
+                a = acc[v]
+                a[0] += pv
+                a[1] += vis
+                a[2] += n
+    utm = dimension.startswith("utm_")
     rows = [
-        Row(value=r[field], visitors=r["v"], pageviews=r["pv"] or 0, sessions=r["n"])
-        for r in sessions.values(field).annotate(
-            n=Count("id"), v=Count("visitor_id", distinct=True), pv=Sum("pageviews")
-        )
+        Row(value=v, visitors=vis, pageviews=pv, sessions=None if dimension == "pages" else n)
+        for v, (pv, vis, n) in acc.items()
+        if not (utm and v == "")  # untagged traffic is not a campaign
     ]
     return _sort(rows, limit)
 
@@ -312,7 +350,12 @@ def dropped_events(website: Website, period: Period) -> dict[str, int]:
 
 
 def has_data(website: Website) -> bool:
-    return Event.objects.filter(website=website).exists()
+    """Whether the website ever received an event (raw data may already be rolled up)."""
+    return (
+        website.first_event_at is not None
+        or Event.objects.filter(website=website).exists()
+        or Snapshot.objects.filter(website=website).exists()
+    )
 
 
 def stats_json(

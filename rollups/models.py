@@ -1,0 +1,125 @@
+"""Snapshots: raw events and sessions rolled into hourly and daily buckets.
+
+A bucket is identified by its granularity and its start instant (UTC): an hourly bucket is
+a UTC hour; a daily bucket is one *local* day of the website's time zone, stored by the
+UTC instant of its local midnight. Every bucket is recomputed from raw data and replaced,
+never incremented (see ``rollups.compute``).
+
+Unique visitors add exactly across daily buckets: the visitor id is a hash salted per
+local day, so the same person on two days has two ids and the distinct count of a range of
+whole days is the sum of the daily counts. They do *not* add across hourly buckets (one
+person in two hours of one day has one id), which is why intra-day totals come from the
+daily bucket of that day, never from summed hours.
+"""
+
+from __future__ import annotations
+
+from django.db import models
+
+
+class Granularity(models.TextChoices):
+    HOUR = "hour"
+    DAY = "day"
+
+
+class Snapshot(models.Model):
+    """Headline measures of one bucket, defined as in ``stats.queries``."""
+
+    website = models.ForeignKey("websites.Website", on_delete=models.CASCADE, db_index=False)
+    granularity = models.CharField(max_length=4, choices=Granularity.choices)
+    start = models.DateTimeField()
+    pageviews = models.PositiveIntegerField(default=0)
+    visitors = models.PositiveIntegerField(default=0)
+    sessions = models.PositiveIntegerField(default=0)
+    bounces = models.PositiveIntegerField(default=0)
+    duration_s = models.PositiveBigIntegerField(default=0)
+    session_pageviews = models.PositiveIntegerField(default=0)
+    exits = models.PositiveIntegerField(default=0)
+    computed_at = models.DateTimeField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["website", "granularity", "start"], name="snapshot_bucket_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.granularity} snapshot of website {self.website_id} at {self.start}"
+
+
+class SnapshotRow(models.Model):
+    """One dimension value of one bucket.
+
+    Session dimensions (entry/exit page, source, UTM, browser, OS, device) describe the
+    sessions that started in the bucket with that value: their visitors, sessions, page
+    views, bounces, total duration and exits. ``page`` rows count the page views of that
+    path made in the bucket and the distinct visitors who made them (``sessions`` is 0).
+    """
+
+    website = models.ForeignKey("websites.Website", on_delete=models.CASCADE, db_index=False)
+    granularity = models.CharField(max_length=4, choices=Granularity.choices)
+    start = models.DateTimeField()
+    dimension = models.CharField(max_length=16)
+    value = models.TextField()
+    pageviews = models.PositiveIntegerField(default=0)
+    visitors = models.PositiveIntegerField(default=0)
+    sessions = models.PositiveIntegerField(default=0)
+    bounces = models.PositiveIntegerField(default=0)
+    duration_s = models.PositiveBigIntegerField(default=0)
+    exits = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        indexes = [
+            models.Index(
+                fields=["website", "granularity", "dimension", "start"], name="snaprow_lookup"
+            ),
+            # A bucket's rows are replaced together.
+            models.Index(fields=["website", "granularity", "start"], name="snaprow_bucket"),
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dimension}={self.value!r} at {self.start}"
+
+
+class Watermark(models.Model):
+    """Per website and granularity: every bucket starting before ``closed_until`` is final.
+
+    A late event (a session that goes on after its bucket was closed, an import of old
+    events) moves ``closed_until`` back, and the next rollup recomputes from there.
+
+    Cache keys include these counters, so a new fill makes old answers unreachable:
+    ``version`` changes on every write of a bucket of this granularity (the open hour and
+    day included); ``repairs`` only when ``closed_until`` moves back, that is when a closed
+    bucket may change. ``raw_pruned_before`` (daily row): raw data before it is deleted, so
+    buckets before it are never recomputed.
+    """
+
+    website = models.ForeignKey("websites.Website", on_delete=models.CASCADE, db_index=False)
+    granularity = models.CharField(max_length=4, choices=Granularity.choices)
+    closed_until = models.DateTimeField(null=True, blank=True)
+    # The first bucket ever rolled: snapshots answer [covered_from, closed_until).
+    covered_from = models.DateTimeField(null=True, blank=True)
+    version = models.PositiveBigIntegerField(default=0)
+    repairs = models.PositiveBigIntegerField(default=0)
+    raw_pruned_before = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["website", "granularity"], name="watermark_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.granularity} watermark of website {self.website_id}: {self.closed_until}"
+
+
+class JobRun(models.Model):
+    """The last successful run of each periodic job (``simple-analytics status``)."""
+
+    name = models.CharField(max_length=64, primary_key=True)
+    last_success_at = models.DateTimeField(null=True, blank=True)
+    last_error_at = models.DateTimeField(null=True, blank=True)
+    last_error = models.TextField(blank=True)
+
+    def __str__(self) -> str:
+        return f"{self.name}: {self.last_success_at}"

@@ -1,0 +1,179 @@
+"""Snapshots answer exactly what raw data answers (property-based, both databases).
+
+Random traffic over several weeks in several time zones goes in through the real write
+path; the rollups close every finished hour and day and the refresh job fills the open
+ones. Then every stats function, for many periods and filters, must give the same answer
+from snapshots (the planner) as from raw data — and still the same after retention has
+deleted the raw rows of the closed days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import pytest
+from django.test import override_settings
+from django.utils import timezone
+from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import strategies as st
+
+from rollups import compute, retention
+from rollups.models import Granularity, Snapshot
+from simple_analytics.testing import DESKTOP_UA, IPHONE_UA, make_user, make_website, record_events
+from stats import planner, queries
+from stats.filters import NO_FILTERS, Filters
+from stats.periods import for_days, from_query
+from tracking.models import Event, Session
+
+pytestmark = pytest.mark.django_db(transaction=False)
+
+ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "America/St_Johns",
+         "Pacific/Chatham"]  # fmt: skip
+FIREFOX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
+AGENTS = [DESKTOP_UA, IPHONE_UA, FIREFOX_UA]
+REFERRERS = ["", "https://www.google.com/", "https://news.ycombinator.com/item?id=1"]
+UTMS = ["", "?utm_source=newsletter&utm_campaign=spring", "?utm_source=twitter"]
+PATHS = ["/", "/pricing", "/blog/a", "/docs"]
+DAYS_BACK = 20
+
+visit = st.fixed_dictionaries({
+    "day": st.integers(0, DAYS_BACK),
+    "minute": st.integers(0, 24 * 60 - 1),
+    "visitor": st.integers(0, 5),
+    "agent": st.sampled_from(AGENTS),
+    "referrer": st.sampled_from(REFERRERS),
+    "utm": st.sampled_from(UTMS),
+    # (path, minutes since the previous event) — gaps over 30 minutes start a new session
+    "pages": st.lists(st.tuples(st.sampled_from(PATHS), st.integers(0, 45)), min_size=1,
+                      max_size=4),
+    "spa": st.booleans(),
+    "exit": st.booleans(),
+})  # fmt: skip
+
+
+def _events(website, visits, now):
+    out = []
+    for v in visits:
+        at = now - dt.timedelta(days=v["day"]) - dt.timedelta(minutes=v["minute"])
+        if at >= now - dt.timedelta(minutes=1):
+            continue
+        common = {"ip": f"198.51.100.{v['visitor']}", "user_agent": v["agent"]}
+        for i, (path, gap) in enumerate(v["pages"]):
+            at = min(at + dt.timedelta(minutes=gap), now - dt.timedelta(seconds=30))
+            kind = "PATH_CHANGE" if v["spa"] and i else "PAGE_VIEW"
+            out.append({**common, "type": kind, "at": at,
+                        "url": f"https://{website.domain}{path}{v['utm'] if i == 0 else ''}",
+                        "referrer": v["referrer"] if i == 0 else ""})  # fmt: skip
+        if v["exit"]:
+            out.append({**common, "type": "PAGE_EXIT", "engaged_ms": 4000,
+                        "at": min(at + dt.timedelta(seconds=20), now - dt.timedelta(seconds=1)),
+                        "url": f"https://{website.domain}{v['pages'][-1][0]}"})  # fmt: skip
+    out.sort(key=lambda e: e["at"])
+    return out
+
+
+def _periods(website, now):
+    tz = website.tz
+    today = now.astimezone(tz).date()
+    periods = [from_query({"period": key}, tz, now=now) for key in ("today", "yesterday", "7d",
+                                                                    "30d")]  # fmt: skip
+    periods += [periods[0].previous(), periods[2].previous()]
+    periods.append(for_days(today - dt.timedelta(days=DAYS_BACK + 1), today, tz))
+    for back in (2, 12):
+        day = today - dt.timedelta(days=back)
+        periods.append(for_days(day, day, tz))
+    periods.append(for_days(today - dt.timedelta(days=13), today - dt.timedelta(days=9), tz))
+    return periods
+
+
+def _filters():
+    """(filters, whether to ask every breakdown). One session filter is what snapshots
+    answer; the page filter and two filters are answered from raw data."""
+    values = {
+        "source": ["Google", ""], "browser": ["Firefox"], "utm_source": ["newsletter", ""],
+        "entry_page": ["/pricing"], "exit_page": ["/docs"], "device": ["mobile"],
+        "utm_campaign": ["spring"], "os": ["iOS"],
+    }  # fmt: skip
+    out = [NO_FILTERS, Filters(page="/blog/a"), Filters(source="Google", browser="Firefox")]
+    return out + [Filters(**{name: v}) for name, vs in values.items() for v in vs]
+
+
+def _dimensions(f):
+    sf = planner.snapshot_filter(f)
+    if sf is None:
+        return queries.DIMENSIONS
+    if sf == planner.RAW:
+        return ("pages",)
+    own = next(d for d, stored in planner.STORED_DIMENSION.items() if stored == sf[0])
+    return (own, "pages")
+
+
+def _answers(website, periods, filters, *, whole_days_only=False):
+    out = {}
+    for i, p in enumerate(periods):
+        whole = for_days(p.first_day, p.last_day, p.tz)
+        if whole_days_only and (p.start, p.end) != (whole.start, whole.end):
+            continue
+        for f in filters:
+            sf = planner.snapshot_filter(f)
+            if whole_days_only and sf == planner.RAW:
+                continue  # needs raw data by design (documented)
+            out[(i, "summary", f)] = queries.summary(website, p, filters=f)
+            if not (whole_days_only and p.granularity == "hour" and p.first_day < _cut(website)):
+                out[(i, "timeseries", f)] = queries.timeseries(website, p, filters=f)
+            for d in _dimensions(f):
+                if (
+                    whole_days_only
+                    and isinstance(sf, tuple)
+                    and (planner.STORED_DIMENSION[d] != sf[0])
+                ):
+                    continue
+                out[(i, d, f)] = queries.breakdown(website, p, d, filters=f, limit=None)
+    return out
+
+
+_CUT: dict[int, dt.date] = {}
+
+
+def _cut(website):
+    return _CUT.get(website.id, dt.date.min)
+
+
+@settings(
+    max_examples=5,
+    deadline=None,
+    derandomize=True,
+    phases=[Phase.explicit, Phase.generate],  # shrinking a database-heavy case takes minutes
+    print_blob=True,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(zone=st.sampled_from(ZONES), visits=st.lists(visit, min_size=1, max_size=25))
+def test_snapshots_answer_exactly_what_raw_data_answers(zone, visits):
+    now = timezone.now().replace(microsecond=0)
+    website = make_website(owner=make_user(), timezone=zone)
+    events = _events(website, visits, now)
+    record_events(website, events)
+    for granularity in (Granularity.HOUR, Granularity.DAY):
+        compute.rollup(website, granularity, now=now)
+    compute.refresh_open(website, now=now)
+    assert Snapshot.objects.filter(website=website).exists() == bool(events)
+
+    periods = _periods(website, now)
+    filters = _filters()
+    with planner.raw_only():
+        expected = _answers(website, periods, filters)
+    assert _answers(website, periods, filters) == expected
+
+    # Retention deletes the raw rows of closed days; whole-day answers stay identical.
+    before = Event.objects.filter(website=website).count()
+    with override_settings(RAW_RETENTION_DAYS=7):
+        retention.prune_website(website, now=now)
+    cutoff = now.astimezone(website.tz).date() - dt.timedelta(days=7)
+    _CUT[website.id] = cutoff
+    assert not Session.objects.filter(
+        website=website, last_seen_at__lt=compute.local_midnight(cutoff, website.tz)
+    ).exists()
+    assert Event.objects.filter(website=website).count() <= before
+    after = _answers(website, periods, filters, whole_days_only=True)
+    assert after == {k: v for k, v in expected.items() if k in after}
+    assert len(after) > 100

@@ -1,0 +1,151 @@
+"""The stats cache: versioned keys, a request-scoped batch, and graceful degradation.
+
+Keys hold the website, the function, the period, the filters and the website's snapshot
+versions (``rollups.models.Watermark.version`` of both granularities). Every snapshot
+write bumps a version, so a refresh makes older answers unreachable: nothing is deleted by
+hand. Answers of periods that include the open day also expire after
+``STATS_LIVE_CACHE_SECONDS`` so a stopped worker cannot freeze them.
+
+The cache is Redis in production and the local shared cache by default. Any cache error
+(Redis down) is logged once per ``BACKOFF_SECONDS`` and the answer is computed directly:
+slower, never an error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import hashlib
+import logging
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any, TypeVar
+
+from django.conf import settings
+from django.core.cache import cache
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+BACKOFF_SECONDS = 5.0
+VERSION_MEMO_SECONDS = 1.0
+LONG_SECONDS = 7 * 24 * 3600
+MISSING = object()
+
+_down_until = 0.0
+_down_lock = threading.Lock()
+_versions: dict[int, tuple[float, str]] = {}
+# A batch of answers fetched together (``prefetched``) for the current request.
+_batch: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
+    "stats_batch", default=None
+)
+_bypass: contextvars.ContextVar[bool] = contextvars.ContextVar("stats_bypass", default=False)
+
+
+def _available() -> bool:
+    return time.monotonic() >= _down_until
+
+
+def _failed(exc: Exception) -> None:
+    global _down_until
+    with _down_lock:
+        if _available():
+            log.warning("stats cache unavailable, computing directly: %s", exc)
+        _down_until = time.monotonic() + BACKOFF_SECONDS
+
+
+def safe_get_many(keys: list[str]) -> dict[str, Any]:
+    if not _available():
+        return {}
+    try:
+        return cache.get_many(keys)
+    except Exception as exc:  # any backend error: degrade, never fail the read
+        _failed(exc)
+        return {}
+
+
+def safe_set(key: str, value: Any, timeout: float | None) -> None:
+    if not _available():
+        return
+    try:
+        cache.set(key, value, timeout)
+    except Exception as exc:
+        _failed(exc)
+
+
+def version_key(website_id: int) -> str:
+    return f"stats-version:{website_id}"
+
+
+def versions(website_id: int) -> str:
+    """The website's snapshot versions, from the cache (mirrored from the database)."""
+    memo = _versions.get(website_id)
+    now = time.monotonic()
+    if memo is not None and now - memo[0] < VERSION_MEMO_SECONDS:
+        return memo[1]
+    value = safe_get_many([version_key(website_id)]).get(version_key(website_id))
+    if value is None:
+        value = publish_versions(website_id)
+    _versions[website_id] = (now, value)
+    return value
+
+
+def publish_versions(website_id: int) -> str:
+    """Read the versions from the database and mirror them into the cache."""
+    from rollups.models import Watermark
+
+    rows = dict(
+        Watermark.objects.filter(website_id=website_id).values_list("granularity", "version")
+    )
+    value = f"{rows.get('day', 0)}.{rows.get('hour', 0)}"
+    # Re-read from the database at least every minute: a crashed job cannot pin it.
+    safe_set(version_key(website_id), value, 60)
+    _versions.pop(website_id, None)
+    return value
+
+
+def make_key(website_id: int, *parts: object) -> str:
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
+    return f"stats:{website_id}:{versions(website_id)}:{digest}"
+
+
+def forget() -> None:
+    """Drop the per-process version memo (tests)."""
+    _versions.clear()
+
+
+def cached(key: str, compute: Callable[[], T], *, live: bool) -> T:
+    """The cached answer for ``key``, or ``compute()`` stored under it."""
+    if _bypass.get() or not settings.STATS_CACHE:
+        return compute()
+    batch = _batch.get()
+    if batch is not None and key in batch:
+        return batch[key]
+    found = safe_get_many([key]).get(key, MISSING)
+    if found is not MISSING:
+        return found  # type: ignore[return-value]
+    value = compute()
+    safe_set(key, value, settings.STATS_LIVE_CACHE_SECONDS if live else LONG_SECONDS)
+    if batch is not None:
+        batch[key] = value
+    return value
+
+
+@contextlib.contextmanager
+def prefetched(keys: list[str]) -> Iterator[None]:
+    """Fetch ``keys`` in one round trip; ``cached`` calls inside the block use them."""
+    token = _batch.set(dict(safe_get_many(keys)) if not _bypass.get() else {})
+    try:
+        yield
+    finally:
+        _batch.reset(token)
+
+
+@contextlib.contextmanager
+def bypass() -> Iterator[None]:
+    """Compute everything directly (benchmarks, equivalence tests)."""
+    token = _bypass.set(True)
+    try:
+        yield
+    finally:
+        _bypass.reset(token)

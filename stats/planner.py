@@ -1,0 +1,219 @@
+"""Query planning: which parts of a period snapshots answer and which raw data answers.
+
+For a period ``[start, end)`` in a website's time zone:
+
+- whole local days before the daily watermark (closed, rolled up) come from daily
+  snapshots, and so does a not-yet-closed day whose snapshot the refresh job wrote in the
+  last ``OPEN_SNAPSHOT_MAX_AGE_SECONDS`` (the open day while traffic flows);
+- hourly charts take closed hours from hourly snapshots;
+- everything else (the open day when no fresh snapshot exists, part-days such as the
+  previous period of "today until 14:05", minutes) comes from raw data.
+
+Filters: a single session filter (entry/exit page, source, UTM, browser, OS, device) is
+answered from the breakdown rows of that dimension; the page filter, several filters, and
+breakdowns of one dimension filtered by another need raw data (kept
+``RAW_RETENTION_DAYS``). All measures add up across the pieces: visitors are salted per
+local day, so distinct visitors of whole days are the sum of the days (see rollups.models).
+A part-day whose raw data is already deleted is answered by its whole day's snapshot.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import contextvars
+import datetime as dt
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from functools import cached_property
+
+from django.conf import settings
+from django.db.models import Q, Sum
+
+from rollups.compute import DIMENSIONS, bucket_start, local_midnight, retention_horizon
+from rollups.models import Granularity, Snapshot, SnapshotRow, Watermark
+from stats.filters import Filters
+from stats.periods import Period
+from websites.models import Website
+
+Range = tuple[dt.datetime, dt.datetime]
+STORED_DIMENSION = {breakdown: stored for stored, breakdown in DIMENSIONS.items()}
+RAW = "raw"
+_raw_only: contextvars.ContextVar[bool] = contextvars.ContextVar("raw_only", default=False)
+
+
+@contextlib.contextmanager
+def raw_only() -> Iterator[None]:
+    """Answer everything from raw data, bypassing snapshots and the cache: the reference
+    the equivalence tests and the benchmark baseline compare against."""
+    from stats import cache
+
+    token = _raw_only.set(True)
+    try:
+        with cache.bypass():
+            yield
+    finally:
+        _raw_only.reset(token)
+
+
+def is_raw_only() -> bool:
+    return _raw_only.get()
+
+
+def snapshot_filter(filters: Filters) -> tuple[str, str] | None | str:
+    """None (no filter), (dimension, value) for one session filter, or ``RAW``."""
+    active = filters.active()
+    if not active:
+        return None
+    if len(active) == 1 and "page" not in active:
+        ((name, value),) = active.items()
+        return name, value
+    return RAW
+
+
+@dataclass
+class Plan:
+    snapshots: list[Range] = field(default_factory=list)
+    raw: list[Range] = field(default_factory=list)
+
+    def add(self, kind: str, lo: dt.datetime, hi: dt.datetime) -> None:
+        ranges = self.snapshots if kind == "snap" else self.raw
+        if ranges and ranges[-1][1] == lo:
+            ranges[-1] = (ranges[-1][0], hi)
+        else:
+            ranges.append((lo, hi))
+
+
+class State:
+    """A website's watermarks, loaded once per question."""
+
+    def __init__(self, website: Website, now: dt.datetime | None = None) -> None:
+        self.website = website
+        self.now = now or dt.datetime.now(dt.UTC)
+        marks = {w.granularity: w for w in Watermark.objects.filter(website=website)}
+        day, hour = marks.get(Granularity.DAY), marks.get(Granularity.HOUR)
+        self.day_from = day.covered_from if day else None
+        self.day_until = day.closed_until if day else None
+        self.raw_pruned_before = day.raw_pruned_before if day else None
+        self.hour_from = hour.covered_from if hour else None
+        self.hour_until = hour.closed_until if hour else None
+
+    @cached_property
+    def fresh_open_days(self) -> frozenset[dt.datetime]:
+        """Starts of not-yet-closed days with a snapshot the refresh job wrote recently."""
+        fresh_after = self.now - dt.timedelta(seconds=settings.OPEN_SNAPSHOT_MAX_AGE_SECONDS)
+        qs = Snapshot.objects.filter(website=self.website, granularity=Granularity.DAY,
+                                     computed_at__gte=fresh_after)  # fmt: skip
+        if self.day_until is not None:
+            qs = qs.filter(start__gte=self.day_until)
+        return frozenset(qs.values_list("start", flat=True))
+
+    def day_is_snapshot(self, start: dt.datetime) -> bool:
+        if self.day_from is not None and self.day_until is not None:
+            if self.day_from <= start < self.day_until:
+                return True
+        if self.day_until is not None and start < self.day_until:
+            return False  # closed but not covered (before the first rollup): raw
+        return start in self.fresh_open_days
+
+    def hour_is_snapshot(self, start: dt.datetime) -> bool:
+        if self.hour_from is None or self.hour_until is None:
+            return False
+        horizon = retention_horizon(Granularity.HOUR, self.now)
+        return max(self.hour_from, horizon) <= start < self.hour_until
+
+    def plan_days(self, period: Period) -> Plan:
+        tz = period.tz
+        plan = Plan()
+        day = period.start.astimezone(tz).date()
+        while True:
+            a = local_midnight(day, tz)
+            if a >= period.end:
+                break
+            b = local_midnight(day + dt.timedelta(days=1), tz)
+            lo, hi = max(a, period.start), min(b, period.end)
+            whole = lo == a and hi == b
+            if whole and self.day_is_snapshot(a):
+                plan.add("snap", a, b)
+            elif (not whole and self.raw_pruned_before is not None
+                  and a < self.raw_pruned_before and self.day_is_snapshot(a)):  # fmt: skip
+                plan.add("snap", a, b)  # raw data of this part-day is gone: whole day
+            else:
+                plan.add("raw", lo, hi)
+            day += dt.timedelta(days=1)
+        return plan
+
+    def plan_hours(self, period: Period) -> Plan:
+        plan = Plan()
+        h = bucket_start(Granularity.HOUR, period.start, period.tz)
+        while h < period.end:
+            e = h + dt.timedelta(hours=1)
+            lo, hi = max(h, period.start), min(e, period.end)
+            plan.add("snap" if lo == h and hi == e and self.hour_is_snapshot(h) else "raw", lo, hi)
+            h = e
+        return plan
+
+
+def _in_ranges(ranges: list[Range]) -> Q:
+    q = Q()
+    for lo, hi in ranges:
+        q |= Q(start__gte=lo, start__lt=hi)
+    return q
+
+
+SNAP_SUMS = {
+    "pageviews": Sum("pageviews"), "visitors": Sum("visitors"), "sessions": Sum("sessions"),
+    "bounces": Sum("bounces"), "total_duration_s": Sum("duration_s"),
+    "session_pageviews": Sum("session_pageviews"), "exits": Sum("exits"),
+}  # fmt: skip
+ROW_SUMS = {
+    "pageviews": Sum("pageviews"), "visitors": Sum("visitors"), "sessions": Sum("sessions"),
+    "bounces": Sum("bounces"), "total_duration_s": Sum("duration_s"), "exits": Sum("exits"),
+}  # fmt: skip
+
+
+def snap_summary(website: Website, granularity: str, ranges: list[Range],
+                 sfilter: tuple[str, str] | None) -> dict[str, int]:  # fmt: skip
+    if sfilter is None:
+        agg = Snapshot.objects.filter(_in_ranges(ranges), website=website,
+                                      granularity=granularity).aggregate(**SNAP_SUMS)  # fmt: skip
+        return {k: v or 0 for k, v in agg.items()}
+    dimension, value = sfilter
+    agg = SnapshotRow.objects.filter(
+        _in_ranges(ranges), website=website, granularity=granularity, dimension=dimension,
+        value=value,
+    ).aggregate(**ROW_SUMS)  # fmt: skip
+    out = {k: v or 0 for k, v in agg.items()}
+    out["session_pageviews"] = out["pageviews"]
+    return out
+
+
+def snap_timeseries(website: Website, granularity: str, ranges: list[Range],
+                    sfilter: tuple[str, str] | None) -> dict[dt.datetime, list[int]]:  # fmt: skip
+    """Bucket start (aware, website time zone) -> [page views, visitors, sessions]."""
+    if sfilter is None:
+        qs = Snapshot.objects.filter(_in_ranges(ranges), website=website, granularity=granularity)
+    else:
+        qs = SnapshotRow.objects.filter(_in_ranges(ranges), website=website,
+                                        granularity=granularity, dimension=sfilter[0],
+                                        value=sfilter[1])  # fmt: skip
+    tz = website.tz
+    return {
+        start.astimezone(tz): [pv, v, n]
+        for start, pv, v, n in qs.values_list("start", "pageviews", "visitors", "sessions")
+    }
+
+
+def snap_rows(website: Website, ranges: list[Range], dimension: str,
+              value: str | None = None) -> dict[str, list[int]]:  # fmt: skip
+    """Value -> [page views, visitors, sessions] of one breakdown over daily snapshots."""
+    qs = SnapshotRow.objects.filter(_in_ranges(ranges), website=website,
+                                    granularity=Granularity.DAY,
+                                    dimension=STORED_DIMENSION[dimension])  # fmt: skip
+    if value is not None:
+        qs = qs.filter(value=value)
+    return {
+        r["value"]: [r["pv"] or 0, r["v"] or 0, r["n"] or 0]
+        for r in qs.values("value").annotate(
+            pv=Sum("pageviews"), v=Sum("visitors"), n=Sum("sessions")
+        )  # fmt: skip
+    }
