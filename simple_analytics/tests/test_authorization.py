@@ -1,40 +1,45 @@
-"""Every URL pattern of the project, proven scoped to its owner.
+"""Every URL pattern of the project, proven scoped to its owner: an authorization matrix of
+route x method x principal.
 
 The routes come from the resolver (``routes.all_routes``), so a new route is covered the
 day it is added. Its parameters are filled from ``routes.FILLS``; a route the table cannot
 fill fails ``test_every_route_is_classified_and_fillable`` until someone says what it
 takes. Routes anyone may use are listed by hand in ``routes.PUBLIC``.
 
-Principals: the owner, another logged-in user, an anonymous visitor (also one that sends
-the owner's API key, which must not open session pages), and for ``/api/v1/*`` no key, a
-bad or revoked key, and the API key of another user. For each route we try GET and POST,
-with the owner's real ids and with ids that do not exist, and demand:
+Methods: GET and POST always, plus each of HEAD, PUT, PATCH, DELETE and OPTIONS that the
+view accepts (the owner's answer is not a 405). Principals: the owner; another logged-in
+user, also sending their own API key; an anonymous visitor, also sending the owner's API
+key, another user's key or a revoked key (keys never open session pages; every key is
+tried on GET, the owner's on POST, plain principals on the other methods). For ``/api/v1/*``: no key, a bad key, a revoked key, a logged-in session without a
+key, the key of another user (with and without their session), and every method. Each
+request is made with the owner's real ids and with ids that do not exist, and we demand:
 
 - another user gets a 404 on everything under an owner's object, byte-for-byte the same
   page as for an id that does not exist (no existence leak);
 - an anonymous visitor is sent to the login page, the same way for both ids;
 - the stats API answers 401 without a valid key and, for a site of someone else, the same
   404 as for a site that does not exist;
-- nothing in the database changes, whoever asks.
+- nothing in the database changes, whoever asks: every row of every model (``snapshot``),
+  so the tables of a new app are covered too.
 """
 
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, quote, urlsplit
 
 import pytest
-from allauth.account.models import EmailAddress
-from django.contrib.auth import get_user_model
+from django.apps import apps
 from django.contrib.auth.views import redirect_to_login
+from django.core.cache import cache
 from django.db import transaction
 from django.http import HttpResponse
 from django.test import Client
 from django.utils.html import escape
 from django.utils.text import capfirst
 
-from api.models import ApiKey
 from simple_analytics.tests.routes import (
     PUBLIC,
     SECRETS,
@@ -43,8 +48,6 @@ from simple_analytics.tests.routes import (
     fills_for,
     urls,
 )
-from tracking.models import Event, Session
-from websites.models import Website
 
 pytestmark = pytest.mark.django_db
 
@@ -53,19 +56,36 @@ ROUTES = all_routes()
 # --- database snapshots -------------------------------------------------------------------
 
 
-def snapshot() -> dict[str, list[dict[str, Any]]]:
-    """Every row that matters. ``last_login`` and a key's ``last_used_at`` are bookkeeping
-    of the requester's own account (a valid key used on the wrong site is still used)."""
-    user_fields = [f.name for f in get_user_model()._meta.concrete_fields if f.name != "last_login"]
-    key_fields = [f.name for f in ApiKey._meta.concrete_fields if f.name != "last_used_at"]
-    return {
-        "User": list(get_user_model().objects.order_by("pk").values(*user_fields)),
-        "EmailAddress": list(EmailAddress.objects.order_by("pk").values()),
-        "Website": list(Website.objects.order_by("pk").values()),
-        "Session": list(Session.objects.order_by("pk").values()),
-        "Event": list(Event.objects.order_by("pk").values()),
-        "ApiKey": list(ApiKey.objects.order_by("pk").values(*key_fields)),
-    }
+# The requester's own login session, and bookkeeping of the requester's own account: when
+# it last logged in, and when its key was last used (a valid key used on the wrong site is
+# still used).
+SKIPPED_MODELS = {"sessions.Session"}
+BOOKKEEPING = {("auth.User", "last_login"), ("api.ApiKey", "last_used_at")}
+
+
+def snapshot() -> dict[str, list[tuple[Any, ...]]]:
+    """Every row of every model of every installed app, but for ``BOOKKEEPING``."""
+    out = {}
+    for model in apps.get_models():
+        meta = model._meta
+        if meta.proxy or not meta.managed or meta.label in SKIPPED_MODELS:
+            continue
+        columns = [
+            f.attname for f in meta.concrete_fields if (meta.label, f.name) not in BOOKKEEPING
+        ]
+        rows = model._default_manager.order_by("pk").values_list(*columns)
+        out[meta.label] = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
+                           for row in rows]  # fmt: skip
+    return out
+
+
+def test_the_snapshot_sees_every_app_and_every_change(world):
+    before = snapshot()
+    assert {"auth.User", "websites.Website", "api.ApiKey", "tracking.Event",
+            "tracking.Session", "account.EmailAddress"} <= set(before)  # fmt: skip
+    world.website.name = "renamed"
+    world.website.save(update_fields=["name"])
+    assert snapshot() != before
 
 
 # --- requests -----------------------------------------------------------------------------
@@ -84,12 +104,47 @@ def body(response: HttpResponse, *urls_: str) -> bytes:
     return content
 
 
+OTHER_METHODS = ("HEAD", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
 def request(method: str, url: str, user: Any = None, **headers: str) -> HttpResponse:
     # A fresh client each time: one request's messages or logout cannot leak into the next.
     client = Client()
     if user is not None:
         client.force_login(user)
-    return client.get(url, **headers) if method == "GET" else client.post(url, **headers)
+    if method == "GET":
+        return client.get(url, **headers)
+    if method == "POST":
+        return client.post(url, **headers)
+    return client.generic(method, url, **headers)
+
+
+@dataclass(frozen=True)
+class Principal:
+    who: str
+    user: Any
+    headers: dict[str, str]
+
+
+def bearer(key: str) -> dict[str, str]:
+    return {"HTTP_AUTHORIZATION": f"Bearer {key}"}
+
+
+def others(world: Any) -> list[Principal]:
+    """Everyone who is not the owner, as the session pages see them."""
+    return [
+        Principal("other user", world.other, {}),
+        Principal("other user with their API key", world.other, bearer(world.other_plain_key)),
+    ]
+
+
+def anonymous(world: Any) -> list[Principal]:
+    return [
+        Principal("anonymous", None, {}),
+        Principal("anonymous with the owner's API key", None, bearer(world.owner_plain_key)),
+        Principal("anonymous with another user's API key", None, bearer(world.other_plain_key)),
+        Principal("anonymous with a revoked API key", None, bearer(world.revoked_plain_key)),
+    ]
 
 
 def location(response: HttpResponse) -> str:
@@ -153,6 +208,31 @@ def test_every_route_is_classified_and_fillable():
 SESSION_ROUTES = [r for r in ROUTES if category(r) != "api"]
 
 
+def accepted_methods(url: str, owner: Any) -> tuple[list[str], dict[str, int]]:
+    """GET, POST and every other method the view answers otherwise than with a 405, with the
+    owner's status for each. The owner's requests are rolled back."""
+    methods, status = [], {}
+    for method in ("GET", "POST", *OTHER_METHODS):
+        with transaction.atomic():
+            response = request(method, url, owner)
+            transaction.set_rollback(True)
+        status[method] = response.status_code
+        assert response.status_code < 500, f"owner {method} {url}: {response.status_code}"
+        if method in ("GET", "POST") or response.status_code != 405:
+            methods.append(method)
+    return methods, status
+
+
+def pair(method: str, real: str, missing: str, p: Principal) -> tuple[HttpResponse, HttpResponse]:
+    """The answers for the real and for the missing id. Rate limits (allauth's, per user or
+    IP) start afresh for each pair, so the two requests meet the same budget."""
+    cache.clear()
+    return (
+        request(method, real, p.user, **p.headers),
+        request(method, missing, p.user, **p.headers),
+    )
+
+
 @pytest.mark.parametrize("route", SESSION_ROUTES, ids=lambda r: r.id)
 def test_session_route_is_scoped_to_its_owner(route, world):
     kind = category(route)
@@ -162,58 +242,51 @@ def test_session_route_is_scoped_to_its_owner(route, world):
 
     # The owner reaches its own objects: this proves FILLS names real objects, so the 404s
     # below are about access, not about a bad id. Writes are rolled back.
-    owner_status = {}
-    for method in ("GET", "POST"):
-        with transaction.atomic():
-            response = request(method, real, world.owner)
-            transaction.set_rollback(True)
-        owner_status[method] = response.status_code
-        assert response.status_code < 500, f"owner {method} {real}: {response.status_code}"
-        if kind == "owned":
-            assert response.status_code != 404, f"owner {method} {real} is a 404"
+    methods, owner_status = accepted_methods(real, world.owner)
+    if kind == "owned":
+        for method in methods:
+            assert owner_status[method] != 404, f"owner {method} {real} is a 404"
     assert snapshot() == before
 
-    anonymous_headers = [{}, {"HTTP_AUTHORIZATION": f"Bearer {world.owner_plain_key}"}]
-    for method in ("GET", "POST"):
-        # Another logged-in user.
-        a = request(method, real, world.other)
-        b = request(method, missing, world.other)
-        who = f"other user, {method} {real}"
-        assert snapshot() == before, f"{who} changed the database"
-        assert_same_answer(a, b, real, missing, who)
-        assert a.status_code < 500, who
-        for secret in SECRETS:
-            assert secret.encode() not in body(a), f"{who} shows the owner's {secret!r}"
-        if kind == "owned":
-            expected = 404 if owner_status[method] != 405 else 405
-            assert a.status_code == expected, f"{who}: {a.status_code}, expected {expected}"
-        if kind == "admin" and route.name != "admin:login":
-            assert_staff_only(a, who)
+    for method in methods:
+        # API keys never open session pages: every key on GET, the owner's on POST; the
+        # other methods with the plain principals (the matrix is slow enough as it is).
+        n_anonymous = {"GET": 4, "POST": 2}.get(method, 1)
+        # Another logged-in user, with and without their own API key.
+        for principal in others(world)[: 2 if method == "GET" else 1]:
+            a, b = pair(method, real, missing, principal)
+            who = f"{principal.who}, {method} {real}"
+            assert_same_answer(a, b, real, missing, who)
+            assert a.status_code < 500, who
+            for secret in SECRETS:
+                assert secret.encode() not in body(a), f"{who} shows the owner's {secret!r}"
+            if kind == "owned":
+                expected = 404 if owner_status[method] != 405 else 405
+                assert a.status_code == expected, f"{who}: {a.status_code}, expected {expected}"
+            if kind == "admin" and route.name != "admin:login":
+                assert_staff_only(a, who)
         if kind == "owned" and method == "GET" and owner_status["GET"] != 405:
             # A bad query string must not be checked before access: a 400 for someone
             # else's site and a 404 for a missing one would tell them apart.
             bad = "?period=bogus&from=x"
-            a, b = (
-                request(method, real + bad, world.other),
-                request(method, missing + bad, world.other),
-            )
-            assert_same_answer(a, b, real, missing, f"{who}{bad}")
-            assert a.status_code == 404, f"{who}{bad}: {a.status_code}"
+            a, b = pair(method, real + bad, missing + bad, others(world)[0])
+            assert_same_answer(a, b, real, missing, f"other user, GET {real}{bad}")
+            assert a.status_code == 404, f"other user, GET {real}{bad}: {a.status_code}"
 
-        # Anonymous, with and without the owner's API key (keys never open pages).
-        for headers in anonymous_headers:
-            a = request(method, real, **headers)
-            b = request(method, missing, **headers)
-            who = f"anonymous{' with an API key' if headers else ''}, {method} {real}"
-            assert snapshot() == before, f"{who} changed the database"
+        # Anonymous, with and without API keys.
+        for principal in anonymous(world)[:n_anonymous]:
+            a, b = pair(method, real, missing, principal)
+            who = f"{principal.who}, {method} {real}"
             assert_same_answer(a, b, real, missing, who)
             assert a.status_code < 500, who
-            if kind in ("owned", "login"):
+            if kind in ("owned", "login") and (method in ("GET", "POST") or a.status_code != 405):
                 assert sent_to_login(a, real), f"{who}: {a.status_code} {location(a)}"
             elif kind == "admin" and route.name != "admin:login":
                 assert_staff_only(a, who)
             elif kind == "public" and method == "GET":
                 assert not location(a).startswith(login_path + "?"), f"{who}: login required"
+        # One look at the whole database per method (it is the slow part of this test).
+        assert snapshot() == before, f"a non-owner's {method} {real} changed the database"
 
 
 API_ROUTES = [r for r in ROUTES if category(r) == "api"]
@@ -228,14 +301,13 @@ def test_api_route_needs_the_owners_key(route, world):
 
     def call(method: str, site_id: str, key: str | None, user: Any = None) -> HttpResponse:
         url = f"{path}?site={site_id}&period=today"
-        headers = {"HTTP_AUTHORIZATION": f"Bearer {key}"} if key else {}
-        response = request(method, url, user, **headers)
+        response = request(method, url, user, **(bearer(key) if key else {}))
         assert response.status_code < 500, f"{method} {url}: {response.status_code}"
-        assert snapshot() == before, f"{method} {url} with key {key!r} changed the database"
         return response
 
     owner_answer = call("GET", site, world.owner_plain_key)
     assert owner_answer.status_code == 200, owner_answer.content
+    assert snapshot() == before, "the owner's GET changed the database"
 
     # No key, a bad key, a revoked key, and a logged-in session without a key: 401, the
     # same for an existing and a missing site.
@@ -244,30 +316,41 @@ def test_api_route_needs_the_owners_key(route, world):
         ("sa_not-a-key", None),
         (world.revoked_plain_key, None),
         (None, world.owner),
+        (None, world.other),
+        (world.revoked_plain_key, world.owner),
     ]:
         a, b = call("GET", site, key, user), call("GET", missing_site, key, user)
         assert a.status_code == 401, (key, user, a.content)
         assert a.headers["WWW-Authenticate"].startswith("Bearer")
         assert_same_answer(a, b, site, missing_site, f"key {key!r}")
+    assert snapshot() == before, "a request without a valid key changed the database"
 
-    # The key of another user: the owner's site is a 404 like a site that does not exist,
-    # and like a missing site asked with the owner's own key.
-    a = call("GET", site, world.other_plain_key)
-    b = call("GET", missing_site, world.other_plain_key)
-    c = call("GET", missing_site, world.owner_plain_key)
-    assert a.status_code == 404, a.content
-    assert_same_answer(a, b, site, missing_site, "another user's key")
-    assert_same_answer(a, c, site, missing_site, "another user's key vs the owner's")
-    for secret in SECRETS:
-        assert secret.encode() not in a.content
+    # The key of another user (with or without their session, or the owner's): the owner's
+    # site is a 404 like a site that does not exist, and like a missing site asked with the
+    # owner's own key.
+    for user in (None, world.other, world.owner):
+        a = call("GET", site, world.other_plain_key, user)
+        b = call("GET", missing_site, world.other_plain_key, user)
+        c = call("GET", missing_site, world.owner_plain_key)
+        who = f"another user's key, session of {user}"
+        assert a.status_code == 404, (who, a.content)
+        assert_same_answer(a, b, site, missing_site, who)
+        assert_same_answer(a, c, site, missing_site, f"{who} vs the owner's key")
+        for secret in SECRETS:
+            assert secret.encode() not in a.content
     # ... while that key works for its own user's site.
     assert call("GET", other_site, world.other_plain_key).status_code == 200
+    assert snapshot() == before, "another user's key changed the database"
 
-    # POST changes nothing, for anyone.
-    for key in (None, world.other_plain_key, world.owner_plain_key):
-        a, b = call("POST", site, key), call("POST", missing_site, key)
-        assert a.status_code == 405, (key, a.status_code)
-        assert_same_answer(a, b, site, missing_site, f"POST with key {key!r}")
+    # Every other method changes nothing and is refused alike, for anyone.
+    keys = (None, "sa_not-a-key", world.revoked_plain_key, world.other_plain_key,
+            world.owner_plain_key)  # fmt: skip
+    for method in ("POST", *OTHER_METHODS):
+        for key in keys:
+            a, b = call(method, site, key), call(method, missing_site, key)
+            assert a.status_code == 405, (method, key, a.status_code)
+            assert_same_answer(a, b, site, missing_site, f"{method} with key {key!r}")
+        assert snapshot() == before, f"{method} changed the database"
 
 
 def test_static_files_are_public(client):
