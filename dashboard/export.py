@@ -1,0 +1,71 @@
+"""CSV export of a website's numbers for a period and filters: ``GET /websites/<pk>/export.csv``.
+
+The same query string as the dashboard (period, from/to, filters), the same access rule
+(owner only: anyone else gets the 404 of a website that does not exist, before the query
+string is looked at), and every number read through ``stats.queries``, like the dashboard.
+
+One table, one row per value: a ``total`` row (the summary), then every row of every
+breakdown. Text cells that a spreadsheet would run as a formula — starting with ``=``,
+``+``, ``-``, ``@``, a tab or a carriage return — get a leading apostrophe (OWASP, "CSV
+injection"): tracked paths, sources and UTM values come from anyone on the internet.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import re
+
+from django.contrib.auth.decorators import login_required
+from django.http import HttpRequest, HttpResponse
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_safe
+
+from dashboard.views import QueryError, _bad_request, _check_query, _website
+from stats import queries
+from stats.filters import NONE_TOKEN, FilterError, Filters
+from stats.periods import PeriodError, from_query
+
+COLUMNS = ["dimension", "value", "visitors", "sessions", "pageviews"]
+# Rows per breakdown: more than any screen shows, bounded so one export stays small.
+MAX_ROWS = 10_000
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def neutralise(cell: str) -> str:
+    """A text cell a spreadsheet shows as text: formula starts get an apostrophe."""
+    return "'" + cell if cell.startswith(_FORMULA_START) else cell
+
+
+def filename(domain: str, first_day: str, last_day: str) -> str:
+    safe = re.sub(r"[^A-Za-z0-9.-]+", "_", domain).strip("._") or "website"
+    return f"{safe}-{first_day}-{last_day}.csv"
+
+
+@never_cache
+@login_required
+@require_safe
+def export_csv(request: HttpRequest, pk: int) -> HttpResponse:
+    website = _website(request, pk)
+    try:
+        _check_query(request.GET)
+        period = from_query(request.GET, website.tz)
+        filters = Filters.from_query(request.GET)
+    except (PeriodError, FilterError, QueryError) as exc:
+        return _bad_request(request, website, str(exc))
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\r\n")
+    writer.writerow(COLUMNS)
+    total = queries.summary(website, period, filters=filters)
+    writer.writerow(["total", "", total.visitors, total.sessions, total.pageviews])
+    for dimension in queries.DIMENSIONS:
+        for row in queries.breakdown(website, period, dimension, filters=filters, limit=MAX_ROWS):
+            value = neutralise(row.value) if row.value else NONE_TOKEN
+            sessions = "" if row.sessions is None else row.sessions
+            writer.writerow([dimension, value, row.visitors, sessions, row.pageviews])
+
+    response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
+    name = filename(website.domain, period.first_day.isoformat(), period.last_day.isoformat())
+    response["Content-Disposition"] = f'attachment; filename="{name}"'
+    return response

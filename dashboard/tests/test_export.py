@@ -1,0 +1,173 @@
+"""CSV export: the dashboard's numbers for its period and filters, owner only, read through
+the stats query layer, with formula cells neutralised."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import re
+from unittest import mock
+from urllib.parse import urlencode
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+from django.utils.html import escape
+
+from dashboard.export import neutralise
+from simple_analytics.testing import IPHONE_UA, make_user, make_website, record_events
+from stats import queries
+from stats.queries import Row, Summary
+
+pytestmark = pytest.mark.django_db
+D = dt.datetime(2026, 1, 15, 10, tzinfo=dt.UTC)
+S = dt.timedelta(seconds=1)
+DAY = {"period": "custom", "from": "2026-01-15", "to": "2026-01-15"}
+# UTM values a visitor controls, each a formula to a spreadsheet.
+FORMULAS = ['=HYPERLINK("https://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)"]
+
+
+@pytest.fixture
+def owner():
+    return make_user()
+
+
+@pytest.fixture
+def website(owner):
+    website = make_website(owner=owner)
+    url = "https://example.com"
+    events = [
+        {"type": "PAGE_VIEW", "url": f"{url}/", "at": D, "referrer": "https://www.google.com/"},
+        {"type": "PATH_CHANGE", "url": f"{url}/pricing", "at": D + 60 * S},
+        {"type": "PAGE_VIEW", "url": f"{url}/", "at": D + 5 * S, "ip": "198.51.100.2",
+         "user_agent": IPHONE_UA},
+    ]  # fmt: skip
+    for n, formula in enumerate(FORMULAS):
+        query = urlencode({"utm_source": formula, "utm_campaign": formula})
+        events.append({"type": "PAGE_VIEW", "url": f"{url}/landing?{query}", "at": D + n * S,
+                       "ip": f"198.51.100.{10 + n}"})  # fmt: skip
+    record_events(website, events)
+    return website
+
+
+def export(client: Client, website, **query):  # type: ignore[no-untyped-def]
+    return client.get(reverse("dashboard:export", args=[website.pk]), query)
+
+
+def table(response) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+    return list(csv.DictReader(io.StringIO(response.content.decode("utf-8"))))
+
+
+def logged_in(user) -> Client:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(user)
+    return client
+
+
+def test_the_owner_downloads_every_breakdown_of_the_period(owner, website):
+    response = export(logged_in(owner), website, **DAY)
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv; charset=utf-8"
+    assert response["Content-Disposition"] == (
+        'attachment; filename="example.com-2026-01-15-2026-01-15.csv"'
+    )
+    assert response["X-Content-Type-Options"] == "nosniff"
+    assert "no-store" in response["Cache-Control"]
+    rows = table(response)
+    assert list(rows[0]) == ["dimension", "value", "visitors", "sessions", "pageviews"]
+    assert rows[0] == {"dimension": "total", "value": "", "visitors": "6", "sessions": "6",
+                       "pageviews": "7"}  # fmt: skip
+    pages = {r["value"]: r for r in rows if r["dimension"] == "pages"}
+    assert pages["/"] == {"dimension": "pages", "value": "/", "visitors": "2", "sessions": "",
+                          "pageviews": "2"}  # fmt: skip
+    assert pages["/landing"]["pageviews"] == "4"
+    dimensions = {r["dimension"] for r in rows}
+    assert dimensions <= {"total", *queries.DIMENSIONS}
+    assert {"pages", "entry_pages", "exit_pages", "sources", "utm_sources", "utm_campaigns",
+            "browsers", "os", "devices"} <= dimensions  # fmt: skip
+    devices = {r["value"]: r["sessions"] for r in rows if r["dimension"] == "devices"}
+    assert devices == {"desktop": "5", "mobile": "1"}
+    sources = {r["value"] for r in rows if r["dimension"] == "sources"}
+    assert "Google" in sources and "(none)" in sources  # direct traffic, as the filter says it
+
+
+def test_period_and_filters_apply_as_on_the_dashboard(owner, website):
+    client = logged_in(owner)
+    other_day = table(export(client, website, period="custom", **{"from": "2026-01-16",
+                                                                    "to": "2026-01-16"}))  # fmt: skip
+    assert other_day[0]["pageviews"] == "0" and len(other_day) == 1
+    mobile = table(export(client, website, device="mobile", **DAY))
+    assert mobile[0]["sessions"] == "1"
+    assert {r["value"] for r in mobile if r["dimension"] == "pages"} == {"/"}
+
+
+def test_formula_cells_are_neutralised(owner, website):
+    rows = table(export(logged_in(owner), website, **DAY))
+    cells = {r["value"] for r in rows if r["dimension"] in ("utm_sources", "utm_campaigns")}
+    assert cells == {"'" + f for f in FORMULAS}
+    for row in rows:
+        for cell in row.values():
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), row
+
+
+@pytest.mark.parametrize("first", ["=", "+", "-", "@", "\t", "\r"])
+def test_every_formula_start_gets_an_apostrophe(first):
+    assert neutralise(first + "1") == "'" + first + "1"
+
+
+@pytest.mark.parametrize("cell", ["/", "Google", "1=1", "a-b", "", "'quoted", " =x"])
+def test_other_cells_are_left_alone(cell):
+    assert neutralise(cell) == cell
+
+
+def test_the_numbers_come_from_the_stats_query_layer(owner, website):
+    """The view formats; ``stats.queries`` answers (the caching and snapshots live there)."""
+    summary = Summary(pageviews=11, visitors=7, sessions=9, bounces=0, total_duration_s=0,
+                      session_pageviews=11, exits=0)  # fmt: skip
+    with (
+        mock.patch.object(queries, "summary", return_value=summary) as summary_mock,
+        mock.patch.object(queries, "breakdown", return_value=[Row("=x", 3, 5, 4)]) as rows_mock,
+    ):
+        rows = table(export(logged_in(owner), website, **DAY))
+    assert rows[0] == {"dimension": "total", "value": "", "visitors": "7", "sessions": "9",
+                       "pageviews": "11"}  # fmt: skip
+    assert len(rows) == 1 + len(queries.DIMENSIONS)
+    assert {r["value"] for r in rows[1:]} == {"'=x"}
+    assert summary_mock.call_count == 1
+    assert [c.args[2] for c in rows_mock.call_args_list] == list(queries.DIMENSIONS)
+
+
+def test_only_the_owner_can_export(owner, website):
+    other = logged_in(make_user())
+    missing = reverse("dashboard:export", args=[website.pk + 1000])
+    a = export(other, website, **DAY)
+    b = other.get(missing, DAY)
+    assert a.status_code == b.status_code == 404
+    token = re.compile(rb'name="csrfmiddlewaretoken" value="[^"]+"')
+    assert token.sub(b"", a.content) == token.sub(b"", b.content)
+    assert b"/landing" not in a.content and b"text/csv" not in a["Content-Type"].encode()
+    # A bad query string is not looked at before access.
+    assert export(other, website, period="bogus").status_code == 404
+    anonymous = export(Client(), website, **DAY)
+    assert anonymous.status_code == 302
+    assert anonymous["Location"].startswith(reverse("account_login"))
+
+
+def test_a_bad_query_is_a_400_that_says_why(owner, website):
+    response = export(logged_in(owner), website, period="bogus")
+    assert response.status_code == 400
+    assert b"period must be one of" in response.content.lower()
+
+
+def test_the_dashboard_links_to_the_export_of_what_it_shows(owner, website):
+    client = logged_in(owner)
+    query = {**DAY, "device": "mobile"}
+    page = client.get(reverse("dashboard:overview", args=[website.pk]), query)
+    href = f"{reverse('dashboard:export', args=[website.pk])}?period=custom&from=2026-01-15" \
+           f"&to=2026-01-15&device=mobile"  # fmt: skip
+    assert f'href="{escape(href)}"'.encode() in page.content
+    # Without data there is nothing to export yet, and no link.
+    empty = make_website(owner=owner, domain="empty.example")
+    page = client.get(reverse("dashboard:overview", args=[empty.pk]))
+    assert b"data-export" not in page.content
