@@ -338,3 +338,26 @@ def test_json_and_script_responses_are_not_sniffed(website, key):
     )
     assert api["X-Content-Type-Options"] == "nosniff"
     assert api["Content-Type"] == "application/json"
+
+
+def test_refusals_have_the_strict_csp_too(world, owner):
+    """Pages answered before or instead of a view: the CSRF refusal, a throttled password
+    reset, a Host we do not serve (the error pages of views: test_deploy.py)."""
+    refused = csrf_client(owner).post(reverse("websites:add"), {"domain": "x.example"})
+    assert refused.status_code == 403
+    assert_secure_page(refused, "CSRF refusal")
+
+    client = Client()
+    for _ in range(10):
+        throttled = client.post(reverse("account_reset_password"), {"email": owner.email})
+        if throttled.status_code == 429:
+            break
+    assert throttled.status_code == 429
+    assert_secure_page(throttled, "throttled password reset")
+
+    # CommonMiddleware refuses it before X-Frame-Options is added; the policy's
+    # frame-ancestors 'none' still forbids framing it.
+    bad_host = Client().get(reverse("account_login"), HTTP_HOST="evil.example")
+    assert bad_host.status_code == 400
+    assert csp(bad_host)["frame-ancestors"] == ["'none'"]
+    assert csp(bad_host)["script-src"] == ["'self'"]

@@ -6,7 +6,8 @@ UTM values and the user agent (an iOS app agent whose name ua-parser reports as 
 browser). The owner logs in through the login form and opens the websites list, the
 snippet, settings and delete pages, the dashboard in every period, every breakdown tab,
 and the dashboard filtered by each hostile value (by clicking its row, as a user would,
-and by URL). On every page: ``window.__xss`` stays undefined, no dialog opens, no script
+and by URL); it downloads the CSV export through the dashboard's link, plain and
+filtered by a payload. On every page: ``window.__xss`` stays undefined, no dialog opens, no script
 error, no Content-Security-Policy violation at all (a payload that were parsed as HTML
 would at least trigger one), no element made from a payload, and each payload is on the
 page as text.
@@ -14,6 +15,7 @@ page as text.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import json
 import urllib.request
@@ -37,6 +39,8 @@ ATTR = '"><img src=x onerror=window.__xss=1>'
 SVG_HOST = '"><svg onload=window.__xss=1>'
 HOSTILE_PATHS = [f"/{SCRIPT}", f"/{ATTR}"]
 HOSTILE_UA = f"{SCRIPT}-iPhone/1.0 CFNetwork/1490.0.4 Darwin/23.2.0"
+# A spreadsheet formula in a UTM value: the CSV export must hand it over as text.
+FORMULA = '=HYPERLINK("javascript:window.__xss=1","open")'
 HOSTILE_NAME = f"{IMG} shop"
 
 
@@ -63,6 +67,8 @@ def visits() -> list[tuple[str, dict[str, Any]]]:
                          "referrer": f"https://{SVG_HOST}/"}),
         (desktop_ua(5), {"type": "PAGE_VIEW", "url": f"{base}/?{utm}"}),
         (HOSTILE_UA, {"type": "PAGE_VIEW", "url": f"{base}/app"}),
+        (desktop_ua(6), {"type": "PAGE_VIEW",
+                         "url": f"{base}/f?{urlencode({'utm_campaign': FORMULA})}"}),
     ]  # fmt: skip
 
 
@@ -192,3 +198,50 @@ def test_the_realtime_view_refreshes_hostile_values_as_text(live_server, new_con
     wait_for(lambda: "loading" not in (dash.get_attribute("class") or ""), "the refresh")
     watcher.assert_clean(page, "realtime, refreshed")
     assert SCRIPT in text_of_page(page)
+
+
+def test_the_csv_export_downloads_hostile_values_as_inert_text(
+    live_server, new_context, hostile_site
+):
+    """The export is an attachment (never rendered, never sniffed as HTML), clicking its link
+    runs nothing, and formulas arrive neutralised."""
+    owner = get_user_model().objects.get(email="owner@example.com")
+    watcher = Watcher()
+    page = watcher.attach(new_context(accept_downloads=True).new_page())
+    log_in(page, live_server.url, owner.email, PASSWORD)
+    dashboard = f"{live_server.url}/websites/{hostile_site.pk}/"
+    for query in ({"period": "today"}, {"period": "today", "utm_campaign": FORMULA},
+                  {"period": "today", "page": HOSTILE_PATHS[0]}):  # fmt: skip
+        page.goto(f"{dashboard}?{urlencode(query)}")
+        with page.expect_download() as info:
+            page.click("[data-export]")
+        download = info.value
+        where = f"export of {query}"
+        watcher.assert_clean(page, where)
+        assert download.suggested_filename.endswith(".csv"), where
+        with open(download.path(), encoding="utf-8", newline="") as fh:
+            rows = list(csv.reader(fh))
+        assert rows[0] == ["dimension", "value", "visitors", "sessions", "pageviews"]
+        cells = [cell for row in rows for cell in row]
+        for cell in cells:
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), (where, cell)
+        if "page" in query:
+            assert HOSTILE_PATHS[0] in cells, where
+        else:
+            assert "'" + FORMULA in cells, where
+        if len(query) == 1:
+            for value in (*HOSTILE_PATHS, IMG, ATTR, SCRIPT, SVG_HOST):
+                assert value in cells, f"{where}: {value!r} missing"
+
+    # Asked for directly, it is still an attachment with a type no browser renders.
+    response = page.request.get(f"{dashboard}export.csv?period=today")
+    assert response.status == 200
+    assert response.headers["content-type"] == "text/csv; charset=utf-8"
+    assert response.headers["content-disposition"].startswith("attachment;")
+    assert response.headers["x-content-type-options"] == "nosniff"
+    with page.expect_download():
+        try:
+            page.goto(f"{dashboard}export.csv?period=today")
+        except Exception as exc:  # Chromium reports a navigation that became a download
+            assert "Download is starting" in str(exc), exc
+    watcher.assert_clean(page, "export opened directly")
