@@ -93,11 +93,18 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
         }
         return render(request, "dashboard/overview.html", context)
 
-    current = queries.summary(website, period, filters=filters)
     previous_period = period.previous()
-    previous = queries.summary(website, previous_period, filters=filters)
+    # One cache round trip for every number of the page when the refresh job warmed it.
+    batch = queries.dashboard_batch(website, period, previous_period, filters,
+                                    presenters.PANEL_LIMIT)  # fmt: skip
+    with batch:
+        current = queries.summary(website, period, filters=filters)
+        previous = queries.summary(website, previous_period, filters=filters)
+        chart = presenters.chart(website, period, filters, now)
+        panels = presenters.panels(
+            website, period, filters, path=path, total_visitors=current.visitors
+        )
     before, after = presenters.neighbours(period, now)
-    chart = presenters.chart(website, period, filters, now)
     context = {
         **base,
         "empty": False,
@@ -105,9 +112,7 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
         "previous_text": presenters.range_text(previous_period),
         "chart": chart,
         "chart_label": charts.summary_label(current.visitors, current.pageviews, period.label),
-        "panels": presenters.panels(
-            website, period, filters, path=path, total_visitors=current.visitors
-        ),
+        "panels": panels,
         "chips": presenters.chips(path, period, filters),
         "clear_url": presenters.dashboard_url(path, period, NO_FILTERS),
         "before_url": before and presenters.dashboard_url(path, before, filters),

@@ -6,6 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import include, path
 
+from rollups import views as rollups_views
 from tracking import views as tracking_views
 
 
@@ -22,6 +23,7 @@ urlpatterns = [
     path("api/event", tracking_views.collect, name="collect"),
     path("pixel.js", tracking_views.pixel, name="pixel"),
     path("healthz", healthz, name="healthz"),
+    path("status/", rollups_views.status, name="status"),
     path("", home, name="home"),
     path("accounts/", include("allauth.urls")),
     path("", include("websites.urls")),
