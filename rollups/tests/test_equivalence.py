@@ -90,9 +90,8 @@ def _filters():
     """(filters, whether to ask every breakdown). One session filter is what snapshots
     answer; the page filter and two filters are answered from raw data."""
     values = {
-        "source": ["Google", ""], "browser": ["Firefox"], "utm_source": ["newsletter", ""],
-        "entry_page": ["/pricing"], "exit_page": ["/docs"], "device": ["mobile"],
-        "utm_campaign": ["spring"], "os": ["iOS"],
+        "source": ["Google", ""], "browser": ["Firefox"], "utm_source": ["newsletter"],
+        "entry_page": ["/pricing"], "device": ["mobile"],
     }  # fmt: skip
     out = [NO_FILTERS, Filters(page="/blog/a"), Filters(source="Google", browser="Firefox")]
     return out + [Filters(**{name: v}) for name, vs in values.items() for v in vs]
@@ -140,7 +139,7 @@ def _cut(website):
 
 
 @settings(
-    max_examples=5,
+    max_examples=4,
     deadline=None,
     derandomize=True,
     phases=[Phase.explicit, Phase.generate],  # shrinking a database-heavy case takes minutes

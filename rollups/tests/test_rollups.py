@@ -317,3 +317,22 @@ def test_the_status_page_is_for_staff_only(client):
     response = client.get("/status/")
     assert response.status_code == 200
     assert b"worker is not running" in response.content
+
+
+@pytest.mark.django_db
+def test_importing_old_events_into_rolled_up_days_reopens_them(tmp_path):
+    website = make_website()
+    _traffic(website, days=5)
+    _roll(website)
+    day = (NOW - dt.timedelta(days=3)).date()
+    period = for_days(day, day, website.tz)
+    before = queries.summary(website, period).pageviews
+    ts = dt.datetime.combine(day, dt.time(12, 0), dt.UTC).isoformat()
+    path = tmp_path / "old.ndjson"
+    path.write_text(json.dumps({"site": website.tracking_id, "type": "PAGE_VIEW",
+                                "url": "https://example.com/imported", "ts": ts,
+                                "ip": "198.51.100.99", "user_agent": DESKTOP_UA}) + "\n")  # fmt: skip
+    call_command("import_events", str(path), "--quiet", stdout=StringIO())
+    call_command("rollup", "--quiet", stdout=StringIO())
+    assert queries.summary(website, period).pageviews == before + 1
+    assert Watermark.objects.get(website=website, granularity=Granularity.DAY).repairs == 1

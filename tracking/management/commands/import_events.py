@@ -4,10 +4,14 @@ import os
 import sys
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db.models import Max, Min
 from tqdm import tqdm
 
 from jobs.tasks import request_refresh
+from rollups.compute import mark_dirty
 from tracking.importer import CHUNK, import_lines
+from tracking.models import Event
+from websites.models import Website
 
 
 class Command(BaseCommand):
@@ -28,6 +32,7 @@ class Command(BaseCommand):
             except OSError as exc:
                 raise CommandError(f"cannot read {file}: {exc.strerror}") from None
             total = os.path.getsize(file)
+        last_id = Event.objects.aggregate(m=Max("id"))["m"] or 0
         with (
             stream,
             tqdm(
@@ -50,6 +55,13 @@ class Command(BaseCommand):
             self.stderr.write(f"line {number}: {message}")
         if len(report.errors) > 100:
             self.stderr.write(f"... and {len(report.errors) - 100} more bad lines")
+        # Imported events may belong to buckets already rolled up: recompute from there.
+        for website in Website.objects.filter(id__in=report.website_ids):
+            earliest = Event.objects.filter(website=website, id__gt=last_id).aggregate(
+                t=Min("created_at")
+            )["t"]
+            if earliest is not None:
+                mark_dirty(website, earliest)
         request_refresh(report.website_ids)
         dropped = ", ".join(f"{n} {reason}" for reason, n in report.dropped.items() if n)
         self.stdout.write(
