@@ -114,10 +114,17 @@ def forget() -> None:
     _versions.clear()
 
 
-def cached(key: str, compute: Callable[[], T], *, live: bool) -> T:
-    """The cached answer for ``key``, or ``compute()`` stored under it."""
-    if _bypass.get() or not settings.STATS_CACHE:
+def enabled() -> bool:
+    return settings.STATS_CACHE and not _bypass.get()
+
+
+def cached(key: str | Callable[[], str], compute: Callable[[], T], *, live: bool) -> T:
+    """The cached answer for ``key`` (or the key ``key()`` makes), or ``compute()`` stored
+    under it."""
+    if not enabled():
         return compute()
+    if callable(key):
+        key = key()
     batch = _batch.get()
     if batch is not None and key in batch:
         return batch[key]
@@ -134,7 +141,7 @@ def cached(key: str, compute: Callable[[], T], *, live: bool) -> T:
 @contextlib.contextmanager
 def prefetched(keys: list[str]) -> Iterator[None]:
     """Fetch ``keys`` in one round trip; ``cached`` calls inside the block use them."""
-    token = _batch.set(dict(safe_get_many(keys)) if not _bypass.get() else {})
+    token = _batch.set(dict(safe_get_many(keys)))
     try:
         yield
     finally:

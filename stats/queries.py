@@ -140,7 +140,7 @@ def _breakdown_key(website: Website, period: Period, dimension: str, filters: Fi
                                 dimension, limit)  # fmt: skip
 
 
-def _cached(key: str, period: Period, compute):  # type: ignore[no-untyped-def]
+def _cached(key, period: Period, compute):  # type: ignore[no-untyped-def]
     if period.key == "realtime":
         return compute()  # a moving 30-minute window: nothing to reuse
     return stats_cache.cached(key, compute, live=_live(period))
@@ -159,7 +159,7 @@ def _plan(website: Website, period: Period, filters: Filters, *, hourly: bool = 
 def dashboard_batch(website: Website, period: Period, previous: Period, filters: Filters,
                     limit: int) -> Iterator[None]:  # fmt: skip
     """Fetch every cached answer of one dashboard view in a single cache round trip."""
-    if period.key == "realtime":
+    if period.key == "realtime" or not stats_cache.enabled():
         yield
         return
     keys = [
@@ -193,7 +193,7 @@ def dashboard(website: Website, period: Period, *, filters: Filters = NO_FILTERS
 
 def summary(website: Website, period: Period, *, filters: Filters = NO_FILTERS) -> Summary:
     """Headline numbers for ``period`` (see the module docstring for each definition)."""
-    return _cached(_summary_key(website, period, filters), period,
+    return _cached(lambda: _summary_key(website, period, filters), period,
                    lambda: _summary(website, period, filters))  # fmt: skip
 
 
@@ -238,7 +238,7 @@ def timeseries(website: Website, period: Period, *, filters: Filters = NO_FILTER
     With session filters only, page views are those of the matching sessions, counted in
     the bucket their session started in.
     """
-    return _cached(_timeseries_key(website, period, filters), period,
+    return _cached(lambda: _timeseries_key(website, period, filters), period,
                    lambda: _timeseries(website, period, filters))  # fmt: skip
 
 
@@ -286,7 +286,7 @@ def breakdown(
     """
     if dimension not in DIMENSIONS:
         raise ValueError(f"unknown dimension {dimension!r}")
-    return _cached(_breakdown_key(website, period, dimension, filters, limit), period,
+    return _cached(lambda: _breakdown_key(website, period, dimension, filters, limit), period,
                    lambda: _breakdown(website, period, dimension, filters, limit))  # fmt: skip
 
 
