@@ -1,9 +1,7 @@
 from __future__ import annotations
 
-import signal
-import subprocess
+import os
 import sys
-import time
 
 from django.conf import settings
 from django.core.management import call_command
@@ -41,30 +39,12 @@ class Command(BaseCommand):
         commands = [web]
         if not no_jobs:
             commands.append([sys.executable, "-m", "simple_analytics", "worker", "--scheduler"])
-        procs = [subprocess.Popen(cmd) for cmd in commands]
         shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
         self.stdout.write(f"Simple Analytics is running at http://{shown}:{port}/  (Ctrl+C stops)")
         self.stdout.flush()
-
-        def stop(signum: int, frame: object) -> None:
-            raise KeyboardInterrupt
-
-        signal.signal(signal.SIGTERM, stop)
-        code = 0
-        try:
-            while all(p.poll() is None for p in procs):
-                time.sleep(0.5)
-            code = next(p.returncode for p in procs if p.returncode is not None) or 1
-            self.stderr.write("a server process exited; stopping the others")
-        except KeyboardInterrupt:
-            pass
-        finally:
-            for p in procs:
-                if p.poll() is None:
-                    p.terminate()
-            for p in procs:
-                try:
-                    p.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    p.kill()
-        sys.exit(code)
+        # Hand over to a supervisor without Django loaded: this process would otherwise
+        # keep ~100 MB of settings, apps and URL checks resident for nothing.
+        argv = [sys.executable, "-m", "simple_analytics.supervisor"]
+        for cmd in commands:
+            argv += ["--", *cmd]
+        os.execv(sys.executable, argv)

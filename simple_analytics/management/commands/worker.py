@@ -7,6 +7,9 @@ from django.core.management.base import BaseCommand
 
 class Command(BaseCommand):
     help = "Run a job consumer (add --scheduler on exactly one host to run periodic jobs)."
+    # System checks would import every URL module (allauth, the User-Agent parser, ...):
+    # ~40 MB a job consumer never uses. `serve` and `migrate` run the checks.
+    requires_system_checks: list[str] = []
 
     def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
         parser.add_argument("--scheduler", action="store_true", help="also run periodic jobs")

@@ -1,0 +1,56 @@
+"""A small process supervisor for ``simple-analytics serve`` (no Django imported: ~10 MB).
+
+``serve`` migrates, then replaces itself with this module, which starts the given commands
+(the web server and the job consumer), stops all of them when one exits or on
+SIGTERM/SIGINT, and exits with the first failure's code.
+
+    python -m simple_analytics.supervisor -- CMD1 ARGS... -- CMD2 ARGS...
+"""
+
+from __future__ import annotations
+
+import signal
+import subprocess
+import sys
+import time
+
+
+def split(argv: list[str]) -> list[list[str]]:
+    commands: list[list[str]] = []
+    for arg in argv:
+        if arg == "--":
+            commands.append([])
+        elif commands:
+            commands[-1].append(arg)
+    return [c for c in commands if c]
+
+
+def run(commands: list[list[str]]) -> int:
+    procs = [subprocess.Popen(cmd) for cmd in commands]
+
+    def stop(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
+    code = 0
+    try:
+        while all(p.poll() is None for p in procs):
+            time.sleep(0.5)
+        code = next(p.returncode for p in procs if p.returncode is not None) or 1
+        print("a server process exited; stopping the others", file=sys.stderr)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for p in procs:
+            if p.poll() is None:
+                p.terminate()  # both finish in-flight work on SIGTERM
+        for p in procs:
+            try:
+                p.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                p.kill()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(run(split(sys.argv[1:])))
