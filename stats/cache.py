@@ -118,6 +118,13 @@ def enabled() -> bool:
     return settings.STATS_CACHE and not _bypass.get()
 
 
+def closed_key(website_id: int, repairs: int, *parts: object) -> str:
+    """A key for answers over closed days only: they change only with a repair, so the key
+    holds the repair count instead of the versions that every refresh bumps."""
+    digest = hashlib.blake2b(repr(parts).encode(), digest_size=12).hexdigest()
+    return f"stats-closed:{website_id}:{repairs}:{digest}"
+
+
 def cached(key: str | Callable[[], str], compute: Callable[[], T], *, live: bool) -> T:
     """The cached answer for ``key`` (or the key ``key()`` makes), or ``compute()`` stored
     under it."""

@@ -74,6 +74,21 @@ def snapshot_filter(filters: Filters) -> tuple[str, str] | None | str:
 class Plan:
     snapshots: list[Range] = field(default_factory=list)
     raw: list[Range] = field(default_factory=list)
+    # Daily plans: snapshots before ``closed_until`` can only change with a repair.
+    closed_until: dt.datetime | None = None
+    repairs: int = 0
+
+    def split_closed(self) -> tuple[list[Range], list[Range]]:
+        """The snapshot ranges split into (closed days, days not closed yet)."""
+        if self.closed_until is None:
+            return [], list(self.snapshots)
+        closed, live = [], []
+        for lo, hi in self.snapshots:
+            if lo < self.closed_until:
+                closed.append((lo, min(hi, self.closed_until)))
+            if hi > self.closed_until:
+                live.append((max(lo, self.closed_until), hi))
+        return closed, live
 
     def add(self, kind: str, lo: dt.datetime, hi: dt.datetime) -> None:
         ranges = self.snapshots if kind == "snap" else self.raw
@@ -94,6 +109,7 @@ class State:
         self.day_from = day.covered_from if day else None
         self.day_until = day.closed_until if day else None
         self.raw_pruned_before = day.raw_pruned_before if day else None
+        self.day_repairs = day.repairs if day else 0
         self.hour_from = hour.covered_from if hour else None
         self.hour_until = hour.closed_until if hour else None
 
@@ -123,7 +139,7 @@ class State:
 
     def plan_days(self, period: Period) -> Plan:
         tz = period.tz
-        plan = Plan()
+        plan = Plan(closed_until=self.day_until, repairs=self.day_repairs)
         day = period.start.astimezone(tz).date()
         while True:
             a = local_midnight(day, tz)

@@ -155,6 +155,38 @@ def _plan(website: Website, period: Period, filters: Filters, *, hourly: bool = 
     return sfilter, state.plan_hours(period) if hourly else state.plan_days(period)
 
 
+def _snapshot_part(website: Website, plan, name: str, filters: Filters, compute, merge):  # type: ignore[no-untyped-def]
+    """``compute(ranges)`` over the plan's snapshot ranges: the closed days' share cached
+    for long (it only changes with a repair), the rest computed; ``merge`` adds them."""
+    closed, live = plan.split_closed()
+    parts = []
+    if closed:
+        key = stats_cache.closed_key(website.id, plan.repairs, name, closed, filters.active())
+        parts.append(stats_cache.cached(key, lambda: compute(closed), live=False))
+    if live:
+        parts.append(compute(live))
+    return merge(parts)
+
+
+def _add_dicts(parts):  # type: ignore[no-untyped-def]
+    out: dict = {}
+    for part in parts:
+        for k, values in part.items():
+            if k in out:
+                out[k] = [a + b for a, b in zip(out[k], values, strict=True)]
+            else:
+                out[k] = list(values) if isinstance(values, list) else values
+    return out
+
+
+def _add_summaries(parts):  # type: ignore[no-untyped-def]
+    total = dict.fromkeys(raw.SUMMARY_FIELDS, 0)
+    for part in parts:
+        for k in total:
+            total[k] += part[k]
+    return total
+
+
 @contextlib.contextmanager
 def dashboard_batch(website: Website, period: Period, previous: Period, filters: Filters,
                     limit: int) -> Iterator[None]:  # fmt: skip
@@ -202,7 +234,11 @@ def _summary(website: Website, period: Period, filters: Filters) -> Summary:
     total = dict.fromkeys(raw.SUMMARY_FIELDS, 0)
     parts = []
     if plan.snapshots:
-        parts.append(planner.snap_summary(website, "day", plan.snapshots, sfilter))  # type: ignore[arg-type]
+        parts.append(_snapshot_part(
+            website, plan, "summary", filters,
+            lambda ranges: planner.snap_summary(website, "day", ranges, sfilter),
+            _add_summaries,
+        ))  # fmt: skip
     parts += [raw.summary(website.id, lo, hi, filters) for lo, hi in plan.raw]
     for part in parts:
         for k in total:
@@ -247,9 +283,16 @@ def _timeseries(website: Website, period: Period, filters: Filters) -> list[Poin
     sfilter, plan = _plan(website, period, filters, hourly=granularity == "hour")
     data: dict[dt.datetime, list[int]] = defaultdict(lambda: [0, 0, 0])
     if plan.snapshots:
-        for b, values in planner.snap_timeseries(website, granularity, plan.snapshots,
-                                                 sfilter).items():  # type: ignore[arg-type]  # fmt: skip
-            data[b] = values
+        if granularity == "day":
+            snap = _snapshot_part(
+                website, plan, "timeseries", filters,
+                lambda ranges: planner.snap_timeseries(website, "day", ranges, sfilter),
+                _add_dicts,
+            )  # fmt: skip
+        else:
+            snap = planner.snap_timeseries(website, granularity, plan.snapshots, sfilter)
+        for b, values in snap.items():
+            data[b] = list(values)
     for lo, hi in plan.raw:
         for b, (pv, v, n) in raw.timeseries(website.id, lo, hi, filters, granularity,
                                             period.tz).items():  # fmt: skip
@@ -298,9 +341,13 @@ def _breakdown(website: Website, period: Period, dimension: str, filters: Filter
     acc: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     if plan.snapshots:
         value = sfilter[1] if isinstance(sfilter, tuple) else None
-        for v, (pv, vis, n) in planner.snap_rows(website, plan.snapshots, dimension,
-                                                 value).items():  # fmt: skip
-            acc[v] = [pv, vis, n]
+        snap = _snapshot_part(
+            website, plan, f"breakdown:{dimension}", filters,
+            lambda ranges: planner.snap_rows(website, ranges, dimension, value),
+            _add_dicts,
+        )  # fmt: skip
+        for v, values in snap.items():
+            acc[v] = list(values)
     for lo, hi in plan.raw:
         if dimension == "pages":
             for v, (pv, vis) in raw.page_rows(website.id, lo, hi, filters, period.tz).items():

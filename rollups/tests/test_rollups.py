@@ -336,3 +336,29 @@ def test_importing_old_events_into_rolled_up_days_reopens_them(tmp_path):
     call_command("rollup", "--quiet", stdout=StringIO())
     assert queries.summary(website, period).pageviews == before + 1
     assert Watermark.objects.get(website=website, granularity=Granularity.DAY).repairs == 1
+
+
+@pytest.mark.django_db
+def test_cached_closed_days_change_only_with_a_repair(stats_cache_on):
+    website = make_website()
+    _traffic(website, days=4)
+    _roll(website)
+    stats_cache.publish_versions(website.id)
+    month = from_query({"period": "30d"}, website.tz)
+    first = queries.summary(website, month)
+    # A refresh (new version) reuses the closed days' cached share: the answer is the same.
+    tasks.refresh(website)
+    stats_cache.forget()
+    assert queries.summary(website, month) == first
+    # Late data in a closed day: repaired, and the cached share is not reused.
+    old = NOW - dt.timedelta(days=3)
+    record_events(website, [{"type": "PAGE_VIEW", "at": old, "ip": "198.51.100.77",
+                             "url": "https://example.com/late"}])  # fmt: skip
+    compute.mark_dirty(website, old)
+    _roll(website)
+    tasks.refresh(website)
+    stats_cache.forget()
+    answer = queries.summary(website, month)
+    assert answer.pageviews == first.pageviews + 1
+    with planner.raw_only():
+        assert queries.summary(website, month) == answer
