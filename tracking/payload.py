@@ -80,6 +80,8 @@ def from_dict(data: dict[str, Any]) -> Payload:
     if not isinstance(type_, str) or type_ not in _TYPES:
         raise InvalidPayload(f"type must be one of {', '.join(sorted(_TYPES))}")
     url = _string(data, "url", required=True, max_chars=settings.INGEST_MAX_URL_CHARS)
+    if "%00" in url:  # decoded into UTM values and sources; PostgreSQL cannot store NUL
+        raise InvalidPayload("url contains an encoded NUL character")
     parsed = _http_url(url, "url")
     referrer = _string(data, "referrer", required=False, max_chars=settings.INGEST_MAX_URL_CHARS)
     return Payload(
