@@ -362,3 +362,24 @@ def test_cached_closed_days_change_only_with_a_repair(stats_cache_on):
     assert answer.pageviews == first.pageviews + 1
     with planner.raw_only():
         assert queries.summary(website, month) == answer
+
+
+@pytest.mark.django_db
+def test_unique_visitors_add_exactly_across_daily_buckets_not_hours():
+    website = make_website()
+    base = compute.local_midnight((NOW - dt.timedelta(days=3)).date(), website.tz)
+    same_person = {"ip": "198.51.100.5", "user_agent": DESKTOP_UA}
+    record_events(website, [
+        {**same_person, "type": "PAGE_VIEW", "at": base + dt.timedelta(hours=9)},
+        {**same_person, "type": "PAGE_VIEW", "at": base + dt.timedelta(hours=15)},  # same day
+        {**same_person, "type": "PAGE_VIEW", "at": base + dt.timedelta(days=1, hours=9)},
+    ])  # fmt: skip
+    _roll(website)
+    daily = Snapshot.objects.filter(website=website, granularity=Granularity.DAY)
+    assert sorted(daily.values_list("visitors", flat=True)) == [1, 1]
+    hourly = Snapshot.objects.filter(website=website, granularity=Granularity.HOUR)
+    assert sum(hourly.values_list("visitors", flat=True)) == 3  # hours do not add up
+    two_days = for_days(base.date(), base.date() + dt.timedelta(days=1), website.tz)
+    with planner.raw_only():
+        assert queries.summary(website, two_days).visitors == 2  # a new id each local day
+    assert queries.summary(website, two_days).visitors == 2
