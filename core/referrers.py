@@ -1,9 +1,13 @@
-"""Referrer URL -> traffic source: a host without ``www.``, named for well-known sites."""
+"""Referrer URL -> traffic source: a host without ``www.``, named for well-known sites;
+and whether a referrer host is known referrer spam."""
 
 from __future__ import annotations
 
 import functools
+from pathlib import Path
 from urllib.parse import urlsplit
+
+SPAM_LIST = Path(__file__).parent / "referrer_spam.txt"
 
 # Host suffix -> display name. Matched on the host and each parent domain, so
 # "l.facebook.com" and "news.google.co.uk"-style hosts resolve too.
@@ -86,3 +90,22 @@ def referrer_host(referrer: str) -> str:
     if parts.scheme not in ("http", "https", "android-app"):
         return ""
     return clean_host(host)[:255]
+
+
+@functools.cache
+def _spam_hosts() -> frozenset[str]:
+    lines = SPAM_LIST.read_text(encoding="utf-8").splitlines()
+    return frozenset(
+        clean_host(line) for line in lines if line.strip() and not line.lstrip().startswith("#")
+    )
+
+
+def is_referrer_spam(host: str) -> bool:
+    """True when ``host`` (as ``referrer_host`` returns it) or a parent domain of it is on the
+    referrer spam list (``core/referrer_spam.txt``): ``x.semalt.com`` matches ``semalt.com``.
+    """
+    if not host:
+        return False
+    spam = _spam_hosts()
+    labels = host.split(".")
+    return any(".".join(labels[i:]) in spam for i in range(len(labels) - 1))

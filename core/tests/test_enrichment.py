@@ -5,7 +5,7 @@ import ipaddress
 import pytest
 
 from core.net import client_ip
-from core.referrers import host_to_source, referrer_host
+from core.referrers import SPAM_LIST, host_to_source, is_referrer_spam, referrer_host
 from core.ua import parse_agent
 
 UAS = {
@@ -105,3 +105,37 @@ PROXIES = [ipaddress.ip_network("10.0.0.0/8"), ipaddress.ip_network("127.0.0.1/3
 )
 def test_client_ip_believes_only_trusted_proxies(remote, xff, proxies, expected):
     assert client_ip(remote, xff, proxies) == expected
+
+
+@pytest.mark.parametrize(
+    "host, spam",
+    [
+        ("semalt.com", True),
+        ("www.semalt.com", True),
+        ("a.b.semalt.com", True),
+        ("darodar.com", True),
+        ("xn--c1acygb.xn--p1ai", True),  # listed in punycode, as browsers send it
+        ("anal-acrobats.hol.es", True),  # a listed subdomain ...
+        ("mysite.hol.es", False),  # ... does not list its parent's other hosts
+        ("notsemalt.com", False),
+        ("semalt.com.example.org", False),
+        ("semalt", False),
+        ("com", False),
+        ("", False),
+        ("google.com", False),
+        ("mysite.ucoz.ru", False),  # shared hosting domains were curated out
+        ("kharkov.ua", False),
+    ],
+)
+def test_referrer_spam_matches_listed_hosts_and_their_subdomains(host, spam):
+    assert is_referrer_spam(host) is spam
+
+
+def test_the_referrer_spam_list_is_clean():
+    lines = SPAM_LIST.read_text(encoding="utf-8").splitlines()
+    hosts = [line for line in lines if line and not line.startswith("#")]
+    assert len(hosts) > 1000
+    assert hosts == sorted(set(hosts)), "keep it sorted and without duplicates"
+    for host in hosts:
+        assert host == host.strip().lower() and "." in host and "/" not in host, host
+    assert "Source:" in SPAM_LIST.read_text(encoding="utf-8")  # where it comes from
