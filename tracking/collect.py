@@ -4,7 +4,9 @@ Both doors call it: the Django view (tests, and any deployment that routes throu
 and the WSGI fast path in ``simple_analytics.wsgi``, which answers ``POST /api/event``
 without Django's request/middleware machinery (sessions, auth, CSRF, messages, CSP: none of
 it applies to an anonymous, cookieless beacon). The answer is 202 only once the event is
-committed.
+committed (or deliberately dropped: bots, duplicates, Do Not Track, ...); 503 with
+``Retry-After`` when the event could not be stored (nothing of it is kept, so the
+client's retry is safe).
 """
 
 from __future__ import annotations
@@ -69,18 +71,25 @@ def collect(method: str, meta: Mapping[str, str], read: Callable[[int], bytes]) 
         payload = payload_mod.parse(payload_mod.read_body(meta, read))
     except payload_mod.InvalidPayload as exc:
         return Answer(exc.status, exc.message)
+    ip = client_ip(
+        meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""), settings.TRUSTED_PROXIES
+    )
     site = tracked_site_get(payload.site)
     if site is None:
         return Answer(400, "unknown or inactive site id")
 
     now = dt.datetime.now(dt.UTC)
-    ip = client_ip(
-        meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""), settings.TRUSTED_PROXIES
-    )
     user_agent = meta.get("HTTP_USER_AGENT", "")[:1024]
-    event = pipeline.run(payload, site=site, ip=ip, user_agent=user_agent, at=now)
+    do_not_track = settings.HONOR_DNT and (
+        meta.get("HTTP_SEC_GPC", "").strip() == "1" or meta.get("HTTP_DNT", "").strip() == "1"
+    )
+    event = pipeline.run(
+        payload, site=site, ip=ip, user_agent=user_agent, at=now, do_not_track=do_not_track
+    )
     if isinstance(event, DropReason):
         # Don't teach bots: same answer as an accepted event, but counted for operators.
+        # (A duplicate is dropped by the writer and answered the same way: the client must
+        # stop retrying.)
         COMMITTER.count_drop(site.id, now.date(), event)
         return Answer(202)
     try:

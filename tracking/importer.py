@@ -77,7 +77,7 @@ def import_lines(
     def flush() -> None:
         result = write_events(chunk, drops=drops)
         report.stored += result.stored
-        report.dropped[DropReason.EXIT_WITHOUT_SESSION] += result.dropped
+        report.dropped.update(result.dropped_by_reason)
         report.website_ids |= result.website_ids
         if on_chunk:
             on_chunk(len(chunk))

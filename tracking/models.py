@@ -21,8 +21,14 @@ class DeviceType(models.TextChoices):
 
 
 class DropReason(models.TextChoices):
-    BOT = "bot"
-    EXIT_WITHOUT_SESSION = "exit_without_session"
+    """Why an event answered 2xx was not stored; the label is what the dashboard shows."""
+
+    BOT = "bot", "Bot events filtered out"
+    EXIT_WITHOUT_SESSION = "exit_without_session", "Exit reports without a visit, ignored"
+    DUPLICATE = "duplicate", "Retried events already stored"
+    RATE_LIMITED = "rate_limited", "Page views over the per-visit rate limit"
+    REFERRER_SPAM = "referrer_spam", "Referrer spam filtered out"
+    DO_NOT_TRACK = "do_not_track", "Visitors asking not to be tracked (DNT / GPC)"
 
 
 class Salt(models.Model):
@@ -62,6 +68,10 @@ class Session(models.Model):
     utm_medium = models.CharField(max_length=255, blank=True)
     utm_campaign = models.CharField(max_length=255, blank=True)
     screen = models.PositiveIntegerField(null=True, blank=True)
+    # A fixed one-minute window of page views, to cap a storm of SPA navigations (see
+    # ``INGEST_SESSION_PAGEVIEWS_PER_MINUTE``); kept here so the cap costs no extra query.
+    minute_started_at = models.DateTimeField(null=True, blank=True)
+    minute_pageviews = models.PositiveIntegerField(default=0)
 
     class Meta:
         indexes = [
@@ -84,10 +94,23 @@ class Event(models.Model):
     created_at = models.DateTimeField()
     # Visible time on the page, sent with PAGE_EXIT.
     engaged_ms = models.PositiveIntegerField(null=True, blank=True)
+    # 64-bit hash of (website, the client's event id): a retried beacon is stored once.
+    # NULL for clients that send no id (old pixel.js copies); the partial unique index
+    # then costs them nothing.
+    dedup_key = models.BigIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [
             models.Index(fields=["website", "created_at"], name="event_site_created"),
+        ]
+        constraints = [
+            # The key hashes the website in, so it is unique per website by construction;
+            # one bigint column keeps the index half the size of (website, key).
+            models.UniqueConstraint(
+                fields=["dedup_key"],
+                condition=models.Q(dedup_key__isnull=False),
+                name="event_dedup_key_unique",
+            )
         ]
 
     def __str__(self) -> str:

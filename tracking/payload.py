@@ -6,6 +6,7 @@ Nothing here touches the database: it only decides whether the body is acceptabl
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,10 @@ _TYPES = frozenset(EventType.values)
 MAX_SCREEN_PX = 100_000
 MAX_ENGAGED_MS = 24 * 3600 * 1000  # a page open and visible for more than a day is not sane
 MAX_SITE_CHARS = 64
+# The client's event id: random, so a retried beacon can be recognised (pixel.js sends
+# three random 32-bit numbers joined by "-"). At least 16 characters: counters such as "1",
+# "2" would collide between visitors of one website and drop real events as duplicates.
+CLIENT_ID = re.compile(r"[0-9A-Za-z._-]{16,64}")
 
 
 class InvalidPayload(Exception):
@@ -37,6 +42,7 @@ class Payload:
     referrer: str
     screen: int | None
     engaged_ms: int | None
+    id: str | None = None
 
 
 def read_body(meta: Mapping[str, str], read: Callable[[int], bytes]) -> bytes:
@@ -74,7 +80,11 @@ def parse(body: bytes) -> Payload:
 
 
 def from_dict(data: dict[str, Any]) -> Payload:
-    """Validate the fields of the ingestion contract; unknown extra fields are ignored."""
+    """Validate the fields of the ingestion contract; unknown extra fields are ignored.
+
+    Ignored means never read: a body's ``ip`` or ``user_agent`` cannot stand in for the
+    request's own (live ingestion takes both from the connection and its headers).
+    """
     site = _string(data, "site", required=True, max_chars=MAX_SITE_CHARS)
     type_ = data.get("type")
     if not isinstance(type_, str) or type_ not in _TYPES:
@@ -92,7 +102,19 @@ def from_dict(data: dict[str, Any]) -> Payload:
         referrer=referrer,
         screen=_int(data, "screen", MAX_SCREEN_PX),
         engaged_ms=_int(data, "engaged_ms", MAX_ENGAGED_MS),
+        id=_client_id(data),
     )
+
+
+def _client_id(data: dict[str, Any]) -> str | None:
+    # Optional in the contract: copies of pixel.js from before event ids, import files and
+    # other clients may send none; their events are stored without the duplicate check.
+    value = data.get("id")
+    if value is None or value == "":
+        return None
+    if not isinstance(value, str) or not CLIENT_ID.fullmatch(value):
+        raise InvalidPayload("id must be 16 to 64 letters, digits, '.', '-' or '_'")
+    return value
 
 
 def _string(data: dict[str, Any], key: str, *, required: bool, max_chars: int) -> str:

@@ -9,11 +9,12 @@ each ``add_*`` step enriches it. Session assignment needs the database and happe
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl
 
-from core.referrers import clean_host, host_to_source, referrer_host
+from core.referrers import clean_host, host_to_source, is_referrer_spam, referrer_host
 from core.ua import parse_agent
 from tracking.identity import visitor_ids
 from tracking.models import DropReason
@@ -45,6 +46,8 @@ class IncomingEvent:
     device: str = "desktop"
     visitor_id: int = 0
     previous_visitor_id: int = 0
+    # Hash of (website, the client's event id); None when the client sent no id.
+    dedup_key: int | None = None
 
 
 @dataclass(slots=True)
@@ -56,14 +59,44 @@ class Context:
     ip: str
     user_agent: str
     at: dt.datetime
+    do_not_track: bool = False
+    referrer_host: str = ""
     event: IncomingEvent = field(init=False)
 
 
 Step = Callable[[Context], DropReason | None]
 
 
+def drop_do_not_track(ctx: Context) -> DropReason | None:
+    """The request carried ``DNT: 1`` or ``Sec-GPC: 1`` and ``HONOR_DNT`` is on (decided by
+    the caller, which sees the headers)."""
+    return DropReason.DO_NOT_TRACK if ctx.do_not_track else None
+
+
 def drop_bots(ctx: Context) -> DropReason | None:
     return DropReason.BOT if parse_agent(ctx.user_agent).is_bot else None
+
+
+def drop_referrer_spam(ctx: Context) -> DropReason | None:
+    """A referrer on the spam list (``core/referrer_spam.txt``, subdomains included)."""
+    ctx.referrer_host = referrer_host(ctx.payload.referrer)
+    return DropReason.REFERRER_SPAM if is_referrer_spam(ctx.referrer_host) else None
+
+
+def add_dedup_key(ctx: Context) -> DropReason | None:
+    """A signed 64-bit hash of (website, client event id), or None without an id.
+
+    The writer stores it with the event under a unique index and drops an event whose key
+    is already stored (a retried beacon). The website is hashed in so ids only meet within
+    one website; the visitor is not, so a retry from a new IP (a phone switching networks)
+    is still recognised.
+    """
+    if ctx.payload.id:
+        digest = hashlib.blake2b(
+            f"{ctx.site.id}\x1f{ctx.payload.id}".encode(), digest_size=8
+        ).digest()
+        ctx.event.dedup_key = int.from_bytes(digest, "big", signed=True)
+    return None
 
 
 def add_page(ctx: Context) -> DropReason | None:
@@ -87,7 +120,7 @@ def add_referrer_source(ctx: Context) -> DropReason | None:
     Referrers from the page's own host or the website's domain are internal and ignored.
     """
     ev = ctx.event
-    host = referrer_host(ctx.payload.referrer)
+    host = ctx.referrer_host
     page_host = clean_host(ctx.payload.parsed_url.hostname or "")
     site_host = clean_host(ctx.site.domain)
     if host and host not in (page_host, site_host) and not host.endswith("." + site_host):
@@ -111,18 +144,37 @@ def add_visitor(ctx: Context) -> DropReason | None:
     return None
 
 
-STEPS: tuple[Step, ...] = (drop_bots, add_page, add_referrer_source, add_user_agent, add_visitor)
+STEPS: tuple[Step, ...] = (
+    drop_do_not_track,
+    drop_bots,
+    drop_referrer_spam,
+    add_page,
+    add_referrer_source,
+    add_user_agent,
+    add_visitor,
+    add_dedup_key,
+)
 
 
 def run(
-    payload: Payload, *, site: TrackedSite, ip: str, user_agent: str, at: dt.datetime
+    payload: Payload,
+    *,
+    site: TrackedSite,
+    ip: str,
+    user_agent: str,
+    at: dt.datetime,
+    do_not_track: bool = False,
 ) -> IncomingEvent | DropReason:
     """Run every step in order; the first ``DropReason`` ends the pipeline.
 
     ``at`` is the event time (aware, UTC): the server clock for live events, the file's
-    ``ts`` for imports.
+    ``ts`` for imports. ``do_not_track``: the visitor asked not to be tracked and the
+    operator honours it; the event is dropped. Later drops happen in the writer
+    (``DUPLICATE``, ``EXIT_WITHOUT_SESSION``, ``RATE_LIMITED``).
     """
-    ctx = Context(payload=payload, site=site, ip=ip, user_agent=user_agent, at=at)
+    ctx = Context(
+        payload=payload, site=site, ip=ip, user_agent=user_agent, at=at, do_not_track=do_not_track
+    )
     ctx.event = IncomingEvent(
         website_id=site.id,
         type=payload.type,

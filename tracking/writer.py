@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 
 from tracking.identity import lock_visitors
 from tracking.models import PAGEVIEW_TYPES, DropCount, DropReason, Event, EventType, Session
@@ -30,7 +30,17 @@ from websites.models import Website
 log = logging.getLogger(__name__)
 
 # What continuing a session changes (loaded with the session, written back per batch).
-_SESSION_FIELDS = ["last_seen_at", "duration_s", "pageviews", "exit_path", "is_bounce", "has_exit"]
+_SESSION_FIELDS = [
+    "last_seen_at",
+    "duration_s",
+    "pageviews",
+    "exit_path",
+    "is_bounce",
+    "has_exit",
+    "minute_started_at",
+    "minute_pageviews",
+]
+_MINUTE = dt.timedelta(minutes=1)
 
 DropKey = tuple[int, dt.date, str]  # (website id, UTC day, reason)
 
@@ -41,6 +51,7 @@ class WriteResult:
     dropped: int = 0
     website_ids: set[int] = field(default_factory=set)
     stored_flags: list[bool] = field(default_factory=list)
+    dropped_by_reason: Counter[str] = field(default_factory=Counter)
 
 
 def write_events(
@@ -48,39 +59,73 @@ def write_events(
 ) -> WriteResult:
     """Assign sessions to ``events`` and store them, in one transaction.
 
-    Events are applied in time order. An event continues the visitor's latest session
-    when it comes less than ``SESSION_IDLE_MINUTES`` after that session's last event
-    (today's visitor id or, across local midnight, yesterday's); otherwise a page view
-    starts a new session and a ``PAGE_EXIT`` is dropped (and counted). ``drops`` are other
-    dropped events to count in the same transaction. Returns what was stored, with
+    Events are applied in time order. An event whose ``dedup_key`` is already stored (a
+    retried beacon) is dropped as ``DUPLICATE``. An event continues the visitor's latest
+    session when it comes less than ``SESSION_IDLE_MINUTES`` after that session's last
+    event (today's visitor id or, across local midnight, yesterday's); otherwise a page
+    view starts a new session and a ``PAGE_EXIT`` is dropped (``EXIT_WITHOUT_SESSION``).
+    A page view beyond ``INGEST_SESSION_PAGEVIEWS_PER_MINUTE`` in its session's current
+    one-minute window is dropped (``RATE_LIMITED``). ``drops`` are other dropped events to
+    count in the same transaction; every drop is counted. Returns what was stored, with
     ``stored_flags`` in the order of ``events``.
     """
+    try:
+        return _write_events(events, drops)
+    except IntegrityError:
+        # Two copies of one client event, sent from two visitor ids (the IP changed between
+        # the attempts), were written at the same moment by two processes: the per-visitor
+        # lock did not serialise them, both checks found nothing and the unique index
+        # refused the later insert once the other copy committed. Everything rolled back;
+        # the second attempt sees that copy and drops this one as a duplicate. (Any other
+        # integrity error fails again and is raised.)
+        return _write_events(events, drops)
+
+
+def _write_events(
+    events: Sequence[IncomingEvent], extra_drops: Counter[DropKey] | None
+) -> WriteResult:
     result = WriteResult(stored_flags=[False] * len(events))
-    drops = Counter(drops or {})
+    drops = Counter(extra_drops or {})
     idle = dt.timedelta(minutes=settings.SESSION_IDLE_MINUTES)
+    cap = settings.INGEST_SESSION_PAGEVIEWS_PER_MINUTE
     order = sorted(range(len(events)), key=lambda i: events[i].at)
+
+    def drop(ev: IncomingEvent, reason: DropReason) -> None:
+        drops[(ev.website_id, ev.at.date(), reason)] += 1
+        result.dropped += 1
+        result.dropped_by_reason[reason] += 1
+
     with transaction.atomic():
         if events:
             lock_visitors([e.visitor_id for e in events])
+            # After the lock: a copy of the same event from the same visitor, committed by
+            # another process while we waited, is visible to this statement.
+            seen = _stored_dedup_keys(events)
             open_sessions = _latest_sessions(events, idle)
         new_sessions: list[Session] = []
         changed: dict[int, Session] = {}
         rows: list[tuple[IncomingEvent, Session]] = []
         for i in order:
             ev = events[i]
+            if ev.dedup_key is not None and ev.dedup_key in seen:
+                drop(ev, DropReason.DUPLICATE)
+                continue
             session = _continuing(open_sessions, ev, idle)
             if session is None:
                 if ev.type == EventType.PAGE_EXIT:
-                    drops[(ev.website_id, ev.at.date(), DropReason.EXIT_WITHOUT_SESSION)] += 1
-                    result.dropped += 1
+                    drop(ev, DropReason.EXIT_WITHOUT_SESSION)
                     continue
                 session = _new_session(ev)
                 open_sessions[(ev.website_id, ev.visitor_id)] = session
                 new_sessions.append(session)
             else:
-                _extend(session, ev)
+                if not _extend(session, ev, cap):
+                    drop(ev, DropReason.RATE_LIMITED)
+                    continue
                 if session.pk is not None:
                     changed[session.pk] = session
+            if ev.dedup_key is not None:
+                seen.add(ev.dedup_key)
             rows.append((ev, session))
             result.stored_flags[i] = True
         if new_sessions:
@@ -94,6 +139,14 @@ def write_events(
     result.stored = len(rows)
     result.website_ids = {ev.website_id for ev, _ in rows}
     return result
+
+
+def _stored_dedup_keys(events: Sequence[IncomingEvent]) -> set[int]:
+    """The dedup keys of ``events`` that are already stored (one index probe per key)."""
+    keys = {e.dedup_key for e in events if e.dedup_key is not None}
+    if not keys:
+        return set()
+    return set(Event.objects.filter(dedup_key__in=keys).values_list("dedup_key", flat=True))
 
 
 def _latest_sessions(
@@ -146,10 +199,21 @@ def _new_session(ev: IncomingEvent) -> Session:
         utm_medium=ev.utm_medium,
         utm_campaign=ev.utm_campaign,
         screen=ev.screen,
+        minute_started_at=ev.at,
+        minute_pageviews=1,
     )
 
 
-def _extend(session: Session, ev: IncomingEvent) -> None:
+def _extend(session: Session, ev: IncomingEvent, cap: int) -> bool:
+    """Add ``ev`` to ``session``; False (and the session unchanged) for a page view over the
+    per-minute cap (``cap``; 0: no cap)."""
+    if ev.type in PAGEVIEW_TYPES:
+        start = session.minute_started_at
+        if start is None or ev.at >= start + _MINUTE:
+            session.minute_started_at, session.minute_pageviews = ev.at, 0
+        if cap and session.minute_pageviews >= cap:
+            return False
+        session.minute_pageviews += 1
     if ev.at > session.last_seen_at:
         session.last_seen_at = ev.at
     session.duration_s = int((session.last_seen_at - session.started_at).total_seconds())
@@ -159,6 +223,7 @@ def _extend(session: Session, ev: IncomingEvent) -> None:
     else:
         session.has_exit = True
     session.is_bounce = session.pageviews == 1
+    return True
 
 
 # The two statements below run for every batch. Django's bulk_update() builds a CASE
@@ -167,11 +232,12 @@ def _extend(session: Session, ev: IncomingEvent) -> None:
 # and PostgreSQL, sent with executemany (one pipelined round trip on psycopg 3).
 _UPDATE_SESSION = (
     f"UPDATE {Session._meta.db_table} SET last_seen_at = %s, duration_s = %s, pageviews = %s, "
-    "exit_path = %s, is_bounce = %s, has_exit = %s WHERE id = %s"
+    "exit_path = %s, is_bounce = %s, has_exit = %s, minute_started_at = %s, "
+    "minute_pageviews = %s WHERE id = %s"
 )
 _INSERT_EVENT = (
     f"INSERT INTO {Event._meta.db_table} (website_id, session_id, type, path, created_at, "
-    "engaged_ms) VALUES (%s, %s, %s, %s, %s, %s)"
+    "engaged_ms, dedup_key) VALUES (%s, %s, %s, %s, %s, %s, %s)"
 )
 
 
@@ -188,6 +254,8 @@ def _update_sessions(sessions: list[Session]) -> None:
                     s.exit_path,
                     s.is_bounce,
                     s.has_exit,
+                    adapt(s.minute_started_at),
+                    s.minute_pageviews,
                     s.pk,
                 )  # fmt: skip
                 for s in sessions
@@ -208,6 +276,7 @@ def _insert_events(rows: list[tuple[IncomingEvent, Session]]) -> None:
                     ev.path,
                     adapt(ev.at),
                     ev.engaged_ms if ev.type == EventType.PAGE_EXIT else None,
+                    ev.dedup_key,
                 )  # fmt: skip
                 for ev, session in rows
             ],
@@ -286,7 +355,18 @@ class GroupCommitter:
     def submit(self, event: IncomingEvent, *, timeout: float = 30.0) -> bool:
         """Block until ``event`` is committed; True if stored, False if dropped."""
         if self.inline:
-            result = write_events([event], drops=self._take_drops())
+            drops = self._take_drops()
+            try:
+                result = write_events([event], drops=drops)
+            except DatabaseError as exc:
+                # Rolled back: nothing of it is stored, so the client may retry (503).
+                if not connection.in_atomic_block:
+                    connection.close()
+                with self._drops_lock:
+                    self._drops.update(drops)
+                if not _website_exists(event.website_id):
+                    return False
+                raise IngestUnavailable(str(exc)) from exc
             self._notify(result.website_ids)
             return result.stored_flags[0]
         self._ensure_thread()

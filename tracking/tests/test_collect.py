@@ -1,9 +1,10 @@
 from __future__ import annotations
 
+import ipaddress
 import json
 
 import pytest
-from django.test import Client
+from django.test import Client, override_settings
 
 from simple_analytics.testing import DESKTOP_UA, IPHONE_UA, make_website
 from tracking.models import DropCount, Event, Session
@@ -140,6 +141,37 @@ def test_body_supplied_ip_and_user_agent_are_ignored(client):
     session = Session.objects.get()  # same real IP and UA: one visitor, one session
     assert session.pageviews == 2
     assert session.device == "desktop"
+
+
+def test_a_body_cannot_supply_the_user_agent_that_decides_bots(client):
+    website = make_website()
+    body = {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/"}
+    post(client, {**body, "user_agent": DESKTOP_UA}, ua="curl/8.5.0")
+    post(client, {**body, "user_agent": "Googlebot/2.1"}, ua=IPHONE_UA)
+    assert DropCount.objects.get(reason="bot").count == 1  # the curl request
+    assert Session.objects.get().device == "mobile"  # the header's iPhone, not the body's bot
+
+
+def _visitors_of_forwarded(client, website, remote: str, forwarded: list[str]) -> int:
+    for ip in forwarded:
+        body = {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/"}
+        post(client, body, REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=ip)
+    return Session.objects.filter(website=website).values("visitor_id").distinct().count()
+
+
+def test_x_forwarded_for_is_ignored_without_trusted_proxies(client):
+    website = make_website()
+    assert _visitors_of_forwarded(client, website, "10.0.0.2", ["1.1.1.1", "2.2.2.2"]) == 1
+
+
+@override_settings(TRUSTED_PROXIES=[ipaddress.ip_network("10.0.0.0/8")])
+def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(client):
+    website = make_website()
+    # From the proxy: two forwarded clients are two visitors.
+    assert _visitors_of_forwarded(client, website, "10.0.0.2", ["1.1.1.1", "2.2.2.2"]) == 2
+    # From anywhere else the header is the client's own claim: one visitor, the peer.
+    other = make_website(domain="other.example")
+    assert _visitors_of_forwarded(client, other, "198.51.100.9", ["3.3.3.3", "4.4.4.4"]) == 1
 
 
 def test_pixel_js_is_served_minified_with_cache_headers(client):

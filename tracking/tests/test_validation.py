@@ -241,6 +241,18 @@ CASES = [
             '{"site": "SITE", "type": "PAGE_EXIT", "url": "https://e.com/", "engaged_ms": -Infinity}'
         ),
     ),
+    # --- id (the client's event id) ----------------------------------------------------------
+    Case("id-15-chars", lambda s: event(s, id="a" * 15)),
+    Case("id-65-chars", lambda s: event(s, id="a" * 65)),
+    Case("id-space", lambda s: event(s, id="abcdefgh ijklmnop")),
+    Case("id-slash", lambda s: event(s, id="abcdefgh/ijklmnop")),
+    Case("id-non-ascii-letter", lambda s: event(s, id="abcdefghijklmnoé")),
+    Case("id-nul", lambda s: event(s, id="abcdefghijklmnop\x00")),
+    Case("id-trailing-newline", lambda s: event(s, id="abcdefghijklmnop\n")),
+    Case("id-number", lambda s: event(s, id=1234567890123456789)),
+    Case("id-boolean", lambda s: event(s, id=True)),
+    Case("id-list", lambda s: event(s, id=["abcdefghijklmnop"])),
+    Case("id-object", lambda s: event(s, id={"$gt": ""})),
     # --- other content types carrying non-JSON bodies ----------------------------------------
     Case(
         "form-urlencoded-body",
@@ -352,6 +364,16 @@ def test_a_referrer_of_exactly_the_limit_is_accepted(api):
     assert len(referrer) == MAX_URL
     assert_accepted(post(api, encode(event(website.tracking_id, referrer=referrer))))
     assert Session.objects.get().referrer_host == "google.com"
+
+
+@pytest.mark.parametrize(
+    "client_id",
+    ["a" * 16, "Z" * 64, "3141592653-589793238-4626433", "0.8147236863931789-1767225600000"],
+)
+def test_an_id_within_its_limits_is_accepted_and_stored_as_a_key(api, client_id):
+    website = make_website(domain="example.com")
+    assert_accepted(post(api, encode(event(website.tracking_id, id=client_id))))
+    assert Event.objects.get().dedup_key is not None
 
 
 @pytest.mark.parametrize("screen", [0, 100_000])
