@@ -25,7 +25,7 @@ from tracking.collect import Answer, collect  # noqa: E402
 log = logging.getLogger("simple_analytics.ingest")
 INGEST_PATH = "/api/event"
 _REASONS = {202: "Accepted", 204: "No Content", 400: "Bad Request", 405: "Method Not Allowed",
-            413: "Content Too Large", 500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
+            413: "Content Too Large", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
 
 
 def ingest(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -4,9 +4,9 @@ Both doors call it: the Django view (tests, and any deployment that routes throu
 and the WSGI fast path in ``simple_analytics.wsgi``, which answers ``POST /api/event``
 without Django's request/middleware machinery (sessions, auth, CSRF, messages, CSP: none of
 it applies to an anonymous, cookieless beacon). The answer is 202 only once the event is
-committed (or deliberately dropped: bots, duplicates, Do Not Track, ...); 503 with
-``Retry-After`` when the event could not be stored (nothing of it is kept, so the
-client's retry is safe).
+committed (or deliberately dropped: bots, duplicates, Do Not Track, ...); 429 with
+``Retry-After`` over a rate limit; 503 with ``Retry-After`` when the event could not be
+stored (nothing of it is kept, so the client's retry is safe).
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from django.conf import settings
 from core.net import client_ip
 from jobs.tasks import request_refresh
 from tracking import payload as payload_mod
-from tracking import pipeline
+from tracking import pipeline, ratelimit
 from tracking.models import DropReason
 from tracking.writer import GroupCommitter, IngestUnavailable
 from websites.selectors import tracked_site_get
@@ -74,6 +74,12 @@ def collect(method: str, meta: Mapping[str, str], read: Callable[[int], bytes]) 
     ip = client_ip(
         meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""), settings.TRUSTED_PROXIES
     )
+    # Limits come after parsing (a malformed body costs about what a cache round trip
+    # does) and before the site lookup, so a flood of made-up site ids stops at its IP's
+    # limit instead of reaching the database.
+    retry_after = ratelimit.check(ip, payload.site)
+    if retry_after:
+        return Answer(429, "too many events, retry later", [("Retry-After", str(retry_after))])
     site = tracked_site_get(payload.site)
     if site is None:
         return Answer(400, "unknown or inactive site id")
