@@ -5,8 +5,9 @@ page, ``/pixel.js`` and ``/api/event`` all come from the same live test server; 
 the project does not route serves the page, so SPA paths survive a reload.
 
 ``/api/event`` is the real collect view, wrapped to note each request it answered
-(``COLLECTED``): Playwright does not see beacons sent while a page unloads, the server
-does. ``/_sink`` receives the page's own control beacons (``SINK``), sent from
+(``COLLECTED``, and the bodies in ``BODIES``): Playwright does not see beacons sent while a
+page unloads, the server does. ``FAULTS`` makes it answer 503 to the next requests, either
+before the view runs (nothing stored) or after it (stored, but the answer lost). ``/_sink`` receives the page's own control beacons (``SINK``), sent from
 ``pagehide`` and ``visibilitychange`` listeners registered after pixel.js's: the tests
 wait for them, instead of sleeping, before concluding that the page sent nothing more.
 """
@@ -29,6 +30,8 @@ PAGE: dict[str, str] = {"snippet": ""}
 SINK: list[str] = []
 # (event type, response status) of every request /api/event answered, in arrival order.
 COLLECTED: list[tuple[str, int]] = []
+BODIES: list[dict] = []
+FAULTS = {"before": 0, "after": 0}
 _lock = threading.Lock()
 
 _HTML = """<!doctype html>
@@ -76,12 +79,27 @@ def sink(request: HttpRequest) -> HttpResponse:
 def recorded_collect(request: HttpRequest) -> HttpResponse:
     """The real collect view, noting what it was sent and what it answered."""
     try:
-        kind = str(json.loads(request.body).get("type"))
+        body = json.loads(request.body)
+        kind = str(body.get("type"))
     except (ValueError, AttributeError):
-        kind = "?"
-    response = tracking_views.collect(request)
+        body, kind = {}, "?"
+
+    def fault(when: str) -> bool:
+        with _lock:
+            if FAULTS[when] > 0:
+                FAULTS[when] -= 1
+                return True
+            return False
+
+    if fault("before"):
+        response = HttpResponse(status=503)
+    else:
+        response = tracking_views.collect(request)
+        if fault("after"):
+            response = HttpResponse(status=503)
     with _lock:
         COLLECTED.append((kind, response.status_code))
+        BODIES.append(body)
     return response
 
 

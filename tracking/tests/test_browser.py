@@ -17,6 +17,7 @@ from django.contrib.auth import get_user_model
 from simple_analytics.testing import DESKTOP_UA, make_website
 from simple_analytics.tests.browser import TIMEOUT_S, wait_for
 from tracking.models import DropCount, Event, Session
+from tracking.payload import CLIENT_ID
 from tracking.tests import browser_urls
 
 pytestmark = [
@@ -77,6 +78,8 @@ def host_page() -> Iterator[Callable[[str], None]]:
         browser_urls.PAGE["snippet"] = ""
         browser_urls.SINK.clear()
         browser_urls.COLLECTED.clear()
+        browser_urls.BODIES.clear()
+        browser_urls.FAULTS.update(before=0, after=0)
 
     reset()
     yield embed
@@ -194,3 +197,62 @@ def test_the_script_sends_nothing_and_stays_silent_when_it_must_not_track(
     assert errors == []
     assert console_errors == []
     assert (Event.objects.count(), Session.objects.count(), DropCount.objects.count()) == (0, 0, 0)
+
+
+def snippet(live_server, website) -> str:  # type: ignore[no-untyped-def]
+    return (
+        f'<script defer src="{live_server.url}/pixel.js" data-site="{website.tracking_id}" '
+        "data-allow-localhost></script>"
+    )
+
+
+@pytest.mark.parametrize("fault", ["before", "after"], ids=["not-stored", "stored-answer-lost"])
+def test_a_failed_send_is_retried_with_the_same_id_and_stored_once(
+    live_server, context, host_page, fault
+):
+    """The server answers 503 to the first PAGE_VIEW, either without storing it or after
+    storing it (the answer was lost): the script sends the same body again, and the event
+    is stored exactly once either way."""
+    website = localhost_website()
+    host_page(snippet(live_server, website))
+    browser_urls.FAULTS[fault] = 1
+    page = context.new_page()
+    page.goto(f"{live_server.url}/landing")
+    wait_for(lambda: len(browser_urls.COLLECTED) >= 2, "the retry", timeout=TIMEOUT_S + 5)
+    assert browser_urls.COLLECTED[:2] == [("PAGE_VIEW", 503), ("PAGE_VIEW", 202)]
+    first, retry = browser_urls.BODIES[:2]
+    assert first == retry  # the same body, so the same id
+    assert stored(website) == [("PAGE_VIEW", "/landing")]
+    duplicates = DropCount.objects.filter(reason="duplicate").values_list("count", flat=True)
+    assert list(duplicates) == ([1] if fault == "after" else [])
+    # The queue goes on after a retry: a navigation is sent and stored as usual.
+    page.click("#push")
+    wait_for_events(website, [("PAGE_VIEW", "/landing"), ("PATH_CHANGE", "/pricing")])
+
+
+def test_a_navigation_storm_sends_at_most_30_path_changes_and_each_event_has_its_own_id(
+    live_server, context, host_page
+):
+    website = localhost_website()
+    host_page(snippet(live_server, website))
+    page = context.new_page()
+    page.goto(f"{live_server.url}/landing")
+    wait_for_events(website, [("PAGE_VIEW", "/landing")])
+    # Same path, new query or state: not a navigation.
+    page.evaluate("history.replaceState({n: 1}, '', location.pathname + '?tab=2')")
+    page.evaluate("history.pushState({n: 2}, '', location.pathname + '#x')")
+    # A router stuck in a loop between two paths.
+    page.evaluate("for (let i = 0; i < 200; i++) history.pushState({}, '', i % 2 ? '/a' : '/b')")
+    expected = [("PAGE_VIEW", "/landing")] + [("PATH_CHANGE", "/b"), ("PATH_CHANGE", "/a")] * 15
+    wait_for_events(website, expected)
+    page.close(run_before_unload=True)
+    wait_for_events(website, [*expected, ("PAGE_EXIT", "/a")])
+    wait_until_page_gone()
+    # The exit is stored before its request is noted: wait for the note too.
+    wait_for(lambda: len(browser_urls.BODIES) == 32, "32 requests noted")
+    sent = [kind for kind, _ in browser_urls.COLLECTED]
+    assert sent.count("PATH_CHANGE") == 30
+    ids = [body["id"] for body in browser_urls.BODIES]
+    assert len(ids) == len(set(ids)) == 32
+    assert all(CLIENT_ID.fullmatch(i) for i in ids), ids
+    assert DropCount.objects.count() == 0

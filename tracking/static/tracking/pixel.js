@@ -4,95 +4,99 @@
  *   <script defer src="https://HOST/pixel.js" data-site="TRACKING_ID"></script>
  *
  * Sends PAGE_VIEW on load, PATH_CHANGE when an SPA changes the path (pushState,
- * replaceState, popstate) and one PAGE_EXIT per page with its visible (engaged) time.
+ * replaceState, popstate; at most 30 a minute) and one PAGE_EXIT per page with its
+ * visible (engaged) time. Every event carries a random id; a send that fails (network
+ * error or 5xx) is retried twice with the same id, so the server stores it once.
  * No cookies, no storage. Never throws into the host page.
  */
 (function (win, doc) {
   try {
-    var script = doc.currentScript;
-    var site = script && script.getAttribute("data-site");
-    var loc = win.location;
-    var nav = win.navigator;
-    var history = win.history;
+    var script = doc.currentScript,
+      site = script && script.getAttribute("data-site"),
+      loc = win.location,
+      nav = win.navigator;
     if (!site || nav.webdriver) return;
     if (
       (loc.protocol == "file:" || /^(localhost|127(\.\d+){3}|\[::1\])$/.test(loc.hostname)) &&
       !script.hasAttribute("data-allow-localhost")
     ) return;
-    var endpoint = (script.getAttribute("data-api") || new URL(script.src).origin) + "/api/event";
-    var path, referrer = doc.referrer, engaged, visibleSince, exited;
-    // Events go out one after another: the server answers after the commit, so a quick
-    // PATH_CHANGE can never overtake the PAGE_VIEW that opens the session.
-    var queue = Promise.resolve();
-
-    var now = function () {
-      return Date.now();
-    };
-
-    var send = function (type, exit) {
-      var body = JSON.stringify({
-        site: site,
-        type: type,
-        url: loc.href,
-        referrer: referrer,
-        screen: win.screen.width,
-        engaged_ms: exit ? engaged : undefined
-      });
-      try {
-        if (exit && nav.sendBeacon && nav.sendBeacon(endpoint, body)) return;
+    var api = (script.getAttribute("data-api") || new URL(script.src).origin) + "/api/event",
+      path,
+      referrer = doc.referrer,
+      engaged,
+      shownAt,
+      exited,
+      count = 0,
+      // Events go out one after another: the server answers after the commit, so a quick
+      // PATH_CHANGE can never overtake the PAGE_VIEW that opens the session.
+      queue = Promise.resolve(),
+      post = function (body, tries) {
         queue = queue.then(function () {
-          // text/plain keeps it a "simple" CORS request: no preflight.
-          return fetch(endpoint, {
+          // A string body goes as text/plain: a "simple" CORS request, no preflight.
+          return fetch(api, {
             method: "POST",
             body: body,
             keepalive: true,
-            credentials: "omit",
-            headers: { "Content-Type": "text/plain" }
+            credentials: "omit"
+          }).then(function (r) {
+            if (r.status > 499) throw r;
           });
-        })["catch"](function () {});
-      } catch (e) {}
-    };
-
-    var visible = function () {
-      return doc.visibilityState != "hidden";
-    };
-
-    // Start counting a new page: its path, and its visible time from zero.
-    var page = function () {
-      path = loc.pathname;
-      engaged = 0;
-      exited = 0;
-      visibleSince = visible() ? now() : 0;
-    };
-
-    var exit = function () {
-      if (visibleSince) engaged += now() - visibleSince;
-      visibleSince = 0;
-      if (!exited) {
-        exited = 1;
-        send("PAGE_EXIT", 1);
-      }
-    };
-
-    var changed = function () {
-      if (loc.pathname == path) return;
-      // The previous page refers the next one; the server ignores internal referrers.
-      referrer = "";
-      page();
-      send("PATH_CHANGE");
-    };
-
-    var wrap = function (name) {
-      var original = history[name];
-      history[name] = function () {
-        var result = original.apply(this, arguments);
+        })["catch"](function () {
+          // The same body and so the same id: a retry of an event that did arrive is dropped.
+          tries < 3 && setTimeout(post, tries * 2e3, body, tries + 1);
+        });
+      },
+      send = function (type, exit) {
+        var body = JSON.stringify({
+          site: site,
+          type: type,
+          url: loc.href,
+          referrer: referrer,
+          screen: screen.width,
+          engaged_ms: exit && engaged,
+          // 96 random bits (without Web Crypto: Math.random and the clock).
+          id: (win.crypto ? crypto.getRandomValues(new Uint32Array(3)) : [Math.random(), Date.now()]).join("-")
+        });
         try {
-          changed();
+          if (!exit || !nav.sendBeacon || !nav.sendBeacon(api, body)) post(body, 1);
         } catch (e) {}
-        return result;
+      },
+      // Start counting a new page: its path, and its visible time from zero.
+      page = function () {
+        path = loc.pathname;
+        engaged = exited = 0;
+        shownAt = doc.visibilityState != "hidden" ? Date.now() : 0;
+      },
+      exit = function () {
+        if (shownAt) engaged += Date.now() - shownAt;
+        shownAt = 0;
+        if (!exited) {
+          exited = 1;
+          send("PAGE_EXIT", 1);
+        }
+      },
+      changed = function () {
+        // The same path again sends nothing, and a router stuck in a loop cannot flood.
+        if (loc.pathname == path || ++count > 30) return;
+        // The previous page refers the next one; the server ignores internal referrers.
+        referrer = "";
+        page();
+        send("PATH_CHANGE");
+      },
+      wrap = function (name) {
+        var orig = history[name];
+        history[name] = function () {
+          var res = orig.apply(this, arguments);
+          try {
+            changed();
+          } catch (e) {}
+          return res;
+        };
       };
-    };
 
+    setInterval(function () {
+      count = 0;
+    }, 6e4);
     wrap("pushState");
     wrap("replaceState");
     win.addEventListener("popstate", changed);
@@ -106,8 +110,8 @@
       }
     });
     doc.addEventListener("visibilitychange", function () {
-      if (!visible()) exit();
-      else if (!visibleSince) visibleSince = now();
+      if (doc.visibilityState == "hidden") exit();
+      else if (!shownAt) shownAt = Date.now();
     });
 
     page();
