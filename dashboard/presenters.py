@@ -18,6 +18,7 @@ from dashboard import formatting as fmt
 from stats import queries
 from stats.filters import Filters
 from stats.periods import PERIODS, Period, for_days, from_query
+from tracking.models import DropReason
 from websites.models import Website
 
 # Shown next to each number; the wording follows the definitions in stats.queries.
@@ -330,6 +331,12 @@ def data_quality(website: Website, period: Period, current: queries.Summary) -> 
         "bots": fmt.number(bots),
         "bots_exact": bots,
         "orphan_exits": fmt.number(orphan_exits),
+        # Every other reason that happened, with its label from DropReason.
+        "other_drops": [
+            {"label": DropReason(reason).label, "count": fmt.number(n)}
+            for reason, n in sorted(dropped.items())
+            if n and reason in DropReason.values and reason not in ("bot", "exit_without_session")
+        ],
         "exit_share": fmt.percent(exit_share),
         "exit_bar": fmt.bar_width(exit_share or 0),
         "exits": f"{current.exits:,}",

@@ -215,3 +215,26 @@ def test_every_drop_reason_has_a_readable_label():
     }
     for value, label in labels.items():
         assert label[0].isupper() and "_" not in label, (value, label)
+
+
+def test_the_dashboard_lists_each_reason_that_happened_with_its_label(client):
+    from django.urls import reverse
+
+    from simple_analytics.testing import make_user
+
+    owner = make_user()
+    website = make_website(owner=owner)
+    post(client, body(website))
+    post(client, body(website, referrer="https://semalt.com/"))
+    post(client, body(website, referrer="https://semalt.com/"))
+    post(client, body(website), HTTP_SEC_GPC="1")
+    client.force_login(owner)
+    response = client.get(reverse("dashboard:overview", args=[website.pk]), {"period": "today"})
+    assert response.status_code == 200
+    assert response.context["quality"]["other_drops"] == [
+        {"label": "Visitors asking not to be tracked (DNT / GPC)", "count": "1"},
+        {"label": "Referrer spam filtered out", "count": "2"},
+    ]
+    html = response.content.decode()
+    assert "<dt>Referrer spam filtered out</dt><dd>2</dd>" in html
+    assert "Retried events already stored" not in html  # none happened: not listed
