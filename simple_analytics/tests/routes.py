@@ -243,6 +243,11 @@ PUBLIC = {
     "mfa_authenticate",  # second step of a login in progress
     "admin:login",
 }
+# Staff-only pages outside the admin's namespace, checked like the admin: nobody in these
+# tests is staff, so they must be sent to the admin's login or refused.
+STAFF_ONLY = {
+    "status",  # /status/: operational status of the rollups and the job queue
+}
 # Read endpoints authenticated by API key (query parameter ``site``), not by session.
 API_PREFIX = "api/v1/"
 
@@ -251,7 +256,7 @@ def category(route: Route) -> str:
     """public | admin (staff only) | api (API key) | owned (an owner's object) | login."""
     if route.name in PUBLIC:
         return "public"
-    if route.namespace == "admin":
+    if route.namespace == "admin" or route.name in STAFF_ONLY:
         return "admin"
     if route.pattern.startswith(API_PREFIX):
         return "api"

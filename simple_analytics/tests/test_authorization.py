@@ -43,6 +43,7 @@ from django.utils.text import capfirst
 from simple_analytics.tests.routes import (
     PUBLIC,
     SECRETS,
+    STAFF_ONLY,
     all_routes,
     category,
     fills_for,
@@ -197,6 +198,7 @@ def test_every_route_is_classified_and_fillable():
             problems.append(str(exc))
     names = {r.name for r in ROUTES}
     problems += [f"PUBLIC lists {n!r}, which is no longer a route" for n in PUBLIC - names]
+    problems += [f"STAFF_ONLY lists {n!r}, which is no longer a route" for n in STAFF_ONLY - names]
     assert not problems, "\n".join(problems)
     # The walk found the routes this file was written against (a sanity check on the walk).
     cats = {r.name: category(r) for r in ROUTES}
