@@ -172,6 +172,11 @@ def run(
     operator honours it; the event is dropped. Later drops happen in the writer
     (``DUPLICATE``, ``EXIT_WITHOUT_SESSION``, ``RATE_LIMITED``).
     """
+    # Some servers and proxies pass a NUL in a header, and import files may hold lone
+    # surrogates: PostgreSQL can store neither, and the parsed browser and OS names come
+    # from this string. Dropping them makes both databases answer alike.
+    if "\x00" in user_agent or not user_agent.isascii():
+        user_agent = user_agent.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")
     ctx = Context(
         payload=payload, site=site, ip=ip, user_agent=user_agent, at=at, do_not_track=do_not_track
     )

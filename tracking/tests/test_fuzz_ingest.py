@@ -34,7 +34,6 @@ pytestmark = pytest.mark.django_db
 
 SITE = "<SITE>"  # replaced by the fixture website's tracking id
 TYPES = [t.value for t in EventType]
-POSTGRES = django_settings.DATABASES["default"]["ENGINE"].endswith("postgresql")
 
 
 @pytest.fixture
@@ -372,13 +371,6 @@ def test_invalid_utf8_bytes_are_refused(website, door):
         assert_answer(status, content, before, repr(bad))
 
 
-@pytest.mark.xfail(
-    POSTGRES,
-    strict=True,
-    reason="tracking/collect.py passes a NUL of the User-Agent header into the browser name, "
-    "which PostgreSQL cannot store: 503 there, 202 on SQLite (reported; the fix belongs to "
-    "the ingestion code: drop NUL from the header before parsing it)",
-)
 @pytest.mark.parametrize("door", DOORS)
 def test_a_nul_in_the_user_agent_header_is_answered_alike_everywhere(website, door):
     """HTTP servers refuse NUL in headers, other WSGI servers and proxies may not."""

@@ -128,3 +128,18 @@ def test_cli_names_map_to_commands():
     ]
     assert translate(["import-events", "f.ndjson"]) == ["import_events", "f.ndjson"]
     assert translate(["migrate"]) == ["migrate"]
+
+
+def test_a_user_agent_with_nul_or_a_lone_surrogate_is_stored_alike_on_every_database():
+    """PostgreSQL stores neither in a text column; the parsed names must not carry them."""
+    from tracking.importer import import_lines
+
+    website = make_website()
+    agents = [IPHONE_UA + "\x00", "\x00" + DESKTOP_UA, DESKTOP_UA + "\ud800"]
+    report = import_lines(
+        line(website, f"2026-01-05T10:0{i}:00Z", ip=f"198.51.100.{i + 1}", ua=ua)
+        for i, ua in enumerate(agents)
+    )
+    assert report.errors == [] and report.stored == 3
+    browsers = sorted(Session.objects.values_list("browser", "os"))
+    assert browsers == [("Chrome", "Windows"), ("Chrome", "Windows"), ("Safari", "iOS")]
