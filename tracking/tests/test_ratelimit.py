@@ -232,3 +232,22 @@ def test_the_production_defaults_and_their_environment_variables():
     assert custom.stdout.split() == ["50", "0", "20", "False"]
     broken = run(HONOR_DNT="yes")
     assert broken.returncode != 0 and "HONOR_DNT must be True or False" in broken.stderr
+
+
+@pytest.mark.django_db(transaction=True)  # the fast path hands its connection back
+@override_settings(INGEST_RATE_LIMIT_IP=1, INGEST_RATE_LIMIT_WEBSITE=0)
+def test_the_wsgi_fast_path_answers_429_with_retry_after():
+    from tracking.tests.test_collect import _wsgi
+
+    website = make_website()
+    body = json.dumps(
+        {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/"}
+    ).encode()
+    ip = random_ip()
+    assert _wsgi("POST", body, REMOTE_ADDR=ip)[0] == "202 Accepted"
+    status, headers, out = _wsgi("POST", body, REMOTE_ADDR=ip)
+    assert status == "429 Too Many Requests"
+    assert headers["Retry-After"] == "55"
+    assert headers["Content-Length"] == str(len(out))
+    assert json.loads(out) == {"error": "too many events, retry later"}
+    assert Event.objects.count() == 1
