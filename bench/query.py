@@ -1,0 +1,811 @@
+"""Snapshots, cache and retention against the raw-data baseline (issue 4).
+
+    .venv/bin/python bench/query.py [--events 1000000] [--days 730] [--repeat 3]
+    .venv/bin/python bench/query.py --events 100000          # a quick run (~5 min)
+    .venv/bin/python bench/query.py --reuse                  # skip generation and import
+
+What it does, all on 127.0.0.1:
+
+1. Prepares a fresh PostgreSQL database ``sa_bench_query`` (dropped and created) and Redis
+   db 9 (flushed): the cache is Redis, as in production. Creates a user and a website
+   (Europe/Berlin), streams ``--events`` events over ``--days`` days from
+   ``bench/make_events.py`` into a file (events later than now are left out: make_events
+   fills the whole current UTC day), loads them with ``simple-analytics import-events``
+   (timed), runs VACUUM ANALYZE and keeps a pristine copy ``sa_bench_query_imported``.
+   ``--reuse`` clones that copy instead of generating and importing again.
+2. Raw-data baseline: the full dashboard (``stats.queries.dashboard``: summary, previous
+   summary, chart and every breakdown) inside ``stats.planner.raw_only()`` for today, 7d,
+   30d, 12m and 2y (the last 730 local days). Median of ``--repeat`` runs; 12m and 2y run
+   once when one run takes more than 10 s.
+3. ``simple-analytics rollup --quiet`` (timed), VACUUM ANALYZE of the snapshot tables,
+   then what the refresh job does for the open day: ``jobs.tasks.refresh(website)``
+   (timed).
+4. The same dashboards from snapshots: cold (``cache.clear()`` and ``stats.cache.forget()``
+   right before the call), warm (the same call again) and after a refresh (the open day's
+   snapshot rewritten and the versions bumped, as the refresh job does while traffic
+   flows: closed days' shares are still cached), medians of ``--repeat``; the
+   bare Redis round trip (median of ``--probes`` ``cache.get`` of a small key). Every
+   snapshot answer is compared with the raw answer of the same period (summary, previous
+   summary, chart, breakdowns): a mismatch is printed loudly and the exit status is 1.
+   Before each period the open day's snapshot is refreshed as the job would while traffic
+   flows (``rollups.compute.refresh_open``, untimed) if the last refresh is over 60 s old.
+5. Storage (pg_total_relation_size: table + indexes + TOAST) after the import, after the
+   rollup, after ``simple-analytics prune`` (timed), after a plain VACUUM and after
+   VACUUM FULL; then the dashboards once more, cold, checked against the raw answers taken
+   before retention deleted the raw rows.
+6. Memory: ``simple-analytics serve`` (granian web workers + Huey consumer with the
+   scheduler) on ``--port`` (8765, or a free one) against the bench database and Redis;
+   the summed RSS (and PSS) of its process tree idle ~10 s after start, then the peak
+   under ~20 s of load (ingestion POSTs to /api/event from ``--ingest-clients`` threads
+   plus logged-in dashboard page loads for every period from ``--page-clients`` threads)
+   and the 10 s after it, while the debounced refresh job runs. The server is stopped with
+   SIGTERM to its process group; a process left behind is reported (and killed).
+
+Prints a results table at the end; ``--json FILE`` also writes every figure. Memory use of
+this script is independent of ``--events`` (the event stream goes through a file), so
+``--events 10000000`` works the same way.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import re
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent  # the venv; ROOT may be an exported tree (PYTHONPATH)
+CLI = str(BIN / "simple-analytics")
+HOST = "127.0.0.1"
+DB_NAME = "sa_bench_query"
+PRISTINE = "sa_bench_query_imported"  # the database right after the import (--reuse)
+ADMIN_DSN = f"postgres://postgres@{HOST}:5432/postgres"
+DB_URL = f"postgres://postgres@{HOST}:5432/{DB_NAME}"
+DATA_DIR = Path(tempfile.gettempdir()) / "sa_bench_query"
+EMAIL, PASSWORD = "bench@example.com", "bench-password-123"
+DOMAIN, TIMEZONE = "example.com", "Europe/Berlin"
+PERIODS = ("today", "7d", "30d", "12m", "2y")
+SLOW_S = 10.0  # a raw 12m/2y run slower than this is not repeated
+REFRESH_EVERY_S = 60.0  # OPEN_SNAPSHOT_MAX_AGE_SECONDS is 120
+TABLES = ("tracking_event", "tracking_session", "rollups_snapshot", "rollups_snapshotrow")
+
+mismatches: list[str] = []
+
+
+# --- helpers ----------------------------------------------------------------------------
+
+
+def ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.1f} ms" if seconds < 1 else f"{seconds * 1000:,.0f} ms"
+
+
+def mib(n: float) -> str:
+    return f"{n / 2**20:,.1f} MiB"
+
+
+def app_env(redis_url: str) -> dict[str, str]:
+    env = {
+        **os.environ,
+        "DATABASE_URL": DB_URL,
+        "REDIS_URL": redis_url,
+        "DATA_DIR": str(DATA_DIR),
+        "DJANGO_SETTINGS_MODULE": "simple_analytics.settings",
+        "DEBUG": "False",
+        "LOG_LEVEL": "WARNING",
+        "PYTHONUNBUFFERED": "1",
+        # Measure the code next to this file, whatever the venv's editable install points to.
+        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
+    }
+    env.pop("TESTING", None)
+    return env
+
+
+def cli(env: dict[str, str], *args: str) -> str:
+    proc = subprocess.run([CLI, *args], env=env, cwd=ROOT, capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise SystemExit(f"`simple-analytics {' '.join(args)}` failed:\n{proc.stderr[-3000:]}")
+    return proc.stdout
+
+
+def pg(sql: str, dsn: str = DB_URL) -> list[tuple]:
+    import psycopg
+
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        cur = conn.execute(sql)
+        return cur.fetchall() if cur.description else []
+
+
+def flush_redis(url: str) -> None:
+    import redis
+
+    redis.Redis.from_url(url).flushdb()
+
+
+def database_exists(name: str) -> bool:
+    return bool(pg(f"SELECT 1 FROM pg_database WHERE datname = '{name}'", ADMIN_DSN))
+
+
+# --- 1. preparation ---------------------------------------------------------------------
+
+
+def prepare(env: dict[str, str], events: int, days: int) -> dict[str, Any]:
+    for name in (DB_NAME, PRISTINE):
+        pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', ADMIN_DSN)
+    pg(f'CREATE DATABASE "{DB_NAME}"', ADMIN_DSN)
+    DATA_DIR.mkdir(parents=True, exist_ok=True)
+    for stale in ("site", "meta.json"):
+        (DATA_DIR / stale).unlink(missing_ok=True)
+    cli(env, "migrate", "-v0")
+    cli(env, "createuser", EMAIL, "--password", PASSWORD)
+    out = cli(env, "site", "add", DOMAIN, "--owner", EMAIL, "--timezone", TIMEZONE)
+    m = re.search(r"tracking id:\s*(\S+)", out)
+    if not m:
+        raise SystemExit(f"no tracking id in the output of `site add`:\n{out}")
+    site = m.group(1)
+
+    # Stream make_events into a file, leaving out events later than now.
+    cutoff = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
+    path = DATA_DIR / "events.ndjson"
+    start = time.perf_counter()
+    written = future = 0
+    gen = subprocess.Popen(
+        [str(BIN / "python"), str(ROOT / "bench" / "make_events.py"), "--site", site,
+         "--events", str(events), "--days", str(days), "--domain", DOMAIN],
+        stdout=subprocess.PIPE, text=True, bufsize=1 << 20,
+    )  # fmt: skip
+    assert gen.stdout is not None
+    with path.open("w") as fh:
+        for line in gen.stdout:
+            i = line.find('"ts":"')
+            if i >= 0 and line[i + 6 : i + 25] > cutoff:
+                future += 1
+                continue
+            fh.write(line)
+            written += 1
+    if gen.wait() != 0:
+        raise SystemExit("bench/make_events.py failed")
+    gen_s = time.perf_counter() - start
+    print(f"generated {written:,} events ({future:,} later than now left out) in {gen_s:.1f} s")
+
+    start = time.perf_counter()
+    out = cli(env, "import-events", str(path), "--quiet").strip()
+    import_s = time.perf_counter() - start
+    path.unlink()
+    stored = int(re.search(r"(\d+) events stored", out).group(1))  # type: ignore[union-attr]
+    print(f"import-events: {out}")
+    print(f"import: {stored:,} events in {import_s:.1f} s = {stored / import_s:,.0f} events/s")
+    start = time.perf_counter()
+    pg("VACUUM (ANALYZE)")
+    print(f"VACUUM (ANALYZE) after the import: {time.perf_counter() - start:.1f} s")
+    pg(f'CREATE DATABASE "{PRISTINE}" TEMPLATE "{DB_NAME}" STRATEGY FILE_COPY', ADMIN_DSN)
+    meta = {"site": site, "events_requested": events, "days": days, "lines": written,
+            "stored": stored, "import_s": import_s, "generate_s": gen_s,
+            "imported_at": dt.datetime.now(dt.UTC).isoformat()}  # fmt: skip
+    (DATA_DIR / "meta.json").write_text(json.dumps(meta, indent=2))
+    (DATA_DIR / "site").write_text(site)
+    return meta
+
+
+def restore() -> dict[str, Any]:
+    """--reuse: a fresh copy of the imported database, nothing rolled up or pruned."""
+    pg(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)', ADMIN_DSN)
+    start = time.perf_counter()
+    pg(f'CREATE DATABASE "{DB_NAME}" TEMPLATE "{PRISTINE}" STRATEGY FILE_COPY', ADMIN_DSN)
+    meta = json.loads((DATA_DIR / "meta.json").read_text())
+    print(f"--reuse: cloned {PRISTINE} (imported {meta['imported_at']}, {meta['stored']:,} "
+          f"events) in {time.perf_counter() - start:.1f} s")  # fmt: skip
+    return meta
+
+
+# --- storage ----------------------------------------------------------------------------
+
+
+def storage(stage: str) -> dict[str, Any]:
+    sizes = {t: pg(f"SELECT pg_total_relation_size('{t}')")[0][0] for t in TABLES}
+    sizes["database"] = pg("SELECT pg_database_size(current_database())")[0][0]
+    counts = {
+        "events": pg("SELECT count(*) FROM tracking_event")[0][0],
+        "sessions": pg("SELECT count(*) FROM tracking_session")[0][0],
+        "snapshots": pg("SELECT count(*) FROM rollups_snapshot")[0][0],
+        "snapshot_rows": pg("SELECT count(*) FROM rollups_snapshotrow")[0][0],
+    }
+    raw = sizes["tracking_event"] + sizes["tracking_session"]
+    per_event = raw / counts["events"] if counts["events"] else None
+    print(f"  storage {stage}: " + ", ".join(f"{t} {mib(sizes[t])}" for t in TABLES)
+          + f", database {mib(sizes['database'])}; {counts['events']:,} events, "
+          f"{counts['sessions']:,} sessions, {counts['snapshots']:,} snapshots, "
+          f"{counts['snapshot_rows']:,} snapshot rows"
+          + (f"; raw {per_event:,.0f} bytes/event" if per_event else ""))  # fmt: skip
+    return {"stage": stage, "sizes": sizes, "counts": counts, "raw_bytes_per_event": per_event}
+
+
+# --- answers ----------------------------------------------------------------------------
+
+
+def differences(expected: dict[str, Any], got: dict[str, Any]) -> list[str]:
+    out = []
+    for part in ("summary", "previous", "timeseries"):
+        if expected[part] != got[part]:
+            if part == "timeseries":
+                bad = [(a, b) for a, b in zip(expected[part], got[part], strict=False) if a != b]
+                detail = f"{len(bad)} points differ" + (
+                    f", e.g. raw {bad[0][0]} vs snapshot {bad[0][1]}" if bad else " (length)"
+                )
+            else:
+                detail = f"raw {expected[part]} vs snapshot {got[part]}"
+            out.append(f"{part}: {detail}")
+    for dim, rows in expected["breakdowns"].items():
+        other = got["breakdowns"].get(dim)
+        if rows != other:
+            out.append(f"breakdown {dim}: raw {rows[:3]} ... vs snapshot {(other or [])[:3]} ...")
+    return out
+
+
+def check(label: str, expected: dict[str, Any], got: dict[str, Any], *,
+          retention: bool = False) -> bool:  # fmt: skip
+    diff = differences(expected, got)
+    if retention:
+        # The previous period may reach data retention removed on purpose: daily snapshots
+        # past DAILY_RETENTION_DAYS, and a part-day (12m's previous period ends at the
+        # current time of day) whose raw rows are gone is answered by its whole day's
+        # snapshot (stats/planner.py). Shown, not counted.
+        for line in [d for d in diff if d.startswith("previous:")]:
+            print(f"  note {label}: {line} (retention, see stats/planner.py)")
+        diff = [d for d in diff if not d.startswith("previous:")]
+    for line in diff:
+        message = f"MISMATCH {label}: {line}"
+        mismatches.append(message)
+        print("!" * 12 + " " + message, flush=True)
+    return not diff
+
+
+# --- 6. the server's memory ---------------------------------------------------------------
+
+
+def free_port(preferred: int) -> int:
+    for port in (preferred, 0):
+        with socket.socket() as s:
+            try:
+                s.bind((HOST, port))
+            except OSError:
+                continue
+            return s.getsockname()[1]
+    raise SystemExit("no free port")
+
+
+def processes() -> dict[int, tuple[int, int, str]]:
+    """pid -> (parent pid, process group, command line) of every process."""
+    out = {}
+    for name in os.listdir("/proc"):
+        if not name.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{name}/stat").read_text()
+            cmd = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:
+            continue
+        fields = stat[stat.rfind(")") + 2 :].split()
+        out[int(name)] = (int(fields[1]), int(fields[2]), cmd.strip())
+    return out
+
+
+def tree(root: int) -> dict[int, tuple[int, str]]:
+    """pid -> (parent pid, command line) of the process ``root``, its descendants and
+    anything else in its process group."""
+    procs = processes()
+    found = {root} if root in procs else set()
+    grew = True
+    while grew:
+        grew = False
+        for pid, (ppid, pgrp, _) in procs.items():
+            if pid not in found and (ppid in found or pgrp == root):
+                found.add(pid)
+                grew = True
+    return {pid: (procs[pid][0], procs[pid][2]) for pid in found}
+
+
+def memory(pid: int) -> tuple[int, int]:
+    """(RSS, PSS) in bytes; zeros if the process is gone."""
+    rss = pss = 0
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                rss = int(line.split()[1]) * 1024
+        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
+            if line.startswith("Pss:"):
+                pss = int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return rss, pss
+
+
+def role(pid: int, ppid: int, cmd: str, root: int) -> str:
+    if pid == root:
+        return "serve (supervisor)"
+    if "run_huey" in cmd or " worker" in cmd:
+        return "jobs worker (Huey + scheduler)"
+    if "granian" in cmd and ppid == root:
+        return "granian main"
+    return "granian web worker"
+
+
+class Sampler(threading.Thread):
+    """Samples the process tree's summed RSS/PSS every ``interval`` seconds."""
+
+    def __init__(self, root: int, interval: float = 0.5) -> None:
+        super().__init__(daemon=True)
+        self.root, self.interval = root, interval
+        self.stop = threading.Event()
+        self.peak_rss = self.peak_pss = 0
+        self.peak_by_role: dict[str, int] = {}
+
+    def sample(self) -> tuple[int, int, dict[str, int]]:
+        procs = tree(self.root)
+        total_rss = total_pss = 0
+        by_role: dict[str, int] = Counter()
+        for pid, (ppid, cmd) in procs.items():
+            rss, pss = memory(pid)
+            total_rss += rss
+            total_pss += pss
+            by_role[role(pid, ppid, cmd, self.root)] += rss
+        return total_rss, total_pss, dict(by_role)
+
+    def run(self) -> None:
+        while not self.stop.is_set():
+            rss, pss, by_role = self.sample()
+            self.peak_rss, self.peak_pss = max(self.peak_rss, rss), max(self.peak_pss, pss)
+            for k, v in by_role.items():
+                self.peak_by_role[k] = max(self.peak_by_role.get(k, 0), v)
+            self.stop.wait(self.interval)
+
+
+def login(base: str):  # type: ignore[no-untyped-def]
+    import requests
+
+    s = requests.Session()
+    page = s.get(f"{base}/accounts/login/", timeout=30)
+    token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+    if not token:
+        raise SystemExit("no CSRF token on the login page")
+    r = s.post(f"{base}/accounts/login/", timeout=30, allow_redirects=False,
+               data={"login": EMAIL, "password": PASSWORD,
+                     "csrfmiddlewaretoken": token.group(1)})  # fmt: skip
+    if r.status_code != 302 or "sessionid" not in s.cookies:
+        raise SystemExit(f"login failed: {r.status_code} {r.text[:300]}")
+    return s.cookies
+
+
+def serve_and_measure(env: dict[str, str], args: argparse.Namespace, site: str,
+                      website_pk: int, two_years: tuple[str, str]) -> dict[str, Any]:  # fmt: skip
+    import requests
+
+    sys.path.insert(0, str(ROOT / "bench"))
+    from ingest import generate_events  # the live-traffic model of bench/ingest.py
+
+    port = free_port(args.port)
+    base = f"http://{HOST}:{port}"
+    server_env = {**env, "HOST": HOST, "PORT": str(port), "TRUSTED_PROXIES": f"{HOST}/32"}
+    log_path = DATA_DIR / "serve.log"
+    log = log_path.open("w")
+    print(f"\n== 6. Memory: `simple-analytics serve` on {base} (log: {log_path}) ==")
+    server = subprocess.Popen([CLI, "serve"], env=server_env, cwd=ROOT, stdout=log,
+                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    result: dict[str, Any] = {"port": port}
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if server.poll() is not None:
+                raise SystemExit(f"the server exited:\n{log_path.read_text()[-3000:]}")
+            try:
+                if requests.get(f"{base}/healthz", timeout=2).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"the server did not answer:\n{log_path.read_text()[-3000:]}")
+            time.sleep(0.3)
+        started = time.monotonic()
+        sampler = Sampler(server.pid)
+        procs = tree(server.pid)
+        for pid, (ppid, cmd) in sorted(procs.items()):
+            print(f"  pid {pid:>7}  {role(pid, ppid, cmd, server.pid):<31} {mib(memory(pid)[0]):>10}"
+                  f"  {cmd[:80]}")  # fmt: skip
+        time.sleep(max(0.0, args.idle_seconds - (time.monotonic() - started)))
+        rss, pss, by_role = sampler.sample()
+        result["idle"] = {"rss": rss, "pss": pss, "by_role": by_role, "processes": len(procs)}
+        print(f"  idle {args.idle_seconds:.0f} s after start: RSS {mib(rss)} (PSS {mib(pss)}); "
+              + ", ".join(f"{k} {mib(v)}" for k, v in sorted(by_role.items())))  # fmt: skip
+
+        cookies = login(base)
+        traffic = generate_events(20_000, tracking_id=site, n_ips=20_000, seed=4)
+        stop = threading.Event()
+        ingest_codes: Counter[int | str] = Counter()
+        page_codes: Counter[int | str] = Counter()
+        page_times: list[float] = []
+        lock = threading.Lock()
+        queries = [f"period={p}" for p in PERIODS[:-1]]
+        queries.append(f"period=custom&from={two_years[0]}&to={two_years[1]}")
+
+        def ingest_client(i: int) -> None:
+            s = requests.Session()
+            n = i
+            while not stop.is_set():
+                ua, ip, body = traffic[n % len(traffic)]
+                n += args.ingest_clients
+                try:
+                    code: int | str = s.post(f"{base}/api/event", data=body, timeout=30, headers={
+                        "User-Agent": ua, "X-Forwarded-For": ip,
+                        "Content-Type": "text/plain;charset=UTF-8"}).status_code  # fmt: skip
+                except requests.RequestException as exc:
+                    code = type(exc).__name__
+                with lock:
+                    ingest_codes[code] += 1
+
+        def page_client(i: int) -> None:
+            s = requests.Session()
+            s.cookies.update(cookies)
+            n = i
+            while not stop.is_set():
+                url = f"{base}/websites/{website_pk}/?{queries[n % len(queries)]}"
+                n += 1
+                t0 = time.perf_counter()
+                try:
+                    code: int | str = s.get(url, timeout=120, allow_redirects=False).status_code
+                except requests.RequestException as exc:
+                    code = type(exc).__name__
+                with lock:
+                    page_codes[code] += 1
+                    page_times.append(time.perf_counter() - t0)
+
+        sampler.start()
+        threads = [threading.Thread(target=ingest_client, args=(i,), daemon=True)
+                   for i in range(args.ingest_clients)]  # fmt: skip
+        threads += [threading.Thread(target=page_client, args=(i,), daemon=True)
+                    for i in range(args.page_clients)]  # fmt: skip
+        t0 = time.perf_counter()
+        for t in threads:
+            t.start()
+        time.sleep(args.load_seconds)
+        stop.set()
+        for t in threads:
+            t.join(timeout=130)
+        load_s = time.perf_counter() - t0
+        peak_load = (sampler.peak_rss, sampler.peak_pss)
+        time.sleep(args.after_seconds)  # the debounced refresh job of the last events
+        sampler.stop.set()
+        sampler.join()
+        after = sampler.sample()
+        accepted = sum(n for c, n in ingest_codes.items() if isinstance(c, int) and c < 300)
+        pages_ok = page_codes.get(200, 0)
+        result["load"] = {
+            "seconds": load_s, "ingest_clients": args.ingest_clients,
+            "page_clients": args.page_clients, "ingest_codes": dict(ingest_codes),
+            "page_codes": dict(page_codes), "events_per_s": accepted / load_s,
+            "pages_per_s": pages_ok / load_s,
+            "page_median_s": statistics.median(page_times) if page_times else None,
+            "peak_rss_during_load": peak_load[0], "peak_pss_during_load": peak_load[1],
+            "peak_rss": sampler.peak_rss, "peak_pss": sampler.peak_pss,
+            "peak_by_role": sampler.peak_by_role,
+            "idle_after_rss": after[0], "idle_after_pss": after[1],
+        }  # fmt: skip
+        print(f"  load {load_s:.0f} s: {accepted / load_s:,.0f} events/s accepted "
+              f"({dict(ingest_codes)}), {pages_ok / load_s:.1f} dashboard pages/s "
+              f"({dict(page_codes)}, median {ms(statistics.median(page_times or [0]))})")  # fmt: skip
+        print(
+            f"  peak RSS {mib(sampler.peak_rss)} (PSS {mib(sampler.peak_pss)}) during the "
+            f"load and the {args.after_seconds:.0f} s after it; per role: "
+            + ", ".join(f"{k} {mib(v)}" for k, v in sorted(sampler.peak_by_role.items()))
+        )
+        print(f"  {args.after_seconds:.0f} s after the load: RSS {mib(after[0])} "
+              f"(PSS {mib(after[1])})")  # fmt: skip
+    finally:
+        result["stopped"] = stop_server(server)
+        log.close()
+    return result
+
+
+def stop_server(server: subprocess.Popen) -> dict[str, Any]:
+    """SIGTERM to the process group; waits, then kills and reports anything left."""
+    pgid = server.pid
+    try:
+        os.killpg(pgid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    deadline = time.monotonic() + 30
+    left: dict[int, str] = {}
+    while time.monotonic() < deadline:
+        server.poll()
+        left = {pid: cmd for pid, (_, pgrp, cmd) in processes().items() if pgrp == pgid}
+        if not left and server.returncode is not None:
+            break
+        time.sleep(0.3)
+    if left:
+        print(f"!!!!!!!!!!!! processes left 30 s after SIGTERM, killed: {left}")
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    server.wait(timeout=10)
+    print(f"  server stopped (exit status {server.returncode}); "
+          f"{'nothing left behind' if not left else f'{len(left)} processes had to be killed'}")  # fmt: skip
+    return {"returncode": server.returncode, "left_behind": len(left)}
+
+
+# --- main -------------------------------------------------------------------------------
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--days", type=int, default=730)
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--reuse", action="store_true",
+                        help=f"clone the imported database {PRISTINE} if it exists")  # fmt: skip
+    parser.add_argument("--redis-url", default=f"redis://{HOST}:6379/9")
+    parser.add_argument("--probes", type=int, default=2000, help="bare cache round trips")
+    parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--idle-seconds", type=float, default=10)
+    parser.add_argument("--load-seconds", type=float, default=20)
+    parser.add_argument("--after-seconds", type=float, default=10)
+    parser.add_argument("--ingest-clients", type=int, default=8)
+    parser.add_argument("--page-clients", type=int, default=2)
+    parser.add_argument("--no-server", action="store_true", help="skip the memory part")
+    parser.add_argument("--json", type=Path, help="also write every figure to this file")
+    args = parser.parse_args()
+    command = "bench/query.py " + " ".join(sys.argv[1:])
+    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
+                         capture_output=True, text=True).stdout.strip()  # fmt: skip
+    print(f"code measured: {ROOT} ({f'git {git}' if git else 'not a git checkout'})")
+    env = app_env(args.redis_url)
+    results: dict[str, Any] = {"command": command, "tree": str(ROOT), "git": git,
+                               "events_arg": args.events,
+                               "days": args.days, "repeat": args.repeat}  # fmt: skip
+
+    print(f"== 1. Preparation: PostgreSQL {DB_NAME}, Redis {args.redis_url} ==")
+    flush_redis(args.redis_url)
+    if args.reuse and database_exists(PRISTINE) and (DATA_DIR / "meta.json").exists():
+        meta = restore()
+    else:
+        meta = prepare(env, args.events, args.days)
+    results["prepare"] = meta
+    site = meta["site"]
+
+    # Everything else runs in this process, against the prepared database.
+    os.environ.update(env)
+    sys.path.insert(0, str(ROOT))
+    import django
+
+    django.setup()
+    from django.core.cache import cache
+
+    from jobs.tasks import refresh
+    from rollups import compute
+    from stats import cache as stats_cache
+    from stats import planner, queries
+    from stats.periods import for_days, from_query
+    from websites.models import Website
+
+    website = Website.objects.get(tracking_id=site)
+    tz = website.tz
+    stages = [storage("after the import")]
+    now = dt.datetime.now(dt.UTC)
+    today = now.astimezone(tz).date()
+    # One Period object per period, used by every phase: "today" compares with yesterday
+    # until the same minute, so a fresh one later would ask a (slightly) different question.
+    periods = {key: from_query({"period": key}, tz, now=now) for key in PERIODS[:-1]}
+    periods["2y"] = for_days(today - dt.timedelta(days=729), today, tz)
+    two_years = (periods["2y"].first_day.isoformat(), periods["2y"].last_day.isoformat())
+
+    print(f"\n== 2. Raw-data baseline: full dashboard inside planner.raw_only(), "
+          f"median of {args.repeat} ==")  # fmt: skip
+    raw_answers: dict[str, dict[str, Any]] = {}
+    raw_times: dict[str, list[float]] = {}
+    for key, period in periods.items():
+        times: list[float] = []
+        with planner.raw_only():
+            for _ in range(args.repeat):
+                t0 = time.perf_counter()
+                answer = queries.dashboard(website, period)
+                times.append(time.perf_counter() - t0)
+                raw_answers.setdefault(key, answer)
+                if key in ("12m", "2y") and times[0] > SLOW_S:
+                    break
+        raw_times[key] = times
+        s = raw_answers[key]["summary"]
+        note = " (1 run: slower than 10 s)" if len(times) == 1 and args.repeat > 1 else ""
+        print(f"  {key:>5} ({period.first_day} .. {period.last_day}): "
+              f"{ms(statistics.median(times))}{note}  [{s.pageviews:,} page views, "
+              f"{s.visitors:,} visitors, {s.sessions:,} sessions]", flush=True)  # fmt: skip
+
+    print("\n== 3. Rollups and the refresh job ==")
+    t0 = time.perf_counter()
+    out = cli(env, "rollup", "--quiet").strip()
+    rollup_s = time.perf_counter() - t0
+    print(f"  simple-analytics rollup --quiet: {out}; {rollup_s:.1f} s")
+    for table in ("rollups_snapshot", "rollups_snapshotrow", "rollups_watermark"):
+        pg(f"VACUUM (ANALYZE) {table}")  # what autovacuum does soon after a backfill
+    t0 = time.perf_counter()
+    refresh(website)
+    refresh_s = time.perf_counter() - t0
+    last_refresh = time.monotonic()
+    print(f"  jobs.tasks.refresh(website) (open hour/day + warm today/7d/30d): {ms(refresh_s)}")
+    results["rollup"] = {"output": out, "seconds": rollup_s, "refresh_s": refresh_s}
+    stages.append(storage("after the rollup"))
+
+    print(f"\n== 4. Snapshots and cache (Redis): cold and warm, median of {args.repeat} ==")
+    cache.set("bench-probe", "x" * 16, None)
+    probes = []
+    for _ in range(args.probes):
+        t0 = time.perf_counter()
+        cache.get("bench-probe")
+        probes.append(time.perf_counter() - t0)
+    bare = statistics.median(probes)
+    print(f"  bare cache round trip (median of {args.probes} cache.get): {bare * 1e6:.0f} µs")
+    cold_times: dict[str, list[float]] = {}
+    warm_times: dict[str, list[float]] = {}
+    refreshed_times: dict[str, list[float]] = {}
+    equal: dict[str, bool] = {}
+    for key, period in periods.items():
+        if time.monotonic() - last_refresh > REFRESH_EVERY_S:
+            compute.refresh_open(website)  # what the refresh job does while traffic flows
+            stats_cache.publish_versions(website.id)
+            last_refresh = time.monotonic()
+        cold, warm, fresh, ok = [], [], [], True
+        for _ in range(args.repeat):
+            cache.clear()
+            stats_cache.forget()
+            t0 = time.perf_counter()
+            answer = queries.dashboard(website, period)
+            cold.append(time.perf_counter() - t0)
+            t0 = time.perf_counter()
+            again = queries.dashboard(website, period)
+            warm.append(time.perf_counter() - t0)
+            # A refresh (new open-day snapshot, new versions): what a reader meets while
+            # traffic flows, with the closed days' shares still cached.
+            compute.refresh_open(website)
+            stats_cache.publish_versions(website.id)
+            last_refresh = time.monotonic()
+            t0 = time.perf_counter()
+            after = queries.dashboard(website, period)
+            fresh.append(time.perf_counter() - t0)
+            ok &= check(f"{key} cold", raw_answers[key], answer)
+            ok &= check(f"{key} warm", raw_answers[key], again)
+            ok &= check(f"{key} after a refresh", raw_answers[key], after)
+        cold_times[key], warm_times[key], equal[key] = cold, warm, ok
+        refreshed_times[key] = fresh
+        print(f"  {key:>5}: cold {ms(statistics.median(cold))}, warm "
+              f"{ms(statistics.median(warm))} ({statistics.median(warm) / bare:.1f}x bare), "
+              f"after a refresh {ms(statistics.median(fresh))}; "
+              f"answers {'equal the raw ones' if ok else 'DIFFER FROM THE RAW ONES'}",
+              flush=True)  # fmt: skip
+    med = statistics.median
+    ratios = {
+        "raw_12m_over_cold_12m": med(raw_times["12m"]) / med(cold_times["12m"]),
+        "warm_over_bare_max": max(med(w) / bare for w in warm_times.values()),
+        "cold_2y_over_cold_7d": med(cold_times["2y"]) / med(cold_times["7d"]),
+    }
+    results["timings"] = {
+        key: {"raw": raw_times[key], "cold": cold_times[key], "warm": warm_times[key],
+              "after_refresh": refreshed_times[key], "equal": equal[key]}
+        for key in periods
+    }  # fmt: skip
+    results["bare_s"] = bare
+    results["ratios"] = ratios
+
+    print("\n== 5. Retention: simple-analytics prune ==")
+    t0 = time.perf_counter()
+    out = cli(env, "prune", "--quiet").strip()
+    prune_s = time.perf_counter() - t0
+    deleted = int(re.search(r"(\d+) events", out).group(1))  # type: ignore[union-attr]
+    print(f"  {out}; {prune_s:.1f} s = {deleted / prune_s:,.0f} events deleted/s")
+    results["prune"] = {"output": out, "seconds": prune_s, "events_deleted": deleted}
+    stages.append(storage("after prune"))
+    for sql, stage in (("VACUUM", "after VACUUM"), ("VACUUM FULL", "after VACUUM FULL")):
+        t0 = time.perf_counter()
+        pg(sql)
+        print(f"  {sql}: {time.perf_counter() - t0:.1f} s")
+        stages.append(storage(stage))
+    pg("ANALYZE")
+    results["storage"] = stages
+
+    print("  dashboards after retention (cold, from snapshots; checked against the raw "
+          "answers taken before it, previous period apart):")  # fmt: skip
+    compute.refresh_open(website)
+    stats_cache.publish_versions(website.id)
+    after_prune: dict[str, float] = {}
+    for key, period in periods.items():
+        cache.clear()
+        stats_cache.forget()
+        t0 = time.perf_counter()
+        answer = queries.dashboard(website, period)
+        after_prune[key] = time.perf_counter() - t0
+        ok = check(f"{key} after retention", raw_answers[key], answer, retention=True)
+        equal[key] &= ok
+        print(f"  {key:>5}: cold {ms(after_prune[key])}; "
+              f"{'equal' if ok else 'DIFFERENT'}")  # fmt: skip
+    results["after_retention_cold_s"] = after_prune
+
+    if not args.no_server:
+        flush_redis(args.redis_url)  # a clean job queue for the server
+        results["memory"] = serve_and_measure(env, args, site, website.pk, two_years)
+
+    # --- results table -----------------------------------------------------------------
+    n = meta["stored"]
+    print(f"\n== Results: {command} ==")
+    print(f"{n:,} events over {meta['days']} days ({TIMEZONE}), PostgreSQL + Redis db "
+          f"{args.redis_url.rsplit('/', 1)[-1]}; medians of {args.repeat}")  # fmt: skip
+    print(f"import {meta['import_s']:.1f} s = {n / meta['import_s']:,.0f} events/s; rollup "
+          f"{rollup_s:.1f} s ({results['rollup']['output']}); refresh job {ms(refresh_s)}; "
+          f"prune {prune_s:.1f} s = {deleted / prune_s:,.0f} events/s")  # fmt: skip
+    print("\n| period | raw (baseline) | cold | warm | after a refresh | raw / cold "
+          "| warm / bare RTT | cold after retention | answers equal raw |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|---|")
+    for key in periods:
+        raw_m, cold_m, warm_m = med(raw_times[key]), med(cold_times[key]), med(warm_times[key])
+        once = " (1 run)" if len(raw_times[key]) == 1 and args.repeat > 1 else ""
+        print(f"| {key} | {ms(raw_m)}{once} | {ms(cold_m)} | {ms(warm_m)} "
+              f"| {ms(med(refreshed_times[key]))} | {raw_m / cold_m:,.1f}× "
+              f"| {warm_m / bare:.1f}× | {ms(after_prune[key])} | "
+              f"{'yes' if equal[key] else '**NO**'} |")  # fmt: skip
+    print(f"\nbare cache round trip: {bare * 1e6:.0f} µs")
+    goals = (
+        ("cold 12m vs raw 12m", f"{ratios['raw_12m_over_cold_12m']:,.0f}× faster", "≥ 50×",
+         ratios["raw_12m_over_cold_12m"] >= 50),
+        ("warm vs bare round trip (worst period)", f"{ratios['warm_over_bare_max']:.1f}×",
+         "≤ 3×", ratios["warm_over_bare_max"] <= 3),
+        ("2y cold vs 7d cold", f"{ratios['cold_2y_over_cold_7d']:.1f}×", "≤ 2×",
+         ratios["cold_2y_over_cold_7d"] <= 2),
+        ("raw storage per event", f"{stages[0]['raw_bytes_per_event']:,.0f} bytes",
+         "≤ 300 bytes", stages[0]["raw_bytes_per_event"] <= 300),
+    )  # fmt: skip
+    mem = results.get("memory")
+    if mem:
+        goals += (
+            ("RSS idle (web + worker)", mib(mem["idle"]["rss"]), "≤ 150 MiB",
+             mem["idle"]["rss"] <= 150 * 2**20),
+            ("peak RSS under load", mib(mem["load"]["peak_rss"]), "≤ 300 MiB",
+             mem["load"]["peak_rss"] <= 300 * 2**20),
+        )  # fmt: skip
+    print("\n| goal | measured | target | met |\n|---|---|---|---|")
+    for name, value, target, met in goals:
+        print(f"| {name} | {value} | {target} | {'yes' if met else '**no**'} |")
+    print("\n| storage | tracking_event | tracking_session | rollups_snapshot "
+          "| rollups_snapshotrow | database | events | raw bytes/event |")  # fmt: skip
+    print("|---|---|---|---|---|---|---|---|")
+    for st in stages:
+        z, c = st["sizes"], st["counts"]
+        per = f"{st['raw_bytes_per_event']:,.0f}" if st["raw_bytes_per_event"] else "–"
+        print(f"| {st['stage']} | " + " | ".join(mib(z[t]) for t in TABLES)
+              + f" | {mib(z['database'])} | {c['events']:,} | {per} |")  # fmt: skip
+    if mem:
+        load = mem["load"]
+        print(f"\nmemory (sum over {mem['idle']['processes']} processes): idle {mib(mem['idle']['rss'])} "
+              f"RSS / {mib(mem['idle']['pss'])} PSS; peak under load {mib(load['peak_rss'])} RSS / "
+              f"{mib(load['peak_pss'])} PSS; after the load {mib(load['idle_after_rss'])} RSS; "
+              f"load {load['events_per_s']:,.0f} events/s + {load['pages_per_s']:.1f} pages/s; "
+              f"left behind: {mem['stopped']['left_behind']}")  # fmt: skip
+    if mismatches:
+        print(f"\n{len(mismatches)} MISMATCHES between snapshot and raw answers:")
+        for line in mismatches:
+            print("  " + line)
+    results["mismatches"] = mismatches
+    if args.json:
+        args.json.write_text(json.dumps(results, indent=2, default=str))
+    if mismatches:
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
