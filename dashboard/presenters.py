@@ -195,8 +195,15 @@ class Panel:
 
 
 def panels(
-    website: Website, period: Period, filters: Filters, *, path: str, total_visitors: int
+    website: Website,
+    period: Period,
+    filters: Filters,
+    *,
+    path: str,
+    total_visitors: int,
+    breakdowns: dict[str, list[queries.Row]] | None = None,
 ) -> list[Panel]:
+    """The breakdown panels; ``breakdowns`` (from ``queries.dashboard``) saves the queries."""
     out = []
     for key, title, tab_specs in PANELS:
         tabs = []
@@ -204,8 +211,10 @@ def panels(
             filter_name = queries.FILTER_FOR_DIMENSION[dimension]
             active_value = filters.active().get(filter_name)
             rows = []
-            for row in queries.breakdown(website, period, dimension, filters=filters,
-                                         limit=PANEL_LIMIT):  # fmt: skip
+            found = (breakdowns[dimension][:PANEL_LIMIT] if breakdowns is not None
+                     else queries.breakdown(website, period, dimension, filters=filters,
+                                            limit=PANEL_LIMIT))  # fmt: skip
+            for row in found:
                 ratio = fmt.share(row.visitors, total_visitors)
                 label = display_value(dimension, row.value)
                 views = f"{row.pageviews:,} page view{'s' if row.pageviews != 1 else ''}"
@@ -347,6 +356,8 @@ def data_quality(website: Website, period: Period, current: queries.Summary) -> 
     }
 
 
-def chart(website: Website, period: Period, filters: Filters, now: dt.datetime) -> charts.Chart:
-    points = queries.timeseries(website, period, filters=filters)
+def chart(website: Website, period: Period, filters: Filters, now: dt.datetime,
+          points: list[queries.Point] | None = None) -> charts.Chart:  # fmt: skip
+    if points is None:
+        points = queries.timeseries(website, period, filters=filters)
     return charts.build(points, granularity=period.granularity, period_days=period.days, now=now)

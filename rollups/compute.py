@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max, Min
+from django.db.models import F, Max, Min, Sum
 from django.db.models.functions import TruncDate, TruncHour
 from django.utils import timezone
 
@@ -69,6 +69,11 @@ def bucket_end(granularity: str, start: dt.datetime, tz: ZoneInfo) -> dt.datetim
 
 def local_midnight(day: dt.date, tz: ZoneInfo) -> dt.datetime:
     return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
+
+
+def next_month(day: dt.date) -> dt.date:
+    """The first day of the month after ``day``'s."""
+    return (day.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
 
 
 def iter_buckets(granularity: str, start: dt.datetime, end: dt.datetime,
@@ -168,7 +173,10 @@ def rollup(website: Website, granularity: str, *, now: dt.datetime | None = None
         count, finished = _rollup_pass(website, granularity, now, limit, progress)
         done += count
         if finished:
-            return done
+            break
+    if granularity == Granularity.DAY:
+        done += roll_months(website, now=now)
+    return done
 
 
 def _rollup_pass(website: Website, granularity: str, now: dt.datetime, limit: dt.datetime,
@@ -226,6 +234,9 @@ def repair(website: Website, granularity: str, first: dt.datetime, last: dt.date
         done += 1
         if progress is not None:
             progress(1)
+    if done and granularity == Granularity.DAY:
+        mark_dirty(website, first, granularities=(Granularity.MONTH,))
+        roll_months(website, now=now)
     return done
 
 
@@ -255,11 +266,17 @@ def refresh_open(website: Website, *, now: dt.datetime | None = None) -> int:
     return done
 
 
-def mark_dirty(website: Website, instant: dt.datetime) -> None:
+ALL = (Granularity.HOUR, Granularity.DAY, Granularity.MONTH)
+
+
+def mark_dirty(website: Website, instant: dt.datetime, granularities=ALL) -> None:  # type: ignore[no-untyped-def]
     """Data at ``instant`` changed after its buckets closed: move the watermarks back."""
     tz = website.tz
-    for granularity in (Granularity.HOUR, Granularity.DAY):
-        b = bucket_start(granularity, instant, tz)
+    for granularity in granularities:
+        if granularity == Granularity.MONTH:
+            b = local_midnight(instant.astimezone(tz).date().replace(day=1), tz)
+        else:
+            b = bucket_start(granularity, instant, tz)
         with transaction.atomic():
             wm = _locked(website, granularity)
             if wm.closed_until is None or wm.closed_until <= b:
@@ -305,3 +322,78 @@ def find_late(website: Website, *, now: dt.datetime | None = None) -> list[dt.da
             mark_dirty(website, earliest)
             found.append(earliest)
     return found
+
+
+# --- months: sums of closed days -------------------------------------------------------
+
+_ROW_SUMS = ("pageviews", "visitors", "sessions", "bounces", "duration_s", "exits")
+_SNAP_SUMS = ("pageviews", "visitors", "sessions", "bounces", "duration_s",
+              "session_pageviews", "exits")  # fmt: skip
+
+
+def _replace_month(website: Website, start: dt.datetime, end: dt.datetime,
+                   now: dt.datetime) -> None:  # fmt: skip
+    """A month's snapshot and rows as the sums of its daily ones (call inside the lock)."""
+    days = {"website": website, "granularity": Granularity.DAY, "start__gte": start,
+            "start__lt": end}  # fmt: skip
+    Snapshot.objects.filter(website=website, granularity=Granularity.MONTH, start=start).delete()
+    SnapshotRow.objects.filter(website=website, granularity=Granularity.MONTH,
+                               start=start).delete()  # fmt: skip
+    totals = Snapshot.objects.filter(**days).aggregate(**{f: Sum(f) for f in _SNAP_SUMS})
+    if totals["pageviews"] is None:
+        return  # no day with data
+    Snapshot.objects.create(website=website, granularity=Granularity.MONTH, start=start,
+                            computed_at=now, **{k: v or 0 for k, v in totals.items()})  # fmt: skip
+    rows = [
+        SnapshotRow(
+            website=website,
+            granularity=Granularity.MONTH,
+            start=start,
+            dimension=r["dimension"],
+            value=r["value"],
+            **{f: r[f"s_{f}"] or 0 for f in _ROW_SUMS},
+        )  # fmt: skip
+        for r in SnapshotRow.objects.filter(**days)
+        .values("dimension", "value")
+        .annotate(**{f"s_{f}": Sum(f) for f in _ROW_SUMS})
+    ]
+    SnapshotRow.objects.bulk_create(rows, batch_size=1000)
+
+
+def roll_months(website: Website, *, now: dt.datetime | None = None) -> int:
+    """Close every local month whose days are all closed (and covered by daily snapshots)."""
+    now = now or timezone.now()
+    tz = website.tz
+    done = 0
+    while True:
+        day = Watermark.objects.filter(website=website, granularity=Granularity.DAY).first()
+        if day is None or day.closed_until is None or day.covered_from is None:
+            return done
+        wm, _ = Watermark.objects.get_or_create(website=website, granularity=Granularity.MONTH)
+        expected = wm.closed_until
+        first_day = day.covered_from.astimezone(tz).date()
+        month = first_day.replace(day=1)
+        if month != first_day:
+            month = next_month(month)  # a month partly before the first daily bucket: no
+        if expected is not None:
+            month = max(month, expected.astimezone(tz).date())
+        restarted = False
+        while True:
+            a, b = local_midnight(month, tz), local_midnight(next_month(month), tz)
+            if b > day.closed_until:
+                return done
+            with transaction.atomic():
+                wm = _locked(website, Granularity.MONTH)
+                if wm.closed_until != expected:
+                    restarted = True
+                    break
+                _replace_month(website, a, b, now)
+                wm.closed_until = expected = b
+                if wm.covered_from is None or a < wm.covered_from:
+                    wm.covered_from = a
+                wm.version = F("version") + 1
+                wm.save(update_fields=["closed_until", "covered_from", "version"])
+            done += 1
+            month = next_month(month)
+        if not restarted:
+            return done

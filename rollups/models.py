@@ -9,7 +9,8 @@ Unique visitors add exactly across daily buckets: the visitor id is a hash salte
 local day, so the same person on two days has two ids and the distinct count of a range of
 whole days is the sum of the daily counts. They do *not* add across hourly buckets (one
 person in two hours of one day has one id), which is why intra-day totals come from the
-daily bucket of that day, never from summed hours.
+daily bucket of that day, never from summed hours. Monthly buckets are exact sums of their
+daily buckets (visitors included, for the same reason).
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ from django.db import models
 class Granularity(models.TextChoices):
     HOUR = "hour"
     DAY = "day"
+    # Sums of a closed local month's daily snapshots: a year is 12 rows per value, not 365.
+    MONTH = "month"
 
 
 class Snapshot(models.Model):

@@ -3,7 +3,7 @@
 - Raw sessions and their events: deleted once older than ``RAW_RETENTION_DAYS`` *and* rolled
   up (before the daily watermark). A session is deleted with all its events once its last
   event is past the cutoff, so a session crossing the cutoff is kept whole.
-- Hourly snapshots: after ``HOURLY_RETENTION_DAYS``. Daily snapshots: after
+- Hourly snapshots: after ``HOURLY_RETENTION_DAYS``. Daily (and monthly) snapshots: after
   ``DAILY_RETENTION_DAYS``.
 
 Deletes run in batches of ``PRUNE_BATCH`` sessions, each its own short transaction, so
@@ -72,7 +72,7 @@ def prune_website(website: Website, *, now: dt.datetime | None = None,
         Watermark.objects.filter(website=website, granularity=Granularity.DAY).update(
             raw_pruned_before=cutoff
         )
-    for granularity in (Granularity.HOUR, Granularity.DAY):
+    for granularity in (Granularity.HOUR, Granularity.DAY, Granularity.MONTH):
         horizon = retention_horizon(granularity, now)
         old = {"website": website, "granularity": granularity, "start__lt": horizon}
         out.snapshots += Snapshot.objects.filter(**old)._raw_delete("default")

@@ -8,7 +8,7 @@ traffic, no UTM tag).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass, fields
 
 NONE_TOKEN = "(none)"
 MAX_FILTER_CHARS = 2048
@@ -59,7 +59,7 @@ class Filters:
 
     def active(self) -> dict[str, str]:
         """The filters in use, in a stable order (for cache keys and chips)."""
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        return {k: v for k in _NAMES if (v := getattr(self, k)) is not None}
 
     def session_filters(self) -> dict[str, str]:
         return {SESSION_FILTERS[k]: v for k, v in self.active().items() if k in SESSION_FILTERS}
@@ -71,4 +71,5 @@ class Filters:
         return bool(self.active())
 
 
+_NAMES = tuple(f.name for f in fields(Filters))
 NO_FILTERS = Filters()

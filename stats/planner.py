@@ -29,7 +29,13 @@ from functools import cached_property
 from django.conf import settings
 from django.db.models import Q, Sum
 
-from rollups.compute import DIMENSIONS, bucket_start, local_midnight, retention_horizon
+from rollups.compute import (
+    DIMENSIONS,
+    bucket_start,
+    local_midnight,
+    next_month,
+    retention_horizon,
+)
 from rollups.models import Granularity, Snapshot, SnapshotRow, Watermark
 from stats.filters import Filters
 from stats.periods import Period
@@ -72,46 +78,78 @@ def snapshot_filter(filters: Filters) -> tuple[str, str] | None | str:
 
 @dataclass
 class Plan:
-    snapshots: list[Range] = field(default_factory=list)
+    snapshots: list[Range] = field(default_factory=list)  # whole days: daily snapshots
     raw: list[Range] = field(default_factory=list)
+    months: list[Range] = field(default_factory=list)  # whole closed months: monthly ones
     # Daily plans: snapshots before ``closed_until`` can only change with a repair.
     closed_until: dt.datetime | None = None
     repairs: int = 0
 
-    def split_closed(self) -> tuple[list[Range], list[Range]]:
-        """The snapshot ranges split into (closed days, days not closed yet)."""
+    def add(self, kind: str, lo: dt.datetime, hi: dt.datetime) -> None:
+        ranges = {"snap": self.snapshots, "raw": self.raw, "month": self.months}[kind]
+        if ranges and ranges[-1][1] == lo:
+            ranges[-1] = (ranges[-1][0], hi)
+        else:
+            ranges.append((lo, hi))
+
+    def has_snapshots(self) -> bool:
+        return bool(self.snapshots or self.months)
+
+    def split_closed(self) -> tuple[tuple[list[Range], list[Range]], list[Range]]:
+        """((closed days, months), days not closed yet): months are always closed."""
         if self.closed_until is None:
-            return [], list(self.snapshots)
+            return ([], list(self.months)), list(self.snapshots)
         closed, live = [], []
         for lo, hi in self.snapshots:
             if lo < self.closed_until:
                 closed.append((lo, min(hi, self.closed_until)))
             if hi > self.closed_until:
                 live.append((max(lo, self.closed_until), hi))
-        return closed, live
+        return (closed, list(self.months)), live
 
-    def add(self, kind: str, lo: dt.datetime, hi: dt.datetime) -> None:
-        ranges = self.snapshots if kind == "snap" else self.raw
-        if ranges and ranges[-1][1] == lo:
-            ranges[-1] = (ranges[-1][0], hi)
-        else:
-            ranges.append((lo, hi))
+
+_states: contextvars.ContextVar[dict[int, State] | None] = contextvars.ContextVar(
+    "planner_states", default=None
+)
+
+
+@contextlib.contextmanager
+def one_state() -> Iterator[None]:
+    """Load each website's watermarks once for all the questions asked inside the block
+    (a dashboard asks thirteen)."""
+    token = _states.set({})
+    try:
+        yield
+    finally:
+        _states.reset(token)
+
+
+def state_of(website: Website) -> State:
+    memo = _states.get()
+    if memo is None:
+        return State(website)
+    if website.id not in memo:
+        memo[website.id] = State(website)
+    return memo[website.id]
 
 
 class State:
-    """A website's watermarks, loaded once per question."""
+    """A website's watermarks, loaded once per question (or per ``one_state`` block)."""
 
     def __init__(self, website: Website, now: dt.datetime | None = None) -> None:
         self.website = website
         self.now = now or dt.datetime.now(dt.UTC)
         marks = {w.granularity: w for w in Watermark.objects.filter(website=website)}
         day, hour = marks.get(Granularity.DAY), marks.get(Granularity.HOUR)
+        month = marks.get(Granularity.MONTH)
         self.day_from = day.covered_from if day else None
         self.day_until = day.closed_until if day else None
         self.raw_pruned_before = day.raw_pruned_before if day else None
         self.day_repairs = day.repairs if day else 0
         self.hour_from = hour.covered_from if hour else None
         self.hour_until = hour.closed_until if hour else None
+        self.month_from = month.covered_from if month else None
+        self.month_until = month.closed_until if month else None
 
     @cached_property
     def fresh_open_days(self) -> frozenset[dt.datetime]:
@@ -123,13 +161,20 @@ class State:
             qs = qs.filter(start__gte=self.day_until)
         return frozenset(qs.values_list("start", flat=True))
 
+    def _closed_day(self, start: dt.datetime) -> bool:
+        return (self.day_from is not None and self.day_until is not None
+                and self.day_from <= start < self.day_until)  # fmt: skip
+
     def day_is_snapshot(self, start: dt.datetime) -> bool:
-        if self.day_from is not None and self.day_until is not None:
-            if self.day_from <= start < self.day_until:
-                return True
+        if self._closed_day(start):
+            return True
         if self.day_until is not None and start < self.day_until:
             return False  # closed but not covered (before the first rollup): raw
         return start in self.fresh_open_days
+
+    def _closed_month(self, start: dt.datetime, end: dt.datetime) -> bool:
+        return (self.month_from is not None and self.month_until is not None
+                and self.month_from <= start and end <= self.month_until)  # fmt: skip
 
     def hour_is_snapshot(self, start: dt.datetime) -> bool:
         if self.hour_from is None or self.hour_until is None:
@@ -137,17 +182,36 @@ class State:
         horizon = retention_horizon(Granularity.HOUR, self.now)
         return max(self.hour_from, horizon) <= start < self.hour_until
 
-    def plan_days(self, period: Period) -> Plan:
+    def plan_days(self, period: Period, *, months: bool = True) -> Plan:
+        """Whole closed months (``months``), whole days, and raw part-days of ``period``."""
         tz = period.tz
         plan = Plan(closed_until=self.day_until, repairs=self.day_repairs)
         day = period.start.astimezone(tz).date()
-        while True:
+        last = (period.end - dt.timedelta(microseconds=1)).astimezone(tz).date()
+        # The day after the period's last whole day.
+        end_local = period.end.astimezone(tz)
+        end_day = end_local.date() if end_local.time() == dt.time() else last
+        while day <= last:
             a = local_midnight(day, tz)
-            if a >= period.end:
-                break
+            if months and day.day == 1:
+                following = next_month(day)
+                b = local_midnight(following, tz)
+                if a >= period.start and b <= period.end and self._closed_month(a, b):
+                    plan.add("month", a, b)
+                    day = following
+                    continue
             b = local_midnight(day + dt.timedelta(days=1), tz)
             lo, hi = max(a, period.start), min(b, period.end)
             whole = lo == a and hi == b
+            if whole and self._closed_day(a):
+                # A run of closed days in one step: up to the watermark, the period's
+                # last whole day, or the next month (which may be a closed month).
+                stop = min(self.day_until.astimezone(tz).date(),  # type: ignore[union-attr]
+                           end_day, next_month(day) if months else dt.date.max)  # fmt: skip
+                stop = max(stop, day + dt.timedelta(days=1))
+                plan.add("snap", a, local_midnight(stop, tz))
+                day = stop
+                continue
             if whole and self.day_is_snapshot(a):
                 plan.add("snap", a, b)
             elif (not whole and self.raw_pruned_before is not None
@@ -176,6 +240,14 @@ def _in_ranges(ranges: list[Range]) -> Q:
     return q
 
 
+def _buckets(days: list[Range], months: list[Range] = ()) -> Q:  # type: ignore[assignment]
+    """Daily buckets in ``days`` and monthly buckets in ``months``."""
+    q = Q(granularity=Granularity.DAY) & _in_ranges(days) if days else Q(pk__in=[])
+    if months:
+        q |= Q(granularity=Granularity.MONTH) & _in_ranges(months)
+    return q
+
+
 SNAP_SUMS = {
     "pageviews": Sum("pageviews"), "visitors": Sum("visitors"), "sessions": Sum("sessions"),
     "bounces": Sum("bounces"), "total_duration_s": Sum("duration_s"),
@@ -187,17 +259,15 @@ ROW_SUMS = {
 }  # fmt: skip
 
 
-def snap_summary(website: Website, granularity: str, ranges: list[Range],
+def snap_summary(website: Website, days: list[Range], months: list[Range],
                  sfilter: tuple[str, str] | None) -> dict[str, int]:  # fmt: skip
+    where = _buckets(days, months)
     if sfilter is None:
-        agg = Snapshot.objects.filter(_in_ranges(ranges), website=website,
-                                      granularity=granularity).aggregate(**SNAP_SUMS)  # fmt: skip
+        agg = Snapshot.objects.filter(where, website=website).aggregate(**SNAP_SUMS)
         return {k: v or 0 for k, v in agg.items()}
     dimension, value = sfilter
-    agg = SnapshotRow.objects.filter(
-        _in_ranges(ranges), website=website, granularity=granularity, dimension=dimension,
-        value=value,
-    ).aggregate(**ROW_SUMS)  # fmt: skip
+    agg = SnapshotRow.objects.filter(where, website=website, dimension=dimension,
+                                     value=value).aggregate(**ROW_SUMS)  # fmt: skip
     out = {k: v or 0 for k, v in agg.items()}
     out["session_pageviews"] = out["pageviews"]
     return out
@@ -219,11 +289,10 @@ def snap_timeseries(website: Website, granularity: str, ranges: list[Range],
     }
 
 
-def snap_rows(website: Website, ranges: list[Range], dimension: str,
+def snap_rows(website: Website, days: list[Range], months: list[Range], dimension: str,
               value: str | None = None) -> dict[str, list[int]]:  # fmt: skip
-    """Value -> [page views, visitors, sessions] of one breakdown over daily snapshots."""
-    qs = SnapshotRow.objects.filter(_in_ranges(ranges), website=website,
-                                    granularity=Granularity.DAY,
+    """Value -> [page views, visitors, sessions] of one breakdown over snapshots."""
+    qs = SnapshotRow.objects.filter(_buckets(days, months), website=website,
                                     dimension=STORED_DIMENSION[dimension])  # fmt: skip
     if value is not None:
         qs = qs.filter(value=value)

@@ -29,10 +29,8 @@ that was clicked, and the snapshots can answer it.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
@@ -146,25 +144,29 @@ def _cached(key, period: Period, compute):  # type: ignore[no-untyped-def]
     return stats_cache.cached(key, compute, live=_live(period))
 
 
-def _plan(website: Website, period: Period, filters: Filters, *, hourly: bool = False):  # type: ignore[no-untyped-def]
+def _plan(website: Website, period: Period, filters: Filters, *, hourly: bool = False,
+          daily: bool = False):  # type: ignore[no-untyped-def]  # fmt: skip
     """(snapshot filter, plan); a plan with only a raw part when snapshots cannot answer."""
     sfilter = planner.snapshot_filter(filters)
     if period.key == "realtime" or sfilter == planner.RAW or planner.is_raw_only():
         return sfilter, planner.Plan(raw=[(period.start, period.end)])
-    state = planner.State(website)
-    return sfilter, state.plan_hours(period) if hourly else state.plan_days(period)
+    state = planner.state_of(website)
+    if hourly:
+        return sfilter, state.plan_hours(period)
+    return sfilter, state.plan_days(period, months=not daily)
 
 
 def _snapshot_part(website: Website, plan, name: str, filters: Filters, compute, merge):  # type: ignore[no-untyped-def]
     """``compute(ranges)`` over the plan's snapshot ranges: the closed days' share cached
     for long (it only changes with a repair), the rest computed; ``merge`` adds them."""
-    closed, live = plan.split_closed()
+    (closed_days, months), live = plan.split_closed()
     parts = []
-    if closed:
-        key = stats_cache.closed_key(website.id, plan.repairs, name, closed, filters.active())
-        parts.append(stats_cache.cached(key, lambda: compute(closed), live=False))
+    if closed_days or months:
+        key = stats_cache.closed_key(website.id, plan.repairs, name, closed_days, months,
+                                     filters.active())  # fmt: skip
+        parts.append(stats_cache.cached(key, lambda: compute(closed_days, months), live=False))
     if live:
-        parts.append(compute(live))
+        parts.append(compute(live, []))
     return merge(parts)
 
 
@@ -187,37 +189,53 @@ def _add_summaries(parts):  # type: ignore[no-untyped-def]
     return total
 
 
-@contextlib.contextmanager
-def dashboard_batch(website: Website, period: Period, previous: Period, filters: Filters,
-                    limit: int) -> Iterator[None]:  # fmt: skip
-    """Fetch every cached answer of one dashboard view in a single cache round trip."""
-    if period.key == "realtime" or not stats_cache.enabled():
-        yield
-        return
-    keys = [
-        _summary_key(website, period, filters),
-        _summary_key(website, previous, filters),
-        _timeseries_key(website, period, filters),
-        *(_breakdown_key(website, period, d, filters, limit) for d in DIMENSIONS),
-    ]
-    with stats_cache.prefetched(keys):
-        yield
-
-
 def dashboard(website: Website, period: Period, *, filters: Filters = NO_FILTERS,
               limit: int = 10) -> dict[str, Any]:  # fmt: skip
-    """Everything one dashboard view shows: summaries (with the previous period), the
-    chart and every breakdown. The refresh job warms this; benchmarks time it."""
+    """Everything one dashboard view shows: the summary and the previous period's, the
+    chart and every breakdown (top ``limit``), cached together under one key in a compact
+    form, so a warm dashboard is one cache round trip. The refresh job warms it."""
     previous = period.previous()
-    with dashboard_batch(website, period, previous, filters, limit):
-        return {
-            "summary": summary(website, period, filters=filters),
-            "previous": summary(website, previous, filters=filters),
-            "timeseries": timeseries(website, period, filters=filters),
-            "breakdowns": {
-                d: breakdown(website, period, d, filters=filters, limit=limit) for d in DIMENSIONS
-            },  # fmt: skip
-        }
+
+    def compute() -> tuple:
+        with planner.one_state():  # the watermarks are read once for all thirteen answers
+            return _pack(
+                _summary(website, period, filters),
+                _summary(website, previous, filters),
+                _timeseries(website, period, filters),
+                {d: _breakdown(website, period, d, filters, limit) for d in DIMENSIONS},
+            )
+
+    if period.key == "realtime" or not stats_cache.enabled():
+        packed = compute()
+    else:
+        packed = stats_cache.cached(
+            lambda: stats_cache.make_key(website.id, "dashboard", _sig(period), _sig(previous),
+                                         filters.active(), limit),  # fmt: skip
+            compute, live=_live(period),
+        )  # fmt: skip
+    return _unpack(packed, period)
+
+
+def _pack(current: Summary, previous: Summary, points: list[Point],
+          rows: dict[str, list[Row]]) -> tuple:  # fmt: skip
+    """Plain tuples of ints and strings: quick to pickle and unpickle."""
+    return (
+        tuple(asdict(current).values()),
+        tuple(asdict(previous).values()),
+        [(int(p.t.timestamp()), p.pageviews, p.visitors, p.sessions) for p in points],
+        {d: [(r.value, r.visitors, r.pageviews, r.sessions) for r in rs] for d, rs in rows.items()},
+    )
+
+
+def _unpack(packed: tuple, period: Period) -> dict[str, Any]:
+    current, previous, points, rows = packed
+    tz = period.tz
+    return {
+        "summary": Summary(*current),
+        "previous": Summary(*previous),
+        "timeseries": [Point(dt.datetime.fromtimestamp(t, tz), pv, v, n) for t, pv, v, n in points],
+        "breakdowns": {d: [Row(*r) for r in rs] for d, rs in rows.items()},
+    }
 
 
 # --- public reads ---------------------------------------------------------------------
@@ -233,10 +251,10 @@ def _summary(website: Website, period: Period, filters: Filters) -> Summary:
     sfilter, plan = _plan(website, period, filters)
     total = dict.fromkeys(raw.SUMMARY_FIELDS, 0)
     parts = []
-    if plan.snapshots:
+    if plan.has_snapshots():
         parts.append(_snapshot_part(
             website, plan, "summary", filters,
-            lambda ranges: planner.snap_summary(website, "day", ranges, sfilter),
+            lambda days, months: planner.snap_summary(website, days, months, sfilter),
             _add_summaries,
         ))  # fmt: skip
     parts += [raw.summary(website.id, lo, hi, filters) for lo, hi in plan.raw]
@@ -280,13 +298,13 @@ def timeseries(website: Website, period: Period, *, filters: Filters = NO_FILTER
 
 def _timeseries(website: Website, period: Period, filters: Filters) -> list[Point]:
     granularity = period.granularity
-    sfilter, plan = _plan(website, period, filters, hourly=granularity == "hour")
+    sfilter, plan = _plan(website, period, filters, hourly=granularity == "hour", daily=True)
     data: dict[dt.datetime, list[int]] = defaultdict(lambda: [0, 0, 0])
     if plan.snapshots:
         if granularity == "day":
             snap = _snapshot_part(
                 website, plan, "timeseries", filters,
-                lambda ranges: planner.snap_timeseries(website, "day", ranges, sfilter),
+                lambda days, _months: planner.snap_timeseries(website, "day", days, sfilter),
                 _add_dicts,
             )  # fmt: skip
         else:
@@ -339,11 +357,11 @@ def _breakdown(website: Website, period: Period, dimension: str, filters: Filter
     if isinstance(sfilter, tuple) and planner.STORED_DIMENSION[dimension] != sfilter[0]:
         plan = planner.Plan(raw=[(period.start, period.end)])  # rows cannot cross dimensions
     acc: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
-    if plan.snapshots:
+    if plan.has_snapshots():
         value = sfilter[1] if isinstance(sfilter, tuple) else None
         snap = _snapshot_part(
             website, plan, f"breakdown:{dimension}", filters,
-            lambda ranges: planner.snap_rows(website, ranges, dimension, value),
+            lambda days, months: planner.snap_rows(website, days, months, dimension, value),
             _add_dicts,
         )  # fmt: skip
         for v, values in snap.items():

@@ -34,7 +34,7 @@ AGENTS = [DESKTOP_UA, IPHONE_UA, FIREFOX_UA]
 REFERRERS = ["", "https://www.google.com/", "https://news.ycombinator.com/item?id=1"]
 UTMS = ["", "?utm_source=newsletter&utm_campaign=spring", "?utm_source=twitter"]
 PATHS = ["/", "/pricing", "/blog/a", "/docs"]
-DAYS_BACK = 20
+DAYS_BACK = 75  # so that whole months close (monthly snapshots)
 
 visit = st.fixed_dictionaries({
     "day": st.integers(0, DAYS_BACK),
@@ -75,8 +75,9 @@ def _events(website, visits, now):
 def _periods(website, now):
     tz = website.tz
     today = now.astimezone(tz).date()
-    periods = [from_query({"period": key}, tz, now=now) for key in ("today", "yesterday", "7d",
-                                                                    "30d")]  # fmt: skip
+    periods = [from_query({"period": key}, tz, now=now)
+               for key in ("today", "yesterday", "7d", "30d", "last_month")]  # fmt: skip
+
     periods += [periods[0].previous(), periods[2].previous()]
     periods.append(for_days(today - dt.timedelta(days=DAYS_BACK + 1), today, tz))
     for back in (2, 12):
