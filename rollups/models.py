@@ -29,7 +29,7 @@ class Snapshot(models.Model):
     """Headline measures of one bucket, defined as in ``stats.queries``."""
 
     website = models.ForeignKey("websites.Website", on_delete=models.CASCADE, db_index=False)
-    granularity = models.CharField(max_length=4, choices=Granularity.choices)
+    granularity = models.CharField(max_length=8, choices=Granularity.choices)
     start = models.DateTimeField()
     pageviews = models.PositiveIntegerField(default=0)
     visitors = models.PositiveIntegerField(default=0)
@@ -61,7 +61,7 @@ class SnapshotRow(models.Model):
     """
 
     website = models.ForeignKey("websites.Website", on_delete=models.CASCADE, db_index=False)
-    granularity = models.CharField(max_length=4, choices=Granularity.choices)
+    granularity = models.CharField(max_length=8, choices=Granularity.choices)
     start = models.DateTimeField()
     dimension = models.CharField(max_length=16)
     value = models.TextField()
@@ -99,7 +99,7 @@ class Watermark(models.Model):
     """
 
     website = models.ForeignKey("websites.Website", on_delete=models.CASCADE, db_index=False)
-    granularity = models.CharField(max_length=4, choices=Granularity.choices)
+    granularity = models.CharField(max_length=8, choices=Granularity.choices)
     closed_until = models.DateTimeField(null=True, blank=True)
     # The first bucket ever rolled: snapshots answer [covered_from, closed_until).
     covered_from = models.DateTimeField(null=True, blank=True)
