@@ -153,7 +153,7 @@ REDIS_URL = env_str("REDIS_URL", "")
 if REDIS_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "BACKEND": "core.redis_cache.RedisCache",
             "LOCATION": REDIS_URL,
             "KEY_PREFIX": "sa",
         }
@@ -377,3 +377,63 @@ ACCOUNT_RATE_LIMITS = {
 API_KEY_FAILURES_PER_MINUTE = env_int("API_KEY_FAILURES_PER_MINUTE", 20, minimum=0)
 # API keys one user may create per hour (the key management page).
 API_KEYS_CREATED_PER_HOUR = 20
+
+# --- Fault tolerance (issue 5) -----------------------------------------------------------
+# What the fault tests (scripts/faults.py) showed and these settings fix: with the pool's
+# defaults a stopped PostgreSQL held ingestion requests for 10-20 s (a borrower waited 20 s
+# for a connection; the psycopg pool retried a failed reconnection with exponential backoff
+# for up to 5 minutes); Redis, once unreachable rather than refusing, could hold a thread
+# for the operating system's connect timeout.
+
+
+def _env_seconds(name: str, default: float) -> float:
+    raw = env_str(name, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not 0 < value <= 3600:
+        raise ConfigError(f"{name} must be between 0 and 3600 seconds")
+    return value
+
+
+# An ingestion request is answered within about this long: 202 once its event is
+# committed, else 503 with Retry-After (nothing stored; the client retries with its id).
+INGEST_TIMEOUT_SECONDS = _env_seconds("INGEST_TIMEOUT_SECONDS", 1.5)
+if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    _pool = DATABASES["default"]["OPTIONS"]["pool"]
+    # How long a thread waits for a pooled connection. While PostgreSQL is down no
+    # connection comes, so this bounds every request that needs one (an ingestion cache
+    # miss: 503 within INGEST_TIMEOUT_SECONDS; a dashboard: an error page, not a hang).
+    _pool["timeout"] = _env_seconds("DB_POOL_TIMEOUT", 1.5)
+    # A failed reconnection gives up after 2 s and the next borrower starts a new attempt
+    # at once, instead of the pool backing off 1, 2, 4, 8 ... s (minutes): ingestion is
+    # back within a second or two of PostgreSQL.
+    _pool["reconnect_timeout"] = 2.0
+    # Check a connection when it is borrowed (one empty query): ones PostgreSQL closed while
+    # they sat in the pool (a restart) are replaced instead of failing the request.
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+    DATABASES["default"]["OPTIONS"].setdefault("connect_timeout", 3)
+if REDIS_URL:
+    import redis as _redis
+
+    # Huey builds its pool from the URL without timeouts; these bound every enqueue (which
+    # ingestion's writer threads do after each commit) when Redis does not answer. The
+    # consumer's blocking read waits 1 s, within socket_timeout.
+    HUEY.pop("url", None)
+    HUEY["connection_pool"] = _redis.ConnectionPool.from_url(
+        REDIS_URL, socket_connect_timeout=1, socket_timeout=5
+    )
+# SIGTERM (service managers, `serve`'s supervisor) lets running jobs finish, up to 20 s:
+# huey's default treats SIGTERM as "stop now" and abandons them half-way.
+HUEY["consumer"]["graceful_signal"] = "TERM"
+HUEY["consumer"]["shutdown_timeout"] = 20
+# A consumer killed during rollup_all or prune_all leaves its lock behind (huey's locks
+# never expire), and `flush_locks` at the scheduler's start only knows locks taken since
+# that process started: the fault test saw rollup_all refused ("unable to acquire lock
+# rollup-all") after the killed worker was restarted, for good. Every consumer now clears
+# these two at start; two rollups at once are safe (they serialise on the watermark rows),
+# the lock only saves duplicate work.
+HUEY["consumer"]["extra_locks"] = "rollup-all,prune-all"

@@ -30,9 +30,10 @@ that was clicked, and the snapshots can answer it.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import defaultdict
 from dataclasses import asdict, dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NamedTuple
 
 from django.db.models import Sum
 
@@ -96,16 +97,18 @@ class Summary:
         return self.exits / self.sessions if self.sessions else None
 
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
+    """One breakdown row (a named tuple: cheap to rebuild from the cache)."""
+
     value: str
     visitors: int
     pageviews: int
     sessions: int | None = None  # None for pages
 
 
-@dataclass(frozen=True)
-class Point:
+class Point(NamedTuple):
+    """One chart bucket (a named tuple: hundreds are built per long-period read)."""
+
     t: dt.datetime  # bucket start, aware, in the website's time zone
     pageviews: int
     visitors: int
@@ -222,19 +225,18 @@ def _pack(current: Summary, previous: Summary, points: list[Point],
     return (
         tuple(asdict(current).values()),
         tuple(asdict(previous).values()),
-        [(int(p.t.timestamp()), p.pageviews, p.visitors, p.sessions) for p in points],
+        [(p.pageviews, p.visitors, p.sessions) for p in points],  # times: buckets(period)
         {d: [(r.value, r.visitors, r.pageviews, r.sessions) for r in rs] for d, rs in rows.items()},
     )
 
 
 def _unpack(packed: tuple, period: Period) -> dict[str, Any]:
     current, previous, points, rows = packed
-    tz = period.tz
     return {
         "summary": Summary(*current),
         "previous": Summary(*previous),
-        "timeseries": [Point(dt.datetime.fromtimestamp(t, tz), pv, v, n) for t, pv, v, n in points],
-        "breakdowns": {d: [Row(*r) for r in rs] for d, rs in rows.items()},
+        "timeseries": [Point(b, *p) for b, p in zip(_buckets(period), points, strict=True)],
+        "breakdowns": {d: list(map(Row._make, rs)) for d, rs in rows.items()},
     }
 
 
@@ -282,6 +284,17 @@ def buckets(period: Period) -> list[dt.datetime]:
         out.append(t.astimezone(tz))
         t += step
     return out
+
+
+def _buckets(period: Period) -> list[dt.datetime]:
+    return _buckets_of(period.start, period.end, period.tz, period.granularity, period.key)
+
+
+@functools.lru_cache(maxsize=256)
+def _buckets_of(start, end, tz, granularity, key) -> list[dt.datetime]:  # type: ignore[no-untyped-def]
+    """``buckets`` memoised by what determines them (warm reads rebuild no datetimes)."""
+    return buckets(Period(key, start, end, tz, start.astimezone(tz).date(),
+                          (end - dt.timedelta(microseconds=1)).astimezone(tz).date()))  # fmt: skip
 
 
 def timeseries(website: Website, period: Period, *, filters: Filters = NO_FILTERS) -> list[Point]:
@@ -461,7 +474,7 @@ def timeseries_json(
 
 
 def row_json(row: Row) -> dict[str, Any]:
-    data = asdict(row)
+    data = row._asdict()
     if row.sessions is None:
         del data["sessions"]
     return data
