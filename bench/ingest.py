@@ -10,7 +10,8 @@ What it does, all on 127.0.0.1 and cleaned up when it ends:
 1. drops and recreates the PostgreSQL database ``sa_bench`` (``--db-name``) on
    127.0.0.1:5432, flushes Redis db 14 (``--redis-db``), migrates with a temporary
    DATA_DIR, creates a user and a website with the ``simple-analytics`` CLI;
-2. starts ``simple-analytics serve --no-jobs`` (granian WSGI, 2 workers by default; set
+2. starts ``simple-analytics serve --no-jobs`` (``--with-jobs``: with its job consumer and
+   scheduler, so refresh jobs and rollups run during the load) (granian WSGI, 2 workers by default; set
    WEB_WORKERS / WEB_THREADS to change) with TRUSTED_PROXIES=127.0.0.1/32 so the client
    can give every event its own client IP through X-Forwarded-For;
 3. drives POST /api/event from a separate process (wrk + ``bench/ingest.lua`` by default)
@@ -368,16 +369,18 @@ def free_port() -> int:
 
 
 class Server:
-    def __init__(self, env: Env, log_path: Path) -> None:
+    def __init__(self, env: Env, log_path: Path, *, jobs: bool = False) -> None:
         self.env = env
         self.log_path = log_path
+        self.jobs = jobs  # also run the job consumer with the scheduler (refresh, rollups)
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
 
     def start(self) -> None:
         self._log = open(self.log_path, "wb")  # noqa: SIM115 - closed in stop()
         self.proc = subprocess.Popen(
-            [CLI, "serve", "--no-jobs", "--host", HOST, "--port", str(self.env.port)],
+            [CLI, "serve", *([] if self.jobs else ["--no-jobs"]), "--host", HOST,
+             "--port", str(self.env.port)],
             env=self.env.env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
             start_new_session=True,  # its own process group: stop() reaches every child
         )  # fmt: skip
@@ -1106,6 +1109,11 @@ def main(argv: list[str] | None = None) -> int:
                     help="maintenance database used to create/drop the bench database")  # fmt: skip
     ap.add_argument("--db-name", default="sa_bench")
     ap.add_argument("--redis-db", type=int, default=14)
+    ap.add_argument(
+        "--with-jobs",
+        action="store_true",
+        help="serve with its job consumer and scheduler (refresh jobs, rollups)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the database and DATA_DIR")
     ap.add_argument("--json", type=Path, default=None, help="write every run's figures here")
     args = ap.parse_args(argv)
@@ -1123,7 +1131,7 @@ def main(argv: list[str] | None = None) -> int:
         pg_dsn=args.pg, db_name=args.db_name, redis_url=f"redis://{HOST}:6379/{args.redis_db}",
         data_dir=data_dir, port=free_port(),
     )  # fmt: skip
-    server = Server(env, data_dir / "server.log")
+    server = Server(env, data_dir / "server.log", jobs=args.with_jobs)
 
     def on_signal(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -1145,7 +1153,7 @@ def main(argv: list[str] | None = None) -> int:
         data.write_text("".join(f"{ua}\t{ip}\t{body}\n" for ua, ip, body in events))
         print("traffic:", describe_traffic(events))
         server.start()
-        print(f"server: simple-analytics serve --no-jobs on {HOST}:{env.port}, "
+        print(f"server: simple-analytics serve {'' if args.with_jobs else '--no-jobs '}on {HOST}:{env.port}, "
               f"granian workers {server.workers()}")  # fmt: skip
         print(f"client: {args.client}" + (f" ({args.threads} thread(s))" if args.client == "wrk"
               else f" ({args.procs} processes)"))  # fmt: skip
