@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/simple_analytics
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install install-dev run worker test test-sqlite test-pg browser-deps lint fmt check event bench-ingest clean screenshots
+.PHONY: install install-dev run worker test test-sqlite test-pg test-faults test-soak browser-deps lint fmt check event bench-ingest bench-soak clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,10 +39,13 @@ browser-deps:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else echo "chromium not installed: browser tests will skip (apt-get install chromium)"; fi; }
 
-# The whole suite on SQLite, then again on PostgreSQL + Redis.
+# The whole suite on SQLite, then again on PostgreSQL + Redis, then the fault tests and a
+# one-minute soak of the production processes.
 test: install-dev browser-deps
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-pg
+	$(MAKE) --no-print-directory test-faults
+	$(MAKE) --no-print-directory test-soak
 
 test-sqlite: install-dev
 	DATA_DIR=$$(mktemp -d) $(BIN)/pytest -m "not postgres" $(PYTEST_ARGS)
@@ -53,6 +56,21 @@ test-pg: install-dev
 		echo "PostgreSQL or Redis not reachable: skipping the PostgreSQL + Redis pass"; exit 0; }; \
 	DATA_DIR=$$(mktemp -d) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 		$(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
+
+# PostgreSQL stopped, Redis stopped, a worker killed mid-rollup, SIGTERM under load, on a
+# private PostgreSQL cluster and redis-server (never the shared ones). The script skips when
+# the PostgreSQL binaries or redis-server are missing, and fails then under CI=true.
+test-faults: install-dev
+	$(BIN)/python scripts/faults.py
+
+# bench/soak.py for one minute at a low rate: two web servers, two workers and a scheduler
+# on the shared PostgreSQL (database sa_soak) and Redis (db 8). `make bench-soak` is the
+# ten-minute run at 70% of the measured capacity.
+test-soak: install-dev
+	@$(BIN)/python scripts/services.py --check || { \
+		if [ "$$CI" = "true" ]; then echo "PostgreSQL/Redis required under CI=true"; exit 1; fi; \
+		echo "PostgreSQL or Redis not reachable: skipping the soak"; exit 0; }; \
+	$(BIN)/python bench/soak.py --minutes 1 --rate 150
 
 lint: install-dev
 	$(BIN)/ruff check .
@@ -73,6 +91,9 @@ event:
 
 bench-ingest: install-dev
 	$(BIN)/python bench/ingest.py
+
+bench-soak: install-dev
+	$(BIN)/python bench/soak.py
 
 # README screenshots (docs/screenshots/) from `serve` with the demo data, in Debian's Chromium.
 screenshots: install-dev browser-deps

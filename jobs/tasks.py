@@ -36,9 +36,15 @@ WARM_LIMIT = 10
 
 log = logging.getLogger(__name__)
 
-# Per-process memo so a busy web worker does not ask the queue storage on every commit.
+# Per process, website id -> monotonic time until which a pending refresh job is known to
+# start later than now, so commits until then need not ask the queue storage (Redis).
 _recently_requested: dict[int, float] = {}
 _memo_lock = threading.Lock()
+# While the queue storage fails: websites whose refresh is still to be enqueued, and when
+# to try again. Guarded by _memo_lock.
+_owed: set[int] = set()
+_queue_down_until = 0.0
+QUEUE_RETRY_SECONDS = 2.0
 
 
 def _flag(website_id: int) -> str:
@@ -49,20 +55,64 @@ def request_refresh(website_ids: set[int] | list[int], *, now: float | None = No
     """Schedule one debounced refresh per website unless one is already pending.
 
     Returns how many jobs were enqueued. The flag is set atomically in the queue storage
-    (``put_if_empty``), so web processes on several hosts enqueue one job between them.
+    (``put_if_empty``), so web processes on several hosts enqueue one job between them. Its
+    value is the wall-clock time the job runs; the job reads every event committed before
+    it starts, so until shortly before then (half the debounce earlier, a margin for the
+    clocks of other hosts) this process skips the queue for that website. A pending job
+    that is about to start, or already running (it clears the flag first), is never
+    relied on: then the caller's events get a job of their own.
+
+    Never raises for the queue: ingestion calls this after its commit, and an event is
+    stored whether or not its refresh can be enqueued. While the queue storage fails, the
+    websites are remembered and enqueued by the first call after ``QUEUE_RETRY_SECONDS``
+    that reaches it (the next commit); meanwhile reads compute the open day from raw
+    events once its snapshot is older than ``OPEN_SNAPSHOT_MAX_AGE_SECONDS``, and
+    ``rollup_all`` closes finished buckets whatever was missed. (A flag set just before
+    the storage failed, without its job, is re-armed by ``sweep_refresh_flags``.)
     """
+    global _queue_down_until
     now = time.monotonic() if now is None else now
     delay = settings.REFRESH_DEBOUNCE_SECONDS
+    margin = delay / 2
+    with _memo_lock:
+        if now < _queue_down_until:
+            _owed.update(website_ids)
+            return 0
+        owed = set(_owed)
+        _owed.clear()
+    todo = list(set(website_ids) | owed)
     enqueued = 0
-    for website_id in website_ids:
+    for i, website_id in enumerate(todo):
         with _memo_lock:
-            last = _recently_requested.get(website_id)
-            if last is not None and now - last < max(delay, 1) / 2:
+            if now < _recently_requested.get(website_id, 0.0):
                 continue
-            _recently_requested[website_id] = now
-        if HUEY.put_if_empty(_flag(website_id), "1"):
-            refresh_website.schedule((website_id,), delay=delay)
-            enqueued += 1
+        try:
+            runs_at = time.time() + delay
+            if HUEY.put_if_empty(_flag(website_id), runs_at):
+                refresh_website.schedule((website_id,), delay=delay)
+                enqueued += 1
+            else:
+                # Another process's job is pending: when does it start?
+                value = HUEY.get(_flag(website_id), peek=True)
+                runs_at = value if isinstance(value, float) else 0.0
+        except Exception as exc:
+            with _memo_lock:
+                _owed.update(todo[i:])
+                # Jobs thought pending may be lost with the storage (a Redis restarted empty).
+                _recently_requested.clear()
+                first = now >= _queue_down_until and not owed
+                _queue_down_until = now + QUEUE_RETRY_SECONDS
+            if first:
+                log.warning("job queue unreachable, refreshes wait until it returns: %s", exc)
+            return enqueued
+        skip_until = now + (runs_at - time.time()) - margin
+        with _memo_lock:
+            if skip_until > now:
+                _recently_requested[website_id] = skip_until
+            else:
+                _recently_requested.pop(website_id, None)
+    if owed:
+        log.warning("job queue reachable again: refreshes of %d websites enqueued", len(owed))
     return enqueued
 
 

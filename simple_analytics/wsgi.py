@@ -18,9 +18,10 @@ from django.core.wsgi import get_wsgi_application
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "simple_analytics.settings")
 django_application = get_wsgi_application()
 
-from django.db import close_old_connections  # noqa: E402  (after Django is set up)
+# After Django is set up:
+from django.db import InterfaceError, OperationalError, close_old_connections  # noqa: E402
 
-from tracking.collect import Answer, collect  # noqa: E402
+from tracking.collect import UNAVAILABLE, Answer, collect  # noqa: E402
 
 log = logging.getLogger("simple_analytics.ingest")
 INGEST_PATH = "/api/event"
@@ -32,12 +33,20 @@ def ingest(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
     stream = environ["wsgi.input"]
     try:
         answer = collect(environ.get("REQUEST_METHOD", ""), environ, stream.read)
+    except (OperationalError, InterfaceError):
+        # The database went away under a path collect() does not guard: still "retry".
+        log.exception("ingest failed: database unreachable")
+        answer = UNAVAILABLE
     except Exception:
         log.exception("ingest failed")
         answer = Answer(500, "internal error")
     finally:
-        # What Django does at the end of a request: hand a borrowed connection back.
-        close_old_connections()
+        # What Django does at the end of a request: hand a borrowed connection back (one
+        # that broke is discarded; that must not turn the answer into an error).
+        try:
+            close_old_connections()
+        except Exception:
+            log.warning("could not hand a broken database connection back", exc_info=True)
     body = answer.body
     reason = _REASONS.get(answer.status, "")
     headers = [*answer.headers, ("Content-Length", str(len(body)))]

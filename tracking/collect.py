@@ -13,10 +13,12 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
 from django.conf import settings
+from django.db import InterfaceError, OperationalError
 
 from core.net import client_ip
 from jobs.tasks import request_refresh
@@ -59,10 +61,21 @@ class Answer:
         return HEADERS + content + self.extra_headers
 
 
+# The database could not take the event (stopped, restarting, overloaded): nothing of it
+# is stored, and the client retries with the same event id (pixel.js does, twice).
+UNAVAILABLE = Answer(503, "temporarily unable to store the event, retry later",
+                     [("Retry-After", "5")])  # fmt: skip
+
+
 def collect(method: str, meta: Mapping[str, str], read: Callable[[int], bytes]) -> Answer:
     """Handle one request: ``meta`` holds CGI-style keys (``REMOTE_ADDR``,
     ``CONTENT_LENGTH``, ``HTTP_USER_AGENT``, ``HTTP_X_FORWARDED_FOR``); ``read(n)`` reads at
-    most ``n`` bytes of the body."""
+    most ``n`` bytes of the body.
+
+    Answers within about ``INGEST_TIMEOUT_SECONDS`` of the call even when the database is
+    down: 503 with ``Retry-After`` (a pooled connection is waited for at most
+    ``DB_POOL_TIMEOUT``, the commit until the rest of the budget is spent)."""
+    started = time.monotonic()
     if method == "OPTIONS":
         return Answer(204)
     if method != "POST":
@@ -80,27 +93,28 @@ def collect(method: str, meta: Mapping[str, str], read: Callable[[int], bytes]) 
     retry_after = ratelimit.check(ip, payload.site)
     if retry_after:
         return Answer(429, "too many events, retry later", [("Retry-After", str(retry_after))])
-    site = tracked_site_get(payload.site)
-    if site is None:
-        return Answer(400, "unknown or inactive site id")
-
-    now = dt.datetime.now(dt.UTC)
-    user_agent = meta.get("HTTP_USER_AGENT", "")[:1024]
-    do_not_track = settings.HONOR_DNT and (
-        meta.get("HTTP_SEC_GPC", "").strip() == "1" or meta.get("HTTP_DNT", "").strip() == "1"
-    )
-    event = pipeline.run(
-        payload, site=site, ip=ip, user_agent=user_agent, at=now, do_not_track=do_not_track
-    )
-    if isinstance(event, DropReason):
-        # Don't teach bots: same answer as an accepted event, but counted for operators.
-        # (A duplicate is dropped by the writer and answered the same way: the client must
-        # stop retrying.)
-        COMMITTER.count_drop(site.id, now.date(), event)
-        return Answer(202)
     try:
-        COMMITTER.submit(event)
-    except IngestUnavailable:
-        return Answer(503, "temporarily unable to store the event, retry later",
-                      [("Retry-After", "5")])  # fmt: skip
+        # Both read the database only on a cache miss (the site every minute, the salt
+        # once a day per process).
+        site = tracked_site_get(payload.site)
+        if site is None:
+            return Answer(400, "unknown or inactive site id")
+        now = dt.datetime.now(dt.UTC)
+        user_agent = meta.get("HTTP_USER_AGENT", "")[:1024]
+        do_not_track = settings.HONOR_DNT and (
+            meta.get("HTTP_SEC_GPC", "").strip() == "1" or meta.get("HTTP_DNT", "").strip() == "1"
+        )
+        event = pipeline.run(
+            payload, site=site, ip=ip, user_agent=user_agent, at=now, do_not_track=do_not_track
+        )
+        if isinstance(event, DropReason):
+            # Don't teach bots: same answer as an accepted event, but counted for operators.
+            # (A duplicate is dropped by the writer and answered the same way: the client
+            # must stop retrying.)
+            COMMITTER.count_drop(site.id, now.date(), event)
+            return Answer(202)
+        budget = settings.INGEST_TIMEOUT_SECONDS - (time.monotonic() - started)
+        COMMITTER.submit(event, timeout=max(budget, 0.05))
+    except (IngestUnavailable, OperationalError, InterfaceError):  # database unreachable
+        return UNAVAILABLE
     return Answer(202)

@@ -15,12 +15,20 @@ import logging
 import os
 import queue
 import threading
+import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import DatabaseError, IntegrityError, connection, transaction
+from django.db import (
+    DatabaseError,
+    IntegrityError,
+    InterfaceError,
+    OperationalError,
+    connection,
+    transaction,
+)
 
 from tracking.identity import lock_visitors
 from tracking.models import PAGEVIEW_TYPES, DropCount, DropReason, Event, EventType, Session
@@ -308,6 +316,20 @@ class IngestUnavailable(Exception):
     """The event could not be committed; the client is told to retry (503)."""
 
 
+# Errors that say the database cannot be reached (stopped, restarting, the pool found no
+# connection in time), as opposed to one bad row: retrying the batch's events one by one
+# would only wait again for each of them.
+_UNREACHABLE = (OperationalError, InterfaceError)
+_RECONNECT_PAUSE_S = 0.25  # between a writer's connection attempts while the database is down
+
+
+def _close_quietly() -> None:
+    try:
+        connection.close()
+    except Exception:  # a connection that broke: the pool discards it anyway
+        connection.connection = None
+
+
 class _Pending:
     __slots__ = ("event", "done", "stored", "error", "state", "lock")
 
@@ -337,7 +359,15 @@ class _Pending:
 
 
 class GroupCommitter:
-    """One writer thread per process; requests wait on their own event until committed."""
+    """Writer threads per process; requests wait on their own event until committed.
+
+    Faults: a writer makes sure it has a working connection *before* it takes events from
+    the queue, so while the database is unreachable events stay untaken and their requests
+    are answered 503 at their deadline (``submit``'s timeout), with nothing stored. A batch
+    that fails because the connection broke fails as a whole (503, retried by the client)
+    instead of being retried event by event. A writer thread never dies of an error: it
+    logs, drops its connection and reconnects through the pool.
+    """
 
     def __init__(
         self, *, max_batch: int, on_commit=None, inline: bool = False, writers: int = 1
@@ -351,9 +381,18 @@ class GroupCommitter:
         self._drops_lock = threading.Lock()
         self._pid = 0
         self._start_lock = threading.Lock()
+        self._unreachable_since = 0.0  # monotonic; 0 while the database answers
+        # A writer idle this long hands its connection back (tests hold it longer).
+        self.idle_close_s = 1.0
 
     def submit(self, event: IncomingEvent, *, timeout: float = 30.0) -> bool:
-        """Block until ``event`` is committed; True if stored, False if dropped."""
+        """Block until ``event`` is committed; True if stored, False if dropped.
+
+        Raises ``IngestUnavailable`` when it could not be stored: no writer took it within
+        ``timeout`` seconds (then it never will), or its commit failed. Either way nothing
+        of it is stored and the client may retry; only a connection lost during COMMIT
+        leaves the outcome unknown, and then the event's client id makes the retry a
+        counted duplicate instead of a second copy."""
         if self.inline:
             drops = self._take_drops()
             try:
@@ -364,7 +403,7 @@ class GroupCommitter:
                     connection.close()
                 with self._drops_lock:
                     self._drops.update(drops)
-                if not _website_exists(event.website_id):
+                if not isinstance(exc, _UNREACHABLE) and not _website_exists(event.website_id):
                     return False
                 raise IngestUnavailable(str(exc)) from exc
             self._notify(result.website_ids)
@@ -428,44 +467,99 @@ class GroupCommitter:
         return drops
 
     def _run(self) -> None:
-        q = self._queue
+        waiting: list[_Pending] = []
         while True:
+            taken: list[_Pending] = []
             try:
-                batch = [q.get(timeout=1.0)]
+                waiting = self._cycle(waiting, taken)
+            except Exception as exc:
+                # Never let the thread die: its events would wait forever.
+                log.exception("ingest writer failed; going on")
+                for pending in taken:
+                    if not pending.done.is_set():
+                        pending.error = exc
+                        pending.done.set()
+                waiting = []
+                _close_quietly()
+                time.sleep(_RECONNECT_PAUSE_S)
+
+    def _cycle(self, waiting: list[_Pending], taken: list[_Pending]) -> list[_Pending]:
+        """One batch: gather, connect, take, commit. Returns the events gathered but not
+        taken because the database is unreachable (tried again next cycle, unless their
+        requests gave up meanwhile). ``taken`` receives the events this cycle took."""
+        q = self._queue
+        batch = waiting
+        if not batch:
+            try:
+                batch = [q.get(timeout=self.idle_close_s)]
             except queue.Empty:
-                batch = []
                 # Idle: hand the connection back (to the pool on PostgreSQL) rather than
                 # holding it between bursts.
-                connection.close()
-            while len(batch) < self._max_batch:
-                try:
-                    batch.append(q.get_nowait())
-                except queue.Empty:
-                    break
-            batch = [p for p in batch if p.take()]
-            drops = self._take_drops()
-            if batch or drops:
-                self._commit(batch, drops)
+                _close_quietly()
+        while len(batch) < self._max_batch:
+            try:
+                batch.append(q.get_nowait())
+            except queue.Empty:
+                break
+        if not batch and not self._drops:
+            return []
+        if not self._connected():
+            return [p for p in batch if p.state != "cancelled"]
+        taken += [p for p in batch if p.take()]
+        drops = self._take_drops()
+        if taken or drops:
+            self._commit(taken, drops)
+        return []
+
+    def _connected(self) -> bool:
+        """A working connection before events are taken: an event taken by a writer is
+        answered by that writer's outcome, one still queued is answered 503 at its
+        request's deadline (and the client's retry is then safe)."""
+        try:
+            connection.ensure_connection()
+        except Exception as exc:
+            _close_quietly()
+            if not self._unreachable_since:
+                self._unreachable_since = time.monotonic()
+                log.error("database unreachable, events are answered 503 until it returns: %s",
+                          exc)  # fmt: skip
+            time.sleep(_RECONNECT_PAUSE_S)
+            return False
+        if self._unreachable_since:
+            log.warning("database reachable again after %.1f s",
+                        time.monotonic() - self._unreachable_since)  # fmt: skip
+            self._unreachable_since = 0.0
+        return True
 
     def _commit(self, batch: list[_Pending], drops: Counter[DropKey]) -> None:
         try:
             result = write_events([p.event for p in batch], drops=drops)
-        except Exception:
-            log.exception("group commit of %d events failed; writing them one by one", len(batch))
-            connection.close()
-            result = None
+        except Exception as exc:
+            _close_quietly()
             with self._drops_lock:
                 self._drops.update(drops)  # counted with the next commit instead
+            if isinstance(exc, _UNREACHABLE):
+                # The connection broke (the database stopped or restarted): everything
+                # rolled back, so every request of the batch is answered 503 at once.
+                log.error("group commit of %d events failed: %s", len(batch), exc)
+                self._fail(batch, exc)
+                return
+            log.exception("group commit of %d events failed; writing them one by one", len(batch))
+            result = None
         if result is None:
             # One bad row must not fail its neighbours: retry each alone.
             site_ids: set[int] = set()
-            for pending in batch:
+            for i, pending in enumerate(batch):
                 try:
                     one = write_events([pending.event])
                     pending.stored = one.stored_flags[0]
                     site_ids |= one.website_ids
+                except _UNREACHABLE as exc:
+                    _close_quietly()
+                    self._fail(batch[i:], exc)
+                    break
                 except Exception as exc:
-                    connection.close()
+                    _close_quietly()
                     if not _website_exists(pending.event.website_id):
                         # Deleted after this process cached its id: nothing left to count.
                         pending.stored = False
@@ -479,6 +573,12 @@ class GroupCommitter:
             pending.stored = stored
             pending.done.set()
         self._notify(result.website_ids)
+
+    @staticmethod
+    def _fail(batch: list[_Pending], exc: BaseException) -> None:
+        for pending in batch:
+            pending.error = exc
+            pending.done.set()
 
     def _notify(self, website_ids: set[int]) -> None:
         if self._on_commit and website_ids:
