@@ -71,6 +71,7 @@ def test_an_unreachable_database_is_answered_503_with_retry_after_within_the_bud
     assert Event.objects.filter(website=website).count() == 2
 
 
+@pytest.mark.postgres  # deselected in the SQLite pass, run in the PostgreSQL one
 @pytest.mark.django_db(transaction=True)
 def test_a_writer_whose_connection_is_killed_fails_the_batch_at_once_and_reconnects():
     if connection.vendor != "postgresql":
