@@ -46,6 +46,7 @@ import json
 import multiprocessing as mp
 import os
 import queue
+import resource
 import secrets
 import shutil
 import signal
@@ -374,7 +375,8 @@ def _load_process(events_path: str, ports: list[int], rate: float, duration: flo
                              "errors_detail": {}}  # fmt: skip
     asyncio.run(_load(events, ports, rate, duration, conns_per_port, stats))  # type: ignore[arg-type]
     lat = stats.pop("lat")
-    out.put({**stats, "lat": lat.tobytes()})
+    ru = resource.getrusage(resource.RUSAGE_SELF)
+    out.put({**stats, "lat": lat.tobytes(), "cpu_s": ru.ru_utime + ru.ru_stime})
 
 
 # --- Reads and memory, sampled from the main process -------------------------------------
@@ -447,6 +449,38 @@ class MemorySampler(threading.Thread):
             self.stop.wait(self.every_s)
 
 
+class CpuMeter:
+    """CPU used during the run by each part of the deployment, PostgreSQL (this database's
+    backends, WAL writer, background writer), the load client and everything else."""
+
+    def __init__(self, d: Deployment) -> None:
+        self.d = d
+        self.t0 = time.monotonic()
+        self.machine0 = ingest_bench.machine_cpu()
+        self.before = self._read()
+
+    def _groups(self) -> dict[str, list[int]]:
+        groups = {"web": [], "workers": []}
+        for p in self.d.procs:
+            groups["web" if p.name.startswith("web") else "workers"] += list(p.pids())
+        groups["postgres"] = ingest_bench.postgres_pids(self.d.db_name)
+        return groups
+
+    def _read(self) -> dict[str, dict[int, float]]:
+        return {k: ingest_bench.proc_cpu(pids) for k, pids in self._groups().items()}
+
+    def cores(self, client_cpu_s: float) -> dict[str, float]:
+        """``client_cpu_s``: what the client reported (it may have exited by now)."""
+        after = self._read()
+        wall = time.monotonic() - self.t0
+        used = {k: ingest_bench.cpu_delta(self.before.get(k, {}), v) / wall
+                for k, v in after.items()}  # fmt: skip
+        used["client"] = client_cpu_s / wall
+        total = (ingest_bench.machine_cpu() - self.machine0) / wall
+        used["others"] = max(0.0, total - sum(used.values()))
+        return {k: round(v, 2) for k, v in used.items()}
+
+
 # --- Main -------------------------------------------------------------------------------
 def reachable(port: int) -> bool:
     try:
@@ -517,6 +551,7 @@ def main() -> int:
         log(f"{args.minutes:g} minutes at {rate:,.0f} events/s, round robin over 2 servers")
         t_load = time.monotonic()
         load.start()
+        cpu = CpuMeter(d)
         result = None
         last_note = 0.0
         exited: set[str] = set()
@@ -534,6 +569,7 @@ def main() -> int:
                 log(f"  {elapsed / 60:.0f} min; load average {os.getloadavg()[0]:.1f}")
         if result is None:
             raise SystemExit("the load client gave no result")
+        cores = cpu.cores(result["cpu_s"])
         load.join(timeout=10)
         t_end = time.monotonic()
         reader.stop.set()
@@ -591,6 +627,11 @@ def main() -> int:
             f"errors {errors} (non-2xx {result['status'] or 0}, socket {result['errors_detail'] or 0}, "
             f"unanswered {result['unanswered']}); latency p50 {report['p50_ms']} ms, "
             f"p99 {report['p99_ms']} ms, max {report['max_ms']} ms")  # fmt: skip
+        report["cores"] = cores
+        log(
+            "CPU, cores averaged over the run: "
+            + ", ".join(f"{k} {v:.2f}" for k, v in cores.items())
+        )
         reads = reader.results
         bad_reads = [(w, s) for w, s, _ in reads if not 200 <= s < 300]
         read_ms = [t * 1000 for _, _, t in reads]
@@ -640,6 +681,15 @@ def main() -> int:
             if duration >= 300 and not flat:
                 problems.append(f"memory of {label} grew {start_mb:.0f} -> {end_mb:.0f} MB")
         report["rss_mb"] = mem
+        # How long the refresh jobs took (huey logs each run at INFO).
+        took = [float(line.rsplit(" ", 1)[1].rstrip("s")) for p in d.procs
+                if not p.name.startswith("web") for line in p.log_text().splitlines()
+                if "refresh_website" in line and "executed in" in line]  # fmt: skip
+        if took:
+            report["refresh_jobs"] = {"count": len(took), "median_s": statistics.median(took),
+                                      "max_s": max(took)}  # fmt: skip
+            log(f"refresh jobs: {len(took)}, median {statistics.median(took):.2f} s, "
+                f"max {max(took):.2f} s")  # fmt: skip
         for p in d.procs:
             text = p.log_text()
             if "Traceback" in text:

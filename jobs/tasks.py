@@ -45,6 +45,9 @@ _memo_lock = threading.Lock()
 _owed: set[int] = set()
 _queue_down_until = 0.0
 QUEUE_RETRY_SECONDS = 2.0
+# Website id -> wall-clock start of the pending refresh job this process last knew of (its
+# own, or another process's read from the flag), so the flag is read once per job.
+_runs_at: dict[int, float] = {}
 
 
 def _flag(website_id: int) -> str:
@@ -92,20 +95,34 @@ def request_refresh(website_ids: set[int] | list[int], *, now: float | None = No
                 refresh_website.schedule((website_id,), delay=delay)
                 enqueued += 1
             else:
-                # Another process's job is pending: when does it start?
-                value = HUEY.get(_flag(website_id), peek=True)
-                runs_at = value if isinstance(value, float) else 0.0
+                # A job is pending (not started: it clears the flag first). When does it
+                # start? A start still ahead that this process knew of is the same job or
+                # an earlier one; otherwise read it from the flag.
+                known = _runs_at.get(website_id, 0.0)
+                if known <= time.time():
+                    value = HUEY.get(_flag(website_id), peek=True)
+                    known = value if isinstance(value, float) else 0.0
+                runs_at = known
+            _runs_at[website_id] = runs_at
         except Exception as exc:
             with _memo_lock:
                 _owed.update(todo[i:])
                 # Jobs thought pending may be lost with the storage (a Redis restarted empty).
                 _recently_requested.clear()
+                _runs_at.clear()
                 first = now >= _queue_down_until and not owed
                 _queue_down_until = now + QUEUE_RETRY_SECONDS
             if first:
                 log.warning("job queue unreachable, refreshes wait until it returns: %s", exc)
             return enqueued
-        skip_until = now + (runs_at - time.time()) - margin
+        wall = time.time()
+        skip_until = now + (runs_at - wall) - margin
+        if wall - runs_at > 2 * max(delay, 1):
+            # Overdue: the consumers are down or far behind. Its start may come at any
+            # moment; ask again once a second rather than on every commit. (Events of a
+            # burst's last second may then wait for the next job, or for reads to compute
+            # the open day from raw events once its snapshot is OPEN_SNAPSHOT_MAX_AGE old.)
+            skip_until = now + 1.0
         with _memo_lock:
             if skip_until > now:
                 _recently_requested[website_id] = skip_until

@@ -924,6 +924,12 @@ def scenario_sigterm(d: Deployment) -> Outcome:
         out.problems.append("the worker did not exit within 40 s of SIGTERM")
         d.worker.kill()
     out.notes.append(f"worker exited {wtook:.1f} s after SIGTERM with code {wcode}")
+    last_run = d.worker.log_text().rsplit("=== start", 1)[-1]
+    if "Shutting down gracefully" not in last_run:
+        # huey's default takes SIGTERM as "stop now", abandoning running jobs half-way.
+        out.problems.append("the worker did not shut down gracefully on SIGTERM")
+    if "did not finish" in last_run:
+        out.problems.append("a job was interrupted by the worker's shutdown")
     d.start_worker()
     time.sleep(3)
     traffic.stop(drain_s=30)

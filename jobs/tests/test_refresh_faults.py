@@ -22,6 +22,7 @@ def real_queue():
     HUEY.immediate = False
     HUEY.flush()
     tasks._recently_requested.clear()
+    tasks._runs_at.clear()
     tasks._owed.clear()
     tasks._queue_down_until = 0.0
     yield HUEY
