@@ -18,7 +18,7 @@ event with its own client id like pixel.js. The rate defaults to 70% of the inge
 capacity measured in docs/PERFORMANCE.md (1,983 events/s at c=64: 1,388/s); latency is
 counted from each request's scheduled time, so a server that falls behind shows in it.
 Meanwhile a reader fetches the dashboard page and the stats API (summary, time series,
-breakdown) from both servers, about twice a second.
+breakdown) from both servers in turn, one every 2 s (``--reads``).
 
 Reported and checked:
 - errors: every ingestion request and every read answered 2xx (0 errors);
@@ -381,11 +381,12 @@ def _load_process(events_path: str, ports: list[int], rate: float, duration: flo
 
 # --- Reads and memory, sampled from the main process -------------------------------------
 class Reader(threading.Thread):
-    """The dashboard page and the stats API from both servers, about twice a second."""
+    """The dashboard page and the stats API from both servers, ``per_s`` a second."""
 
-    def __init__(self, d: Deployment) -> None:
+    def __init__(self, d: Deployment, per_s: float) -> None:
         super().__init__(daemon=True)
         self.d = d
+        self.pause_s = 1 / per_s
         self.stop = threading.Event()
         self.results: list[tuple[str, int, float]] = []  # (what, status, seconds)
 
@@ -412,7 +413,7 @@ class Reader(threading.Thread):
                 status = 0
             self.results.append((what, status, time.monotonic() - t0))
             n += 1
-            self.stop.wait(0.5)
+            self.stop.wait(max(0.0, self.pause_s - (time.monotonic() - t0)))
 
 
 def rss_kb(pid: int) -> int | None:
@@ -506,6 +507,8 @@ def main() -> int:
     parser.add_argument("--web-workers", type=int, default=1,
                         help="granian workers per web server instance (2 instances)")  # fmt: skip
     parser.add_argument("--conns", type=int, default=32, help="connections per server")
+    parser.add_argument("--reads", type=float, default=0.5,
+                        help="dashboard and stats API reads per second (0.5)")  # fmt: skip
     parser.add_argument("--db-name", default="sa_soak")
     parser.add_argument("--redis-db", type=int, default=8)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with the logs")
@@ -540,7 +543,7 @@ def main() -> int:
         log(f"set up in {time.monotonic() - t_setup:.0f} s: web servers on {d.ports} "
             f"({args.web_workers} granian worker(s) each), 2 workers + 1 scheduler; "
             f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
-        sampler, reader = MemorySampler(d), Reader(d)
+        sampler, reader = MemorySampler(d), Reader(d, args.reads)
         sampler.start()
         reader.start()
         out: mp.Queue = mp.get_context("fork").Queue()

@@ -399,8 +399,10 @@ def _env_seconds(name: str, default: float) -> float:
     return value
 
 
-# An ingestion request is answered within about this long: 202 once its event is
-# committed, else 503 with Retry-After (nothing stored; the client retries with its id).
+# An ingestion request whose event is not committed after this long is answered 503 with
+# Retry-After (nothing stored; the client retries with its id), unless the writers are
+# still committing other events (a slow database, not a stopped one: it then waits on, up
+# to 10 s). With PostgreSQL down every answer comes within 2 s (scripts/faults.py).
 INGEST_TIMEOUT_SECONDS = _env_seconds("INGEST_TIMEOUT_SECONDS", 1.5)
 if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
     _pool = DATABASES["default"]["OPTIONS"]["pool"]

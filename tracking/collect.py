@@ -72,9 +72,10 @@ def collect(method: str, meta: Mapping[str, str], read: Callable[[int], bytes]) 
     ``CONTENT_LENGTH``, ``HTTP_USER_AGENT``, ``HTTP_X_FORWARDED_FOR``); ``read(n)`` reads at
     most ``n`` bytes of the body.
 
-    Answers within about ``INGEST_TIMEOUT_SECONDS`` of the call even when the database is
-    down: 503 with ``Retry-After`` (a pooled connection is waited for at most
-    ``DB_POOL_TIMEOUT``, the commit until the rest of the budget is spent)."""
+    When the database is down, answers 503 with ``Retry-After`` within about
+    ``INGEST_TIMEOUT_SECONDS`` of the call: a pooled connection is waited for at most
+    ``DB_POOL_TIMEOUT``, the commit until the rest of that budget is spent (longer only
+    while the writers are committing, i.e. the database is slow, not gone)."""
     started = time.monotonic()
     if method == "OPTIONS":
         return Answer(204)

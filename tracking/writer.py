@@ -321,6 +321,11 @@ class IngestUnavailable(Exception):
 # would only wait again for each of them.
 _UNREACHABLE = (OperationalError, InterfaceError)
 _RECONNECT_PAUSE_S = 0.25  # between a writer's connection attempts while the database is down
+# A request past its deadline waits on while the writers keep committing (a slow database:
+# a burst, a busy machine), up to _OVERLOAD_PATIENCE_S; once they have committed nothing for
+# _STALL_S the database is stuck or gone, and it is answered 503 at once.
+_STALL_S = 0.4
+_OVERLOAD_PATIENCE_S = 10.0
 
 
 def _close_quietly() -> None:
@@ -382,17 +387,20 @@ class GroupCommitter:
         self._pid = 0
         self._start_lock = threading.Lock()
         self._unreachable_since = 0.0  # monotonic; 0 while the database answers
+        self._last_commit_at = 0.0  # monotonic, of the last successful commit
         # A writer idle this long hands its connection back (tests hold it longer).
         self.idle_close_s = 1.0
 
     def submit(self, event: IncomingEvent, *, timeout: float = 30.0) -> bool:
         """Block until ``event`` is committed; True if stored, False if dropped.
 
-        Raises ``IngestUnavailable`` when it could not be stored: no writer took it within
-        ``timeout`` seconds (then it never will), or its commit failed. Either way nothing
-        of it is stored and the client may retry; only a connection lost during COMMIT
-        leaves the outcome unknown, and then the event's client id makes the retry a
-        counted duplicate instead of a second copy."""
+        Raises ``IngestUnavailable`` when it could not be stored: its commit failed, or no
+        writer took it within ``timeout`` seconds while the writers committed nothing for
+        ``_STALL_S`` (the database is down or stuck; when they are committing, only slowly,
+        it waits on, up to ``_OVERLOAD_PATIENCE_S``). Either way nothing of it is stored
+        and the client may retry; only a connection lost during COMMIT leaves the outcome
+        unknown, and then the event's client id makes the retry a counted duplicate
+        instead of a second copy."""
         if self.inline:
             drops = self._take_drops()
             try:
@@ -415,13 +423,19 @@ class GroupCommitter:
         if connection.connection is not None and not connection.in_atomic_block:
             connection.close()
         pending = _Pending(event)
+        queued_at = time.monotonic()
         self._queue.put(pending)
         if not pending.done.wait(timeout):
-            if pending.cancel():
-                raise IngestUnavailable("timed out waiting for the database")
-            # Already in a transaction: its outcome decides the answer, so a 503 always
-            # means "not stored" and the client's retry cannot store it twice.
-            pending.done.wait()
+            limit = queued_at + _OVERLOAD_PATIENCE_S
+            while not pending.done.wait(0.05):
+                now = time.monotonic()
+                if now - self._last_commit_at < _STALL_S and now < limit:
+                    continue  # slow, not stuck: it is about to be stored
+                if pending.cancel():
+                    raise IngestUnavailable("timed out waiting for the database")
+                # Already in a transaction: its outcome decides the answer, so a 503 always
+                # means "not stored" and the client's retry cannot store it twice.
+                pending.done.wait()
         if pending.error is not None:
             raise IngestUnavailable(str(pending.error)) from pending.error
         return pending.stored
@@ -569,6 +583,7 @@ class GroupCommitter:
                 pending.done.set()
             self._notify(site_ids)
             return
+        self._last_commit_at = time.monotonic()
         for pending, stored in zip(batch, result.stored_flags, strict=True):
             pending.stored = stored
             pending.done.set()

@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import socket
+import threading
 import time
 
 import pytest
@@ -108,3 +109,50 @@ def test_a_writer_whose_connection_is_killed_fails_the_batch_at_once_and_reconne
     woken.cancel()
     committer._queue.put(woken)
     time.sleep(0.5)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_past_its_deadline_an_event_waits_on_while_the_writers_commit_and_not_once_they_stall():
+    """Slow (writers committing, just not this event yet): wait on, then stored. Stuck
+    (no commit for a while): 503 at once, and the event is never stored later."""
+    website = make_website()
+    now = dt.datetime.now(dt.UTC)
+
+    def event(n: int):
+        payload = from_dict(json.loads(_body(website, n)))
+        return pipeline.run(payload, site=site_of(website), ip="203.0.113.10",
+                            user_agent=IPHONE_UA, at=now + dt.timedelta(seconds=n))  # fmt: skip
+
+    committer = GroupCommitter(max_batch=10)
+    start_writer = committer._ensure_thread
+    committer._ensure_thread = lambda: None  # no writer yet: the event stays queued
+    busy = threading.Event()
+
+    def other_commits() -> None:  # what writers busy with other batches report
+        while not busy.is_set():
+            committer._last_commit_at = time.monotonic()
+            time.sleep(0.05)
+
+    threading.Thread(target=other_commits, daemon=True).start()
+
+    def writer_arrives() -> None:  # after the deadline, with the event still queued
+        waiting = committer._queue
+        start_writer()  # a new queue for this process's writers: hand the event over
+        while not waiting.empty():
+            committer._queue.put(waiting.get())
+
+    threading.Timer(0.5, writer_arrives).start()
+    t0 = time.monotonic()
+    try:
+        assert committer.submit(event(1), timeout=0.1) is True
+    finally:
+        busy.set()
+    assert time.monotonic() - t0 > 0.4
+    # Stalled: no writer has committed anything.
+    stuck = GroupCommitter(max_batch=10)
+    stuck._ensure_thread = lambda: None
+    t0 = time.monotonic()
+    with pytest.raises(IngestUnavailable):
+        stuck.submit(event(2), timeout=0.1)
+    assert time.monotonic() - t0 < 1.0
+    assert Event.objects.filter(website=website).count() == 1
