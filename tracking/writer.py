@@ -324,7 +324,7 @@ _RECONNECT_PAUSE_S = 0.25  # between a writer's connection attempts while the da
 # A request past its deadline waits on while the writers keep committing (a slow database:
 # a burst, a busy machine), up to _OVERLOAD_PATIENCE_S; once they have committed nothing for
 # _STALL_S the database is stuck or gone, and it is answered 503 at once.
-_STALL_S = 0.4
+_STALL_S = 0.25
 _OVERLOAD_PATIENCE_S = 10.0
 
 
