@@ -16,6 +16,7 @@ import threading
 import time
 
 from django.conf import settings
+from django.core.cache import cache
 from django.db.models import Min
 from django.utils import timezone
 from huey import crontab
@@ -153,11 +154,43 @@ def refresh_website(website_id: int) -> None:
     the cache for the standard periods so the next dashboard read is a hit.
     """
     HUEY.get(_flag(website_id))  # get() removes the key: the next burst schedules again
-    with HUEY.lock_task(f"refresh-website-{website_id}"):
+    if not _refresh_lock(website_id):
+        # Another consumer is refreshing this website, and may have read the database
+        # before this job's events were committed: run again after it, rather than drop
+        # them until the next burst (huey's lock_task would drop this job).
+        if HUEY.put_if_empty(_flag(website_id), time.time() + settings.REFRESH_DEBOUNCE_SECONDS):
+            refresh_website.schedule((website_id,), delay=settings.REFRESH_DEBOUNCE_SECONDS)
+        return
+    try:
         website = Website.objects.filter(id=website_id).first()
-        if website is None:
-            return
-        refresh(website)
+        if website is not None:
+            refresh(website)
+    finally:
+        _refresh_unlock(website_id)
+
+
+# A refresh holds this lock while it runs. It expires: a consumer killed mid-refresh must not
+# block the website's refreshes for good (huey's task locks never expire). Two refreshes at
+# once are harmless, only wasted work: every snapshot is replaced behind its version check.
+REFRESH_LOCK_SECONDS = 600
+
+
+def _refresh_lock_key(website_id: int) -> str:
+    return f"refresh-running:{website_id}"
+
+
+def _refresh_lock(website_id: int) -> bool:
+    try:
+        return bool(cache.add(_refresh_lock_key(website_id), 1, timeout=REFRESH_LOCK_SECONDS))
+    except Exception:  # the cache is down: refresh anyway
+        return True
+
+
+def _refresh_unlock(website_id: int) -> None:
+    try:
+        cache.delete(_refresh_lock_key(website_id))
+    except Exception:  # expires by itself
+        log.warning("could not release the refresh lock of website %s", website_id)
 
 
 def refresh(website: Website, *, now: dt.datetime | None = None) -> None:

@@ -747,9 +747,6 @@ def scenario_redis(d: Deployment, outage_s: float) -> Outcome:
     problem = d.wait_stats_api("redis", traffic.pageviews())
     if problem:
         out.problems.append(problem)
-    if skipped_refreshes(d):
-        out.notes.append(f"KNOWN ISSUE: {skipped_refreshes(d)} refresh jobs dropped so far "
-                         "('unable to acquire lock refresh-website-N')")  # fmt: skip
     out.notes.append(f"{len(traffic.accepted)} events accepted and stored; stats API and "
                      f"snapshot show {traffic.pageviews()} page views")  # fmt: skip
     if not d.worker or not d.worker.alive():
@@ -960,12 +957,6 @@ def scenario_sigterm(d: Deployment) -> Outcome:
         if "Traceback" in text:
             out.notes.append(f"{proc.name} log has {text.count('Traceback')} tracebacks")
     return out
-
-
-def skipped_refreshes(d: Deployment) -> int:
-    """Refresh jobs the consumer dropped because the website's previous refresh still ran
-    (huey's TaskLockedException; reported: such a job's events wait for the next one)."""
-    return d.worker.log_text().count("unable to acquire lock refresh-website") if d.worker else 0
 
 
 # --- Main -------------------------------------------------------------------------------

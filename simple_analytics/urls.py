@@ -19,6 +19,9 @@ def home(request: HttpRequest) -> HttpResponse:
     return redirect("websites:list")
 
 
+# A database that cannot be reached (stopped, or no pooled connection in time) is a 503.
+handler500 = "simple_analytics.errors.server_error"
+
 urlpatterns = [
     path("api/event", tracking_views.collect, name="collect"),
     path("pixel.js", tracking_views.pixel, name="pixel"),

@@ -321,10 +321,14 @@ class IngestUnavailable(Exception):
 # would only wait again for each of them.
 _UNREACHABLE = (OperationalError, InterfaceError)
 _RECONNECT_PAUSE_S = 0.25  # between a writer's connection attempts while the database is down
-# A request past its deadline waits on while the writers keep committing (a slow database:
-# a burst, a busy machine), up to _OVERLOAD_PATIENCE_S; once they have committed nothing for
-# _STALL_S the database is stuck or gone, and it is answered 503 at once.
-_STALL_S = 0.25
+# A request past its deadline waits on while the database is merely slow (a burst, a busy
+# machine: the writers are committing, only late), up to _OVERLOAD_PATIENCE_S. It is answered
+# 503 at once when the database is known to be unreachable (a writer's connection or commit
+# failed with a connection error, and none has succeeded since), or when nothing at all was
+# committed for _HUNG_S while it waited (a database that hangs without failing).
+# A stall alone is not enough: on a busy machine (CI) commits pause for more than 0.25 s
+# now and then, which answered a live database's events 503.
+_HUNG_S = 2.0
 _OVERLOAD_PATIENCE_S = 10.0
 
 
@@ -395,9 +399,10 @@ class GroupCommitter:
         """Block until ``event`` is committed; True if stored, False if dropped.
 
         Raises ``IngestUnavailable`` when it could not be stored: its commit failed, or no
-        writer took it within ``timeout`` seconds while the writers committed nothing for
-        ``_STALL_S`` (the database is down or stuck; when they are committing, only slowly,
-        it waits on, up to ``_OVERLOAD_PATIENCE_S``). Either way nothing of it is stored
+        writer took it within ``timeout`` seconds while the database is unreachable (a
+        writer's last connection attempt or commit failed) or hangs (nothing committed for
+        ``_HUNG_S``); a database that is only slow is waited for, up to
+        ``_OVERLOAD_PATIENCE_S``. Either way nothing of it is stored
         and the client may retry; only a connection lost during COMMIT leaves the outcome
         unknown, and then the event's client id makes the retry a counted duplicate
         instead of a second copy."""
@@ -429,8 +434,12 @@ class GroupCommitter:
             limit = queued_at + _OVERLOAD_PATIENCE_S
             while not pending.done.wait(0.05):
                 now = time.monotonic()
-                if now - self._last_commit_at < _STALL_S and now < limit:
-                    continue  # slow, not stuck: it is about to be stored
+                if (
+                    not self._unreachable_since
+                    and now - max(self._last_commit_at, queued_at) < _HUNG_S
+                    and now < limit
+                ):
+                    continue  # slow, not gone: it is about to be stored
                 if pending.cancel():
                     raise IngestUnavailable("timed out waiting for the database")
                 # Already in a transaction: its outcome decides the answer, so a 503 always
@@ -554,8 +563,11 @@ class GroupCommitter:
                 self._drops.update(drops)  # counted with the next commit instead
             if isinstance(exc, _UNREACHABLE):
                 # The connection broke (the database stopped or restarted): everything
-                # rolled back, so every request of the batch is answered 503 at once.
+                # rolled back, so every request of the batch is answered 503 at once, and
+                # the requests still queued at their deadline.
                 log.error("group commit of %d events failed: %s", len(batch), exc)
+                if not self._unreachable_since:
+                    self._unreachable_since = time.monotonic()
                 self._fail(batch, exc)
                 return
             log.exception("group commit of %d events failed; writing them one by one", len(batch))
@@ -584,6 +596,7 @@ class GroupCommitter:
             self._notify(site_ids)
             return
         self._last_commit_at = time.monotonic()
+        self._unreachable_since = 0.0
         for pending, stored in zip(batch, result.stored_flags, strict=True):
             pending.stored = stored
             pending.done.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 import pytest
 from huey.contrib.djhuey import HUEY
@@ -77,3 +78,35 @@ def test_the_sweep_rearms_a_flag_left_without_a_job(client, real_queue):
     tasks.sweep_refresh_flags.call_local()
     assert real_queue.get(tasks._flag(orphan.id), peek=True) is None
     assert real_queue.get(tasks._flag(busy.id), peek=True) is not None
+
+
+def test_a_refresh_finding_another_running_runs_again_after_it_instead_of_dropping(
+    client, real_queue
+):
+    website = make_website()
+    send(client, website)
+    (job,) = refresh_jobs(real_queue)
+    assert tasks._refresh_lock(website.id)  # another consumer is refreshing this website
+    try:
+        tasks.refresh_website.call_local(*job.args)
+    finally:
+        tasks._refresh_unlock(website.id)
+    assert Website.objects.get(id=website.id).first_event_at is None  # not run alongside
+    # Scheduled again, behind a set flag (the run job is still listed, see above).
+    assert [j.args for j in refresh_jobs(real_queue)] == [(website.id,), (website.id,)]
+    assert real_queue.get(tasks._flag(website.id), peek=True) is not None
+    tasks.refresh_website.call_local(*job.args)
+    assert Website.objects.get(id=website.id).first_event_at is not None
+
+
+def test_a_refresh_lock_left_by_a_killed_consumer_expires(client, real_queue, monkeypatch):
+    website = make_website()
+    send(client, website)
+    (job,) = refresh_jobs(real_queue)
+    monkeypatch.setattr(tasks, "REFRESH_LOCK_SECONDS", 1)
+    assert tasks._refresh_lock(website.id)  # taken, then the consumer was SIGKILLed
+    time.sleep(1.2)
+    tasks.refresh_website.call_local(*job.args)
+    assert Website.objects.get(id=website.id).first_event_at is not None
+    assert tasks._refresh_lock(website.id)  # the job released it
+    tasks._refresh_unlock(website.id)

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 from django.core.exceptions import PermissionDenied, SuspiciousOperation
+from django.db import OperationalError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import path
 
+from simple_analytics.urls import handler500  # noqa: F401 (Django looks it up here)
 from simple_analytics.urls import urlpatterns as project_urlpatterns
 
 # Must never reach a client: it stands for whatever an exception may carry.
@@ -24,6 +26,10 @@ def suspicious(request: HttpRequest) -> HttpResponse:
     raise SuspiciousOperation(CANARY)
 
 
+def database_down(request: HttpRequest) -> HttpResponse:
+    raise OperationalError(CANARY)
+
+
 def missing(request: HttpRequest) -> HttpResponse:
     raise Http404(CANARY)
 
@@ -33,5 +39,7 @@ urlpatterns = [
     path("__test__/forbidden", forbidden),
     path("__test__/suspicious", suspicious),
     path("__test__/missing", missing),
+    path("__test__/database-down", database_down),
+    path("api/__test__/database-down", database_down),
     *project_urlpatterns,
 ]

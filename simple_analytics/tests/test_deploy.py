@@ -181,3 +181,11 @@ def test_error_pages_carry_no_traceback_or_secret(caplog, settings):
     assert_plain(client.get("/no/such/page/"), 404)
     # A Host header we do not serve.
     assert_plain(client.get("/accounts/login/", HTTP_HOST="evil.example"), 400)
+    # A database that cannot be reached: "retry later", not "something broke".
+    down = client.get("/__test__/database-down")
+    assert_plain(down, 503)
+    assert down["Retry-After"] == "5"
+    assert "Temporarily unavailable" in down.content.decode()
+    api_down = client.get("/api/__test__/database-down")
+    assert api_down.status_code == 503 and api_down["Retry-After"] == "5"
+    assert api_down.json() == {"error": "temporarily unavailable, retry later"}
