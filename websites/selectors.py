@@ -28,27 +28,55 @@ class TrackedSite:
 
 _cache: dict[str, tuple[float, TrackedSite | None]] = {}
 _lock = threading.Lock()
+# Tracking id -> set once the thread loading it is done. One thread per id queries the
+# database; the others keep answering from the expired entry meanwhile, or, with no entry
+# yet (a cold start), wait for it. Without this, every request thread of a worker that
+# missed at the same moment borrowed a pooled connection at once (a burst of pool waits,
+# and at a cold start under load: 503s).
+_loading: dict[str, threading.Event] = {}
+_LOAD_WAIT_S = 5.0
 
 
 def tracked_site_get(tracking_id: str, *, now: float | None = None) -> TrackedSite | None:
     """The active website with this tracking id, from a per-process TTL cache.
 
-    The hot path calls this for every event: at most one query per id per minute.
+    The hot path calls this for every event: at most one query per id per minute, by one
+    thread at a time.
     """
     now = time.monotonic() if now is None else now
     hit = _cache.get(tracking_id)
     if hit is not None and hit[0] > now:
         return hit[1]
-    row = (
-        Website.objects.filter(tracking_id=tracking_id, is_active=True)
-        .values_list("id", "domain", "timezone")
-        .first()
-    )
-    site = TrackedSite(row[0], row[1].lower(), zoneinfo.ZoneInfo(row[2])) if row else None
     with _lock:
-        if len(_cache) >= _MAX_ENTRIES:
-            _cache.clear()
-        _cache[tracking_id] = (now + (_FOUND_TTL_S if site else _MISSING_TTL_S), site)
+        loaded = _loading.get(tracking_id)
+        loader = loaded is None
+        if loader:
+            loaded = _loading[tracking_id] = threading.Event()
+    assert loaded is not None
+    if not loader:
+        if hit is not None:
+            return hit[1]  # expired: still right for the moment another thread reloads it
+        loaded.wait(_LOAD_WAIT_S)
+        hit = _cache.get(tracking_id)
+        if hit is not None:
+            return hit[1]
+        # The loader failed (the database is unreachable): try, and fail, on our own.
+    try:
+        row = (
+            Website.objects.filter(tracking_id=tracking_id, is_active=True)
+            .values_list("id", "domain", "timezone")
+            .first()
+        )
+        site = TrackedSite(row[0], row[1].lower(), zoneinfo.ZoneInfo(row[2])) if row else None
+        with _lock:
+            if len(_cache) >= _MAX_ENTRIES:
+                _cache.clear()
+            _cache[tracking_id] = (now + (_FOUND_TTL_S if site else _MISSING_TTL_S), site)
+    finally:
+        if loader:
+            with _lock:
+                _loading.pop(tracking_id, None)
+            loaded.set()
     return site
 
 

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import pytest
 from django.core.exceptions import ValidationError
 
 from simple_analytics.testing import make_user, make_website
+from websites import selectors
 from websites.forms import timezone_choices
 from websites.models import Website
-from websites.selectors import tracked_site_get, website_list_for_user
+from websites.selectors import tracked_site_forget, tracked_site_get, website_list_for_user
 from websites.services import website_create, website_delete, website_update
 
 pytestmark = pytest.mark.django_db
@@ -74,3 +78,40 @@ def test_tracking_ids_are_alphanumeric_so_they_work_as_cli_arguments():
     ids = {new_tracking_id() for _ in range(2000)}
     assert len(ids) == 2000
     assert all(len(i) == 12 and i.isascii() and i.isalnum() for i in ids)
+
+
+class _SlowLookups:
+    """Counts the ingest path's site lookups and makes each take a while (a busy pool)."""
+
+    def __init__(self, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+        self.calls = 0
+        real = selectors.Website.objects.filter
+
+        def slow_filter(*args, **kwargs):  # type: ignore[no-untyped-def]
+            self.calls += 1
+            time.sleep(0.3)
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(selectors.Website.objects, "filter", slow_filter)
+
+
+def _at_once(n: int, call):  # type: ignore[no-untyped-def]
+    with ThreadPoolExecutor(n) as pool:
+        return list(pool.map(lambda _: call(), range(n)))
+
+
+@pytest.mark.django_db(transaction=True)  # the threads read the site with their own connections
+def test_threads_that_miss_the_site_cache_together_query_it_once(monkeypatch):
+    website = make_website()
+    tracked_site_forget()
+    lookups = _SlowLookups(monkeypatch)
+    sites = _at_once(16, lambda: tracked_site_get(website.tracking_id))  # a cold start
+    assert lookups.calls == 1
+    assert {site.id for site in sites} == {website.id}
+    # Expired: one thread reloads it, the others answer from the expired entry at once.
+    later = time.monotonic() + 3600
+    started = time.monotonic()
+    sites = _at_once(16, lambda: tracked_site_get(website.tracking_id, now=later))
+    assert lookups.calls == 2
+    assert {site.id for site in sites} == {website.id}
+    assert time.monotonic() - started < 2.0
