@@ -41,6 +41,16 @@ def run(commands: list[list[str]]) -> int:
     except KeyboardInterrupt:
         pass
     finally:
+
+        def force(signum: int, frame: object) -> None:
+            # A second SIGTERM or Ctrl+C while the children finish: stop them now (and
+            # no traceback from this process).
+            for p in procs:
+                if p.poll() is None:
+                    p.kill()
+
+        signal.signal(signal.SIGTERM, force)
+        signal.signal(signal.SIGINT, force)
         for p in procs:
             if p.poll() is None:
                 p.terminate()  # both finish in-flight work on SIGTERM

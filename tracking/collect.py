@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -116,6 +118,30 @@ def collect(method: str, meta: Mapping[str, str], read: Callable[[int], bytes]) 
             return Answer(202)
         budget = settings.INGEST_TIMEOUT_SECONDS - (time.monotonic() - started)
         COMMITTER.submit(event, timeout=max(budget, 0.05))
-    except (IngestUnavailable, OperationalError, InterfaceError):  # database unreachable
+    except (IngestUnavailable, OperationalError, InterfaceError) as exc:  # database unreachable
+        _log_unavailable(exc)
         return UNAVAILABLE
     return Answer(202)
+
+
+log = logging.getLogger(__name__)
+_LOG_EVERY_S = 10.0
+_unavailable = {"since_log": 0, "logged_at": -_LOG_EVERY_S}
+_unavailable_lock = threading.Lock()
+
+
+def _log_unavailable(exc: BaseException) -> None:
+    """Say why ingestion answered 503, at most once per ``_LOG_EVERY_S`` per process (with
+    the count since the last line): an outage must not flood the log."""
+    with _unavailable_lock:
+        _unavailable["since_log"] += 1
+        now = time.monotonic()
+        if now - _unavailable["logged_at"] < _LOG_EVERY_S:
+            return
+        count, _unavailable["since_log"], _unavailable["logged_at"] = (
+            _unavailable["since_log"],
+            0,
+            now,
+        )
+    log.warning("ingestion answered 503 (%d since the last such line): %s: %s",
+                count, type(exc).__name__, exc)  # fmt: skip
