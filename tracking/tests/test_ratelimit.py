@@ -155,7 +155,8 @@ def counter_keys() -> list[str]:
     return ratelimit._LOCAL.keys()  # other caches: counted in this process
 
 
-@override_settings(INGEST_RATE_LIMIT_IP=50, INGEST_RATE_LIMIT_WEBSITE=50)
+# 16: within 16 batches of the limit, so every event is added to Redis at once.
+@override_settings(INGEST_RATE_LIMIT_IP=16, INGEST_RATE_LIMIT_WEBSITE=16)
 def test_counters_never_hold_the_ip_and_on_redis_are_shared_with_an_expiry(client):
     website = make_website()
     ip = random_ip()
@@ -251,3 +252,46 @@ def test_the_wsgi_fast_path_answers_429_with_retry_after():
     assert headers["Content-Length"] == str(len(out))
     assert json.loads(out) == {"error": "too many events, retry later"}
     assert Event.objects.count() == 1
+
+
+@pytest.mark.postgres  # the pass with Redis as the cache
+def test_processes_share_a_limit_through_redis_in_batches_and_overshoot_little(window):
+    """Two processes' counters against one Redis: far fewer round trips than events, the
+    limit holds within the documented bound, and a flood is refused on both."""
+    from conftest import require_service
+
+    backend = caches["default"]
+    require_service("Redis", isinstance(backend, RedisCache))
+    calls = []
+    real_script = ratelimit._SCRIPT
+
+    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+        calls.append(kwargs["args"][:2])
+        return real_script(*args, **kwargs)
+
+    tick = int(window // ratelimit.WINDOW_S)
+    ip_key = f"rl:ip:{tick}:{ratelimit.client_key(random_ip())}"
+    site_key = f"rl:site:{tick}:batch{random.randrange(10**9)}"
+    processes = [ratelimit._SharedCounters(), ratelimit._SharedCounters()]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ratelimit, "_SCRIPT", counted)
+        verdicts = [
+            processes[n % 2].count(tick, ip_key, site_key, 100, 0, backend) for n in range(300)
+        ]
+    accepted = verdicts.count(0)
+    # Each process holds back at most a sixteenth of the headroom: 2 x 100 / 16.
+    assert 100 <= accepted <= 100 + 2 * 100 // 16
+    assert verdicts[-20:] == [1] * 20
+    assert len(calls) < 300 / 3
+    # Every event was counted in Redis or is still held back by one of the processes.
+    held_back = sum(p._counters[ip_key][1] for p in processes)
+    client = backend._cache.get_client()
+    assert int(client.get(backend.make_key(ip_key))) + held_back == 300
+    # A website counter with its production limit: one round trip per 50 events.
+    calls.clear()
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(ratelimit, "_SCRIPT", counted)
+        for _ in range(200):
+            key = f"rl:ip:{tick}:{ratelimit.client_key(random_ip())}"
+            assert processes[0].count(tick, key, site_key, 600, 300_000, backend) == 0
+    assert len(calls) == 4
