@@ -17,6 +17,7 @@ import threading
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
 
+from tracking import sql
 from tracking.models import Salt
 
 _salts: dict[dt.date, bytes] = {}
@@ -94,7 +95,7 @@ def lock_visitors(ids: list[int]) -> None:
     """
     if connection.vendor != "postgresql" or not ids:
         return
-    with connection.cursor() as cursor:
+    with sql.cursor() as cursor:
         cursor.execute(
             "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k",
             [sorted(set(ids))],

@@ -30,6 +30,7 @@ from django.db import (
     transaction,
 )
 
+from tracking import sql
 from tracking.identity import lock_visitors
 from tracking.models import PAGEVIEW_TYPES, DropCount, DropReason, Event, EventType, Session
 from tracking.pipeline import IncomingEvent
@@ -175,7 +176,7 @@ def _stored_dedup_keys(events: Sequence[IncomingEvent]) -> set[int]:
     if not keys:
         return set()
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with sql.cursor() as cursor:
             cursor.execute(_STORED_KEYS_PG, [list(keys)])
             return {key for (key,) in cursor.fetchall()}
     return set(Event.objects.filter(dedup_key__in=keys).values_list("dedup_key", flat=True))
@@ -188,7 +189,7 @@ def _latest_sessions(
     ids = {e.visitor_id for e in events} | {e.previous_visitor_id for e in events}
     since = min(e.at for e in events) - idle
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
+        with sql.cursor() as cursor:
             cursor.execute(_LATEST_SESSIONS_PG, [list(ids), since])
             found = cursor.fetchall()
     else:  # the ORM converts SQLite's text timestamps
@@ -315,7 +316,7 @@ def _insert_sessions(sessions: list[_Open]) -> None:
             ev.source, ev.referrer_host, ev.utm_source, ev.utm_medium, ev.utm_campaign,
             ev.screen, s.minute_started_at, s.minute_pageviews,
         ))  # fmt: skip
-    with connection.cursor() as cursor:
+    with sql.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
                 _INSERT_SESSIONS_PG, [list(column) for column in zip(*rows, strict=True)]
@@ -339,7 +340,7 @@ def _insert_sessions(sessions: list[_Open]) -> None:
 
 
 def _update_sessions(sessions: list[_Open]) -> None:
-    with connection.cursor() as cursor:
+    with sql.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
                 _UPDATE_SESSIONS_PG,
@@ -377,7 +378,7 @@ def _update_sessions(sessions: list[_Open]) -> None:
 
 
 def _insert_events(rows: list[tuple[IncomingEvent, _Open]]) -> None:
-    with connection.cursor() as cursor:
+    with sql.cursor() as cursor:
         if connection.vendor == "postgresql":
             cursor.execute(
                 _INSERT_EVENTS_PG,
@@ -413,7 +414,7 @@ def _insert_events(rows: list[tuple[IncomingEvent, _Open]]) -> None:
 def _count_drops(drops: Counter[DropKey]) -> None:
     # One statement that SQLite (3.24+) and PostgreSQL both understand: add, don't overwrite.
     table = DropCount._meta.db_table
-    with connection.cursor() as cursor:
+    with sql.cursor() as cursor:
         cursor.executemany(
             f"INSERT INTO {table} (website_id, day, reason, count) VALUES (%s, %s, %s, %s) "
             f"ON CONFLICT (website_id, day, reason) DO UPDATE SET count = {table}.count + "
