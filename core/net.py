@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from collections.abc import Sequence
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+# Every ingested event parses its peer and forwarded addresses; the same proxy and the
+# same clients come again and again (the ipaddress module is pure Python).
+@functools.lru_cache(maxsize=8192)
 def _ip(value: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
     try:
         return ipaddress.ip_address(value.strip().strip("[]"))

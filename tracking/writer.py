@@ -177,7 +177,7 @@ def _stored_dedup_keys(events: Sequence[IncomingEvent]) -> set[int]:
         return set()
     if connection.vendor == "postgresql":
         with sql.cursor() as cursor:
-            cursor.execute(_STORED_KEYS_PG, [list(keys)])
+            cursor.execute(_STORED_KEYS_PG, [list(keys)], binary=True)
             return {key for (key,) in cursor.fetchall()}
     return set(Event.objects.filter(dedup_key__in=keys).values_list("dedup_key", flat=True))
 
@@ -190,7 +190,9 @@ def _latest_sessions(
     since = min(e.at for e in events) - idle
     if connection.vendor == "postgresql":
         with sql.cursor() as cursor:
-            cursor.execute(_LATEST_SESSIONS_PG, [list(ids), since])
+            # Binary results: psycopg's C loaders (Django's text timestamptz loader is a
+            # Python subclass, ~4% of a worker's CPU here). Same values, in UTC.
+            cursor.execute(_LATEST_SESSIONS_PG, [list(ids), since], binary=True)
             found = cursor.fetchall()
     else:  # the ORM converts SQLite's text timestamps
         found = Session.objects.filter(visitor_id__in=ids, last_seen_at__gte=since).values_list(
