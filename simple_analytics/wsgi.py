@@ -24,6 +24,12 @@ from django.db import InterfaceError, OperationalError, close_old_connections  #
 from tracking.collect import UNAVAILABLE, Answer, collect  # noqa: E402
 
 log = logging.getLogger("simple_analytics.ingest")
+
+# `serve` with JOBS_IN_WEB: this worker also runs the job consumer and scheduler.
+if os.environ.get("SIMPLE_ANALYTICS_JOBS_IN_WEB") == "1":
+    from jobs import inprocess
+
+    inprocess.start()
 INGEST_PATH = "/api/event"
 _REASONS = {202: "Accepted", 204: "No Content", 400: "Bad Request", 405: "Method Not Allowed",
             413: "Content Too Large", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip

@@ -5,11 +5,14 @@ import sys
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 
 class Command(BaseCommand):
-    help = "Run the web server (granian, WSGI) and a job consumer with the scheduler."
+    help = (
+        "Run the web server (granian, WSGI) and a job consumer with the scheduler (as threads "
+        "of the one web worker with JOBS_IN_WEB)."
+    )
 
     def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
         parser.add_argument("--host", default=settings.HOST)
@@ -36,12 +39,21 @@ class Command(BaseCommand):
             "--log-level", "warning",
             "simple_analytics.wsgi:application",
         ]  # fmt: skip
+        in_web = not no_jobs and settings.JOBS_IN_WEB
+        if in_web and workers != 1:
+            raise CommandError("JOBS_IN_WEB needs one web worker: --workers 1 or --no-jobs")
         commands = [web]
-        if not no_jobs:
+        if not no_jobs and not in_web:
             commands.append([sys.executable, "-m", "simple_analytics", "worker", "--scheduler"])
         shown = "localhost" if host in ("127.0.0.1", "0.0.0.0", "::") else host
         self.stdout.write(f"Simple Analytics is running at http://{shown}:{port}/  (Ctrl+C stops)")
         self.stdout.flush()
+        if in_web:
+            # One process does it all: granian itself, its worker running the jobs as
+            # threads. No supervisor needed (granian stops its worker on SIGTERM/SIGINT).
+            os.environ["SIMPLE_ANALYTICS_JOBS_IN_WEB"] = "1"
+            os.execv(sys.executable, web)
+        os.environ.pop("SIMPLE_ANALYTICS_JOBS_IN_WEB", None)
         # Hand over to a supervisor without Django loaded: this process would otherwise
         # keep ~100 MB of settings, apps and URL checks resident for nothing.
         argv = [sys.executable, "-m", "simple_analytics.supervisor"]

@@ -1,0 +1,100 @@
+"""`serve` with one web worker (the SQLite default): the jobs run as threads of that worker.
+
+The real command, in its own data directory: granian and its one worker are the only
+processes, an event's refresh job runs (it records the site's first event), and SIGTERM
+stops it all.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import sqlite3
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+from simple_analytics.testing import DESKTOP_UA
+
+CLI = [sys.executable, "-m", "simple_analytics"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _children(pid: int) -> list[str]:
+    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True,
+                         text=True, check=False).stdout  # fmt: skip
+    return [line.strip() for line in out.splitlines() if line.strip()]
+
+
+def _wait(condition, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if condition():
+            return True
+        time.sleep(0.2)
+    return False
+
+
+def test_serve_with_one_worker_runs_the_jobs_in_it_and_stops_on_sigterm(tmp_path: Path):
+    port = _free_port()
+    env = {
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        "DATA_DIR": str(tmp_path),
+        "PORT": str(port),
+        "REFRESH_DEBOUNCE_SECONDS": "1",
+    }  # SQLite, no Redis: the embedded default
+    subprocess.run([*CLI, "migrate", "-v0"], env=env, check=True)
+    subprocess.run([*CLI, "createuser", "a@example.com", "--password", "correct-horse-9x"],
+                   env=env, check=True, capture_output=True)  # fmt: skip
+    added = subprocess.run([*CLI, "site", "add", "example.com", "--owner", "a@example.com"],
+                           env=env, check=True, capture_output=True, text=True).stdout  # fmt: skip
+    site = added.split("tracking id:")[1].split()[0]
+    server = subprocess.Popen([*CLI, "serve"], env=env, stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    try:
+
+        def answers() -> bool:
+            try:
+                return urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz").status == 200
+            except OSError:
+                return False
+
+        assert _wait(answers, 30), "the server did not answer"
+        # `serve` became granian itself: its one child is the web worker, no job consumer.
+        children = _children(server.pid)
+        assert len(children) == 1 and "granian" in children[0], children
+        body = {"site": site, "type": "PAGE_VIEW", "url": "https://example.com/"}
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/event", data=json.dumps(body).encode(),
+            headers={"User-Agent": DESKTOP_UA, "Content-Type": "text/plain"},
+        )  # fmt: skip
+        assert urllib.request.urlopen(request).status == 202
+
+        def refreshed() -> bool:
+            with sqlite3.connect(tmp_path / "db.sqlite3") as db:
+                row = db.execute(
+                    "SELECT first_event_at FROM websites_website WHERE tracking_id = ?", [site]
+                ).fetchone()
+            return row is not None and row[0] is not None
+
+        assert _wait(refreshed, 30), "the refresh job did not run"
+        started = time.monotonic()
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
+        assert time.monotonic() - started < 25
+        assert _children(server.pid) == []
+    finally:
+        if server.poll() is None:
+            server.kill()
+            server.wait()
+        stderr = server.stderr.read() if server.stderr else ""
+    assert "Traceback" not in stderr, stderr
