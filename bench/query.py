@@ -332,13 +332,22 @@ def memory(pid: int) -> tuple[int, int]:
 
 
 def role(pid: int, ppid: int, cmd: str, root: int) -> str:
+    # `serve` execs the supervisor, or with JOBS_IN_WEB granian itself (then its one
+    # worker runs the jobs as threads).
     if pid == root:
-        return "serve (supervisor)"
+        return "granian main" if "granian" in cmd else "serve (supervisor)"
     if "run_huey" in cmd or " worker" in cmd:
         return "jobs worker (Huey + scheduler)"
-    if "granian" in cmd and ppid == root:
+    if "granian" in cmd and ppid == root and "granian" not in _cmdline(root):
         return "granian main"
     return "granian web worker"
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
+    except OSError:
+        return ""
 
 
 class Sampler(threading.Thread):
