@@ -418,3 +418,25 @@ def test_closed_months_are_sums_of_their_days_and_answer_long_periods():
     with planner.raw_only():
         expected = queries.summary(website, year)
     assert queries.summary(website, year) == expected
+
+
+@pytest.mark.django_db
+def test_a_cached_dashboard_is_the_computed_one_point_for_point(stats_cache_on):
+    """The bundle is cached in a packed form (columns of ints) and rebuilt on a hit."""
+    website = make_website()
+    record_events(website, [
+        {"type": "PAGE_VIEW", "at": NOW - dt.timedelta(days=d, minutes=m),
+         "url": f"https://example.com/{d % 3}", "ip": f"203.0.113.{m}"}
+        for d in range(0, 20, 3) for m in range(1, 4)
+    ])  # fmt: skip
+    month = from_query({"period": "30d"}, website.tz)
+    with stats_cache.bypass():
+        computed = queries.dashboard(website, month)
+    cold = queries.dashboard(website, month)  # computed, stored packed
+    with CaptureQueriesContext(connection) as queries_run:
+        warm = queries.dashboard(website, month)  # unpacked from the cache
+    assert len(queries_run) == 0
+    assert cold == warm == computed
+    assert len(warm["timeseries"]) == 30 and sum(p.pageviews for p in warm["timeseries"]) == 21
+    assert all(type(p) is queries.Point for p in warm["timeseries"])
+    assert all(type(r) is queries.Row for r in warm["breakdowns"]["pages"])
