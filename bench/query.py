@@ -334,11 +334,12 @@ def memory(pid: int) -> tuple[int, int]:
 def role(pid: int, ppid: int, cmd: str, root: int) -> str:
     # `serve` execs the supervisor, or with JOBS_IN_WEB granian itself (then its one
     # worker runs the jobs as threads).
+    supervised = "simple_analytics.supervisor" in _cmdline(root)
     if pid == root:
-        return "granian main" if "granian" in cmd else "serve (supervisor)"
+        return "serve (supervisor)" if supervised else "granian main"
     if "run_huey" in cmd or " worker" in cmd:
         return "jobs worker (Huey + scheduler)"
-    if "granian" in cmd and ppid == root and "granian" not in _cmdline(root):
+    if "granian" in cmd and ppid == root and supervised:
         return "granian main"
     return "granian web worker"
 
