@@ -440,3 +440,16 @@ def test_a_cached_dashboard_is_the_computed_one_point_for_point(stats_cache_on):
     assert len(warm["timeseries"]) == 30 and sum(p.pageviews for p in warm["timeseries"]) == 21
     assert all(type(p) is queries.Point for p in warm["timeseries"])
     assert all(type(r) is queries.Row for r in warm["breakdowns"]["pages"])
+    # A caller changing its copy changes nothing for the next reader (the rebuilt points
+    # are shared by equal bundles).
+    warm["timeseries"].clear()
+    warm["breakdowns"]["pages"].append("junk")
+    assert queries.dashboard(website, month) == computed
+    # New data: a new bundle, not the rebuilt one of the old.
+    record_events(website, [{"type": "PAGE_VIEW", "at": NOW - dt.timedelta(days=1),
+                             "url": "https://example.com/new", "ip": "203.0.113.99"}])  # fmt: skip
+    tasks.refresh(website)
+    stats_cache.forget()
+    fresh = queries.dashboard(website, month)
+    assert sum(p.pageviews for p in fresh["timeseries"]) == 22
+    assert "/new" in [r.value for r in fresh["breakdowns"]["pages"]]
