@@ -24,6 +24,27 @@ def _fresh_process_caches():
     forget_salts()
 
 
+@pytest.fixture
+def real_queue():
+    """The configured job queue (SQLite file, or Redis in the PostgreSQL pass), not
+    immediate, with the refresh debounce's per-process memory forgotten."""
+    from huey.contrib.djhuey import HUEY
+
+    from jobs import tasks
+
+    HUEY.immediate = False
+    HUEY.flush()
+    tasks._recently_requested.clear()
+    tasks._runs_at.clear()
+    tasks._owed.clear()
+    tasks._queue_down_until = 0.0
+    yield HUEY
+    HUEY.flush()
+    HUEY.immediate = True
+    tasks._owed.clear()
+    tasks._queue_down_until = 0.0
+
+
 def require_service(name: str, reachable: bool) -> None:
     if reachable:
         return

@@ -63,6 +63,8 @@ from pathlib import Path
 from typing import IO, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
+import deployment  # noqa: E402  (scripts/deployment.py: environment and fixtures)
 import ingest as ingest_bench  # noqa: E402  (bench/ingest.py: the traffic and helpers)
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -181,39 +183,15 @@ class Deployment:
         redis.Redis.from_url(self.redis_url).flushdb()
         data_dir = self.tmp / "data"
         data_dir.mkdir()
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": self.database_url,
-            "REDIS_URL": self.redis_url,
-            "DATA_DIR": str(data_dir),
-            "TRUSTED_PROXIES": f"{HOST}/32",
-            "DEBUG": "False",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-            "WEB_WORKERS": str(self.web_workers),
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
-            ),
-        }
-        self.env.pop("TESTING", None)
+        self.env = deployment.server_env(
+            database_url=self.database_url, redis_url=self.redis_url, data_dir=data_dir,
+            host=HOST, WEB_WORKERS=str(self.web_workers),
+        )  # fmt: skip
         self.cli("migrate", "--verbosity", "0")
-        code = (
-            "import json\n"
-            "from django.contrib.auth import get_user_model\n"
-            "from django.contrib.sessions.backends.db import SessionStore\n"
-            "from api.models import ApiKey\n"
-            "from websites.services import website_create\n"
-            "u = get_user_model().objects.create_user(username='soak@example.com', "
-            f"email='soak@example.com', password={secrets.token_urlsafe(16)!r})\n"
-            f"w = website_create(owner=u, domain={SITE_DOMAIN!r})\n"
-            "s = SessionStore(); s['_auth_user_id'] = str(u.pk)\n"
-            "s['_auth_user_backend'] = 'django.contrib.auth.backends.ModelBackend'\n"
-            "s['_auth_user_hash'] = u.get_session_auth_hash(); s.create()\n"
-            "print(json.dumps([w.tracking_id, w.pk, s.session_key, "
-            "ApiKey.issue(user=u, name='soak')[1]]))\n"
-        )
-        out = self.cli("shell", "-c", code).strip().splitlines()[-1]
-        self.tracking_id, self.site_pk, self.session, self.api_key = json.loads(out)
+        code = deployment.fixture_code("soak@example.com", [SITE_DOMAIN])
+        made = deployment.fixture_from(self.cli("shell", "-c", code))
+        self.tracking_id, self.site_pk = made["sites"][SITE_DOMAIN]
+        self.session, self.api_key = made["session"], made["key"]
 
     def start(self) -> None:
         for n, port in enumerate(self.ports, 1):

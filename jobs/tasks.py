@@ -55,6 +55,15 @@ def _flag(website_id: int) -> str:
     return f"refresh-pending:{website_id}"
 
 
+def _arm(website_id: int, runs_at: float, delay: float) -> bool:
+    """Set the website's flag to ``runs_at`` and schedule its refresh ``delay`` seconds from
+    now, unless a refresh is pending already (the flag is set): False then."""
+    if not HUEY.put_if_empty(_flag(website_id), runs_at):
+        return False
+    refresh_website.schedule((website_id,), delay=delay)
+    return True
+
+
 def request_refresh(website_ids: set[int] | list[int], *, now: float | None = None) -> int:
     """Schedule one debounced refresh per website unless one is already pending.
 
@@ -92,8 +101,7 @@ def request_refresh(website_ids: set[int] | list[int], *, now: float | None = No
                 continue
         try:
             runs_at = time.time() + delay
-            if HUEY.put_if_empty(_flag(website_id), runs_at):
-                refresh_website.schedule((website_id,), delay=delay)
+            if _arm(website_id, runs_at, delay):
                 enqueued += 1
             else:
                 # A job is pending (not started: it clears the flag first). When does it
@@ -158,8 +166,8 @@ def refresh_website(website_id: int) -> None:
         # Another consumer is refreshing this website, and may have read the database
         # before this job's events were committed: run again after it, rather than drop
         # them until the next burst (huey's lock_task would drop this job).
-        if HUEY.put_if_empty(_flag(website_id), time.time() + settings.REFRESH_DEBOUNCE_SECONDS):
-            refresh_website.schedule((website_id,), delay=settings.REFRESH_DEBOUNCE_SECONDS)
+        delay = settings.REFRESH_DEBOUNCE_SECONDS
+        _arm(website_id, time.time() + delay, delay)
         return
     try:
         website = Website.objects.filter(id=website_id).first()

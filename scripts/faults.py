@@ -59,6 +59,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+import deployment  # scripts/deployment.py: environment and fixtures (its directory: sys.path[0])
+
 ROOT = Path(__file__).resolve().parent.parent
 VENV_BIN = Path(sys.executable).parent
 CLI = str(VENV_BIN / "simple-analytics")
@@ -490,42 +492,17 @@ class Deployment:
             conn.execute(f'CREATE DATABASE "{DB_NAME}"')
         data_dir = self.root / "data"
         data_dir.mkdir()
-        self.env = {
-            **os.environ,
-            "DATABASE_URL": self.pg.url(DB_NAME),
-            "REDIS_URL": self.redis.url(0),
-            "DATA_DIR": str(data_dir),
-            "TRUSTED_PROXIES": f"{HOST}/32",
-            "DEBUG": "False",
-            "LOG_LEVEL": "WARNING",
-            "PYTHONUNBUFFERED": "1",
-            "WEB_WORKERS": "2",
-            "WEB_THREADS": "16",
-            "PYTHONPATH": os.pathsep.join(
-                p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p
-            ),
-        }
-        self.env.pop("TESTING", None)
+        self.env = deployment.server_env(
+            database_url=self.pg.url(DB_NAME), redis_url=self.redis.url(0), data_dir=data_dir,
+            host=HOST, WEB_WORKERS="2", WEB_THREADS="16",
+        )  # fmt: skip
         self.cli("migrate", "--verbosity", "0")
         # One process for the rest (each CLI start costs seconds on a busy machine): the
         # user, a website per scenario, a logged-in browser session and an API key.
-        code = (
-            "import json\n"
-            "from django.contrib.auth import get_user_model\n"
-            "from django.contrib.sessions.backends.db import SessionStore\n"
-            "from api.models import ApiKey\n"
-            "from websites.services import website_create\n"
-            "u = get_user_model().objects.create_user(username='faults@example.com', "
-            f"email='faults@example.com', password={secrets.token_urlsafe(16)!r})\n"
-            "sites = {n: website_create(owner=u, domain=f'{n}.faults.example') for n in NAMES}\n"
-            "s = SessionStore(); s['_auth_user_id'] = str(u.pk)\n"
-            "s['_auth_user_backend'] = 'django.contrib.auth.backends.ModelBackend'\n"
-            "s['_auth_user_hash'] = u.get_session_auth_hash(); s.create()\n"
-            "print(json.dumps({'sites': {n: [w.tracking_id, w.pk] for n, w in sites.items()}, "
-            "'session': s.session_key, 'key': ApiKey.issue(user=u, name='faults')[1]}))\n"
-        ).replace("NAMES", repr(["pg", "redis", "worker", "sigterm"]))
-        made = json.loads(self.cli("shell", "-c", code).stdout.strip().splitlines()[-1])
-        self.sites = {n: (t, pk) for n, (t, pk) in made["sites"].items()}
+        names = ["pg", "redis", "worker", "sigterm"]
+        code = deployment.fixture_code("faults@example.com", [f"{n}.faults.example" for n in names])
+        made = deployment.fixture_from(self.cli("shell", "-c", code).stdout)
+        self.sites = {n: tuple(made["sites"][f"{n}.faults.example"]) for n in names}
         self.session_cookie, self.api_key = made["session"], made["key"]
 
     def start_web(self) -> None:
@@ -897,6 +874,18 @@ def scenario_worker(d: Deployment) -> Outcome:
     return out
 
 
+def _terminate(proc: Proc, name: str, timeout: float, out: Outcome) -> None:
+    """SIGTERM, as a service manager sends it; a problem if it has not exited in time."""
+    started = time.monotonic()
+    proc.signal(signal.SIGTERM)
+    code = proc.wait(timeout)
+    took = time.monotonic() - started
+    if code is None:
+        out.problems.append(f"the {name} did not exit within {timeout:.0f} s of SIGTERM")
+        proc.kill()
+    out.notes.append(f"{name} exited {took:.1f} s after SIGTERM with code {code}")
+
+
 def scenario_sigterm(d: Deployment) -> Outcome:
     out = Outcome("SIGTERM to the web server, then the worker, under load")
     assert d.web is not None and d.worker is not None
@@ -905,25 +894,12 @@ def scenario_sigterm(d: Deployment) -> Outcome:
     time.sleep(3)
     # Web: SIGTERM to the main process, as a service manager does; restart when it is gone.
     t_term = time.monotonic()
-    d.web.signal(signal.SIGTERM)
-    code = d.web.wait(30)
-    took = time.monotonic() - t_term
-    if code is None:
-        out.problems.append("the web server did not exit within 30 s of SIGTERM")
-        d.web.kill()
-    out.notes.append(f"web server exited {took:.1f} s after SIGTERM with code {code}")
+    _terminate(d.web, "web server", 30, out)
     d.start_web()
     t_web_up = time.monotonic()
     time.sleep(3)
     # Worker: SIGTERM while refresh jobs keep coming (1 s debounce under this load).
-    t_wterm = time.monotonic()
-    d.worker.signal(signal.SIGTERM)
-    wcode = d.worker.wait(40)
-    wtook = time.monotonic() - t_wterm
-    if wcode is None:
-        out.problems.append("the worker did not exit within 40 s of SIGTERM")
-        d.worker.kill()
-    out.notes.append(f"worker exited {wtook:.1f} s after SIGTERM with code {wcode}")
+    _terminate(d.worker, "worker", 40, out)
     last_run = d.worker.log_text().rsplit("=== start", 1)[-1]
     if "Shutting down gracefully" not in last_run:
         # huey's default takes SIGTERM as "stop now", abandoning running jobs half-way.

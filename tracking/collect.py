@@ -126,22 +126,20 @@ def collect(method: str, meta: Mapping[str, str], read: Callable[[int], bytes]) 
 
 log = logging.getLogger(__name__)
 _LOG_EVERY_S = 10.0
-_unavailable = {"since_log": 0, "logged_at": -_LOG_EVERY_S}
 _unavailable_lock = threading.Lock()
+_unavailable_count = 0  # 503s since the last line
+_unavailable_logged_at = -_LOG_EVERY_S
 
 
 def _log_unavailable(exc: BaseException) -> None:
     """Say why ingestion answered 503, at most once per ``_LOG_EVERY_S`` per process (with
     the count since the last line): an outage must not flood the log."""
+    global _unavailable_count, _unavailable_logged_at
     with _unavailable_lock:
-        _unavailable["since_log"] += 1
+        _unavailable_count += 1
         now = time.monotonic()
-        if now - _unavailable["logged_at"] < _LOG_EVERY_S:
+        if now - _unavailable_logged_at < _LOG_EVERY_S:
             return
-        count, _unavailable["since_log"], _unavailable["logged_at"] = (
-            _unavailable["since_log"],
-            0,
-            now,
-        )
+        count, _unavailable_count, _unavailable_logged_at = _unavailable_count, 0, now
     log.warning("ingestion answered 503 (%d since the last such line): %s: %s",
                 count, type(exc).__name__, exc)  # fmt: skip

@@ -121,9 +121,8 @@ def check(ip: str, site: str, *, now: float | None = None) -> int:
 
 def _count(window: int, ip_key: str, site_key: str, ip_limit: int, site_limit: int) -> int:
     backend = caches["default"]
-    if isinstance(backend, RedisCache):
-        return _SHARED.count(window, ip_key, site_key, ip_limit, site_limit, backend)
-    return _LOCAL.count(window, ip_key, site_key, ip_limit, site_limit)
+    shared = backend if isinstance(backend, RedisCache) else None
+    return _COUNTERS.count(window, ip_key, site_key, ip_limit, site_limit, shared)
 
 
 _MAX_BATCH = 50
@@ -139,8 +138,9 @@ def _batch(limit: int, count: int) -> int:
     return max(1, min(_MAX_BATCH, (limit - count) // _SHARE))
 
 
-class _SharedCounters:
-    """Per-process counts of the current window, added to Redis in batches.
+class _Counters:
+    """Per-process counts of the current window, added to Redis in batches when it is
+    the cache (``backend``); with any other cache they stay in this process.
 
     Each counter is ``[known, unsynced]``: ``known`` is a lower bound of the shared total
     (the total Redis last returned, plus what this process has added since), ``unsynced``
@@ -159,7 +159,7 @@ class _SharedCounters:
         site_key: str,
         ip_limit: int,
         site_limit: int,
-        backend: RedisCache,
+        backend: RedisCache | None,
     ) -> int:
         deltas = [0, 0]
         estimates = [0, 0]
@@ -176,9 +176,9 @@ class _SharedCounters:
                     counter = self._counters[key] = [0, 0]
                 counter[1] += 1
                 estimates[i] = counter[0] + counter[1]
-                if counter[1] >= _batch(limit, counter[0]):
+                if backend is not None and counter[1] >= _batch(limit, counter[0]):
                     deltas[i], counter[0], counter[1] = counter[1], estimates[i], 0
-        if deltas[0] or deltas[1]:
+        if backend is not None and (deltas[0] or deltas[1]):
             keys = [backend.make_key(ip_key), backend.make_key(site_key)]
             # The script goes by its SHA (EVALSHA, loaded once per server): one round trip.
             totals = _SCRIPT(keys=keys, args=[deltas[0], deltas[1], _TTL_S], client=_redis(backend))
@@ -197,8 +197,12 @@ class _SharedCounters:
             return 2
         return 0
 
+    def keys(self) -> list[str]:
+        with self._lock:
+            return list(self._counters)
 
-_SHARED = _SharedCounters()
+
+_COUNTERS = _Counters()
 
 
 _clients: dict[int, Redis] = {}
@@ -214,39 +218,6 @@ def _redis(backend: RedisCache) -> Redis:
     if client is None or client.connection_pool is not pool:
         client = _clients[id(pool)] = Redis(connection_pool=pool)
     return client
-
-
-class _LocalCounters:
-    """Fixed-window counters in this process's memory, for caches other than Redis."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._window = -1
-        self._counts: dict[str, int] = {}
-
-    def count(self, window: int, ip_key: str, site_key: str, ip_limit: int, site_limit: int) -> int:
-        with self._lock:
-            if window != self._window:
-                if window < self._window:
-                    return 0  # a request from a window already closed: let it through
-                self._window, self._counts = window, {}
-            counts = self._counts
-            if ip_limit:
-                n = counts[ip_key] = counts.get(ip_key, 0) + 1
-                if n > ip_limit:
-                    return 1
-            if site_limit:
-                n = counts[site_key] = counts.get(site_key, 0) + 1
-                if n > site_limit:
-                    return 2
-            return 0
-
-    def keys(self) -> list[str]:
-        with self._lock:
-            return list(self._counts)
-
-
-_LOCAL = _LocalCounters()
 
 
 def _pause(now: float) -> None:

@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import psycopg
 from django.db import connection
 
 
@@ -24,8 +25,6 @@ def cursor() -> Iterator[Any]:
         with connection.cursor() as django_cursor:
             yield django_cursor
         return
-    import psycopg
-
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as pg_cursor:
         yield pg_cursor

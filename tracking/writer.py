@@ -287,10 +287,10 @@ _UPDATE_SESSIONS_PG = (
     "pageviews = v.pageviews, exit_path = v.exit_path, is_bounce = v.is_bounce, "
     "has_exit = v.has_exit, minute_started_at = v.minute_started_at, "
     "minute_pageviews = v.minute_pageviews "
-    "FROM unnest(%s::bigint[], %s::timestamptz[], %s::integer[], %s::integer[], %s::text[], "
-    "%s::boolean[], %s::boolean[], %s::timestamptz[], %s::integer[]) "
-    "AS v(id, last_seen_at, duration_s, pageviews, exit_path, is_bounce, has_exit, "
-    "minute_started_at, minute_pageviews) WHERE s.id = v.id"
+    "FROM unnest(%s::timestamptz[], %s::integer[], %s::integer[], %s::text[], "
+    "%s::boolean[], %s::boolean[], %s::timestamptz[], %s::integer[], %s::bigint[]) "
+    "AS v(last_seen_at, duration_s, pageviews, exit_path, is_bounce, has_exit, "
+    "minute_started_at, minute_pageviews, id) WHERE s.id = v.id"
 )
 _UPDATE_SESSION = (
     f"UPDATE {_S} SET last_seen_at = %s, duration_s = %s, pageviews = %s, "
@@ -329,88 +329,51 @@ def _insert_sessions(sessions: list[_Open]) -> None:
             by_key = {(w, v, t): pk for pk, w, v, t in cursor.fetchall()}
             ids = [by_key[(s.website_id, s.visitor_id, s.started_at)] for s in sessions]
         else:
-            adapt = connection.ops.adapt_datetimefield_value
             ids = []
             for row in rows:
-                values = list(row)
-                for i in (2, 3, 19):
-                    values[i] = adapt(values[i])
-                cursor.execute(_INSERT_SESSION_ROW, values)
+                cursor.execute(_INSERT_SESSION_ROW, _adapted(row, (2, 3, 19)))
                 ids.append(cursor.fetchone()[0])
     for session, pk in zip(sessions, ids, strict=True):
         session.pk = pk
 
 
 def _update_sessions(sessions: list[_Open]) -> None:
-    with sql.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                _UPDATE_SESSIONS_PG,
-                [
-                    [s.pk for s in sessions],
-                    [s.last_seen_at for s in sessions],
-                    [s.duration_s for s in sessions],
-                    [s.pageviews for s in sessions],
-                    [s.exit_path for s in sessions],
-                    [s.is_bounce for s in sessions],
-                    [s.has_exit for s in sessions],
-                    [s.minute_started_at for s in sessions],
-                    [s.minute_pageviews for s in sessions],
-                ],
-            )
-            return
-        adapt = connection.ops.adapt_datetimefield_value
-        cursor.executemany(
-            _UPDATE_SESSION,
-            [
-                (
-                    adapt(s.last_seen_at),
-                    s.duration_s,
-                    s.pageviews,
-                    s.exit_path,
-                    s.is_bounce,
-                    s.has_exit,
-                    adapt(s.minute_started_at),
-                    s.minute_pageviews,
-                    s.pk,
-                )  # fmt: skip
-                for s in sessions
-            ],
-        )
+    rows = [
+        (s.last_seen_at, s.duration_s, s.pageviews, s.exit_path, s.is_bounce, s.has_exit,
+         s.minute_started_at, s.minute_pageviews, s.pk)
+        for s in sessions
+    ]  # fmt: skip
+    _write_rows(_UPDATE_SESSIONS_PG, _UPDATE_SESSION, rows, datetimes=(0, 6))
 
 
 def _insert_events(rows: list[tuple[IncomingEvent, _Open]]) -> None:
+    values = [
+        (ev.website_id, session.pk, ev.type, ev.path, ev.at,
+         ev.engaged_ms if ev.type == EventType.PAGE_EXIT else None, ev.dedup_key)
+        for ev, session in rows
+    ]  # fmt: skip
+    _write_rows(_INSERT_EVENTS_PG, _INSERT_EVENT, values, datetimes=(4,))
+
+
+def _write_rows(
+    pg_statement: str, row_statement: str, rows: list[tuple], datetimes: tuple[int, ...]
+) -> None:
+    """PostgreSQL: ``pg_statement`` once, a column of ``rows`` per array parameter.
+    SQLite: ``row_statement`` per row, the ``datetimes`` columns adapted."""
     with sql.cursor() as cursor:
         if connection.vendor == "postgresql":
-            cursor.execute(
-                _INSERT_EVENTS_PG,
-                [
-                    [ev.website_id for ev, _ in rows],
-                    [session.pk for _, session in rows],
-                    [ev.type for ev, _ in rows],
-                    [ev.path for ev, _ in rows],
-                    [ev.at for ev, _ in rows],
-                    [ev.engaged_ms if ev.type == EventType.PAGE_EXIT else None for ev, _ in rows],
-                    [ev.dedup_key for ev, _ in rows],
-                ],
-            )
-            return
-        adapt = connection.ops.adapt_datetimefield_value
-        cursor.executemany(
-            _INSERT_EVENT,
-            [
-                (
-                    ev.website_id,
-                    session.pk,
-                    ev.type,
-                    ev.path,
-                    adapt(ev.at),
-                    ev.engaged_ms if ev.type == EventType.PAGE_EXIT else None,
-                    ev.dedup_key,
-                )  # fmt: skip
-                for ev, session in rows
-            ],
-        )
+            cursor.execute(pg_statement, [list(column) for column in zip(*rows, strict=True)])
+        else:
+            cursor.executemany(row_statement, [_adapted(row, datetimes) for row in rows])
+
+
+def _adapted(row: tuple, datetimes: tuple[int, ...]) -> list:  # type: ignore[type-arg]
+    """``row`` with its datetime columns as SQLite stores them."""
+    adapt = connection.ops.adapt_datetimefield_value
+    values = list(row)
+    for i in datetimes:
+        values[i] = adapt(values[i])
+    return values
 
 
 def _count_drops(drops: Counter[DropKey]) -> None:

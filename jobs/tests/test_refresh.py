@@ -6,24 +6,12 @@ import json
 import time
 
 import pytest
-from huey.contrib.djhuey import HUEY
 
 from jobs import tasks
 from simple_analytics.testing import DESKTOP_UA, make_website
 from websites.models import Website
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def real_queue():
-    """The configured storage (SQLite file, or Redis in the PostgreSQL pass), not immediate."""
-    HUEY.immediate = False
-    HUEY.flush()
-    tasks._recently_requested.clear()
-    yield HUEY
-    HUEY.flush()
-    HUEY.immediate = True
 
 
 def send(client, website, path="/"):

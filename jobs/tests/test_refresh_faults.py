@@ -17,21 +17,6 @@ from simple_analytics.testing import make_website
 pytestmark = pytest.mark.django_db
 
 
-@pytest.fixture
-def real_queue():
-    HUEY.immediate = False
-    HUEY.flush()
-    tasks._recently_requested.clear()
-    tasks._runs_at.clear()
-    tasks._owed.clear()
-    tasks._queue_down_until = 0.0
-    yield HUEY
-    HUEY.flush()
-    HUEY.immediate = True
-    tasks._owed.clear()
-    tasks._queue_down_until = 0.0
-
-
 def _refresh_jobs():
     return sorted(t.args for t in HUEY.scheduled() + HUEY.pending()
                   if t.name.endswith("refresh_website"))  # fmt: skip

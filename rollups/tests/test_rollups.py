@@ -15,7 +15,6 @@ from django.core.management import call_command
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
-from huey.contrib.djhuey import HUEY
 
 from jobs import tasks
 from rollups import compute, retention
@@ -196,16 +195,6 @@ def stats_cache_on(settings):
     yield
     with contextlib.suppress(Exception):  # a test may have pointed the cache at nothing
         cache.clear()
-
-
-@pytest.fixture
-def real_queue():
-    HUEY.immediate = False
-    HUEY.flush()
-    tasks._recently_requested.clear()
-    yield HUEY
-    HUEY.flush()
-    HUEY.immediate = True
 
 
 def _send(client, website, path, ip):

@@ -29,6 +29,18 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
+def _events(website, ip: str):  # type: ignore[no-untyped-def]
+    """``event(n)``: the n-th page view of one visitor, through the real pipeline, n s apart."""
+    now = dt.datetime.now(dt.UTC)
+
+    def event(n: int):  # type: ignore[no-untyped-def]
+        payload = from_dict(json.loads(_body(website, n)))
+        return pipeline.run(payload, site=site_of(website), ip=ip, user_agent=IPHONE_UA,
+                            at=now + dt.timedelta(seconds=n))  # fmt: skip
+
+    return event
+
+
 def _body(website, n: int) -> bytes:
     return json.dumps({"site": website.tracking_id, "type": "PAGE_VIEW",
                        "url": f"https://example.com/p{n}", "id": f"fault-test-event-{n:08d}"}
@@ -78,12 +90,7 @@ def test_a_writer_whose_connection_is_killed_fails_the_batch_at_once_and_reconne
     if connection.vendor != "postgresql":
         pytest.skip("terminates PostgreSQL backends")
     website = make_website()
-    now = dt.datetime.now(dt.UTC)
-
-    def event(n: int):
-        payload = from_dict(json.loads(_body(website, n)))
-        return pipeline.run(payload, site=site_of(website), ip="203.0.113.9",
-                            user_agent=IPHONE_UA, at=now + dt.timedelta(seconds=n))  # fmt: skip
+    event = _events(website, ip="203.0.113.9")
 
     committer = GroupCommitter(max_batch=10)
     committer.idle_close_s = 60.0  # the writer keeps its connection between batches
@@ -118,12 +125,7 @@ def test_past_its_deadline_an_event_waits_on_while_the_database_is_slow_not_once
     connection failed): 503 at the deadline. Hanging (nothing committed for ``_HUNG_S``):
     503 then. Either 503'd event is never stored later."""
     website = make_website()
-    now = dt.datetime.now(dt.UTC)
-
-    def event(n: int):
-        payload = from_dict(json.loads(_body(website, n)))
-        return pipeline.run(payload, site=site_of(website), ip="203.0.113.10",
-                            user_agent=IPHONE_UA, at=now + dt.timedelta(seconds=n))  # fmt: skip
+    event = _events(website, ip="203.0.113.10")
 
     committer = GroupCommitter(max_batch=10)
     start_writer = committer._ensure_thread

@@ -152,7 +152,7 @@ def counter_keys() -> list[str]:
     if isinstance(backend, RedisCache):
         client = backend._cache.get_client()
         return [k.decode() for k in client.keys(backend.make_key("rl:*"))]
-    return ratelimit._LOCAL.keys()  # other caches: counted in this process
+    return ratelimit._COUNTERS.keys()  # other caches: counted in this process
 
 
 # 16: within 16 batches of the limit, so every event is added to Redis at once.
@@ -272,7 +272,7 @@ def test_processes_share_a_limit_through_redis_in_batches_and_overshoot_little(w
     tick = int(window // ratelimit.WINDOW_S)
     ip_key = f"rl:ip:{tick}:{ratelimit.client_key(random_ip())}"
     site_key = f"rl:site:{tick}:batch{random.randrange(10**9)}"
-    processes = [ratelimit._SharedCounters(), ratelimit._SharedCounters()]
+    processes = [ratelimit._Counters(), ratelimit._Counters()]
     with pytest.MonkeyPatch.context() as mp:
         mp.setattr(ratelimit, "_SCRIPT", counted)
         verdicts = [
