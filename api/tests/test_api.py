@@ -108,6 +108,9 @@ def test_keys_are_required_and_scoped_to_their_owner(client, owner_key):
     missing = get(client, "/api/v1/stats", key, site="no-such-site")
     assert other.status_code == missing.status_code == 404
     assert other.json() == missing.json()
+    # A NUL byte (PostgreSQL refuses it in any text comparison) is no site either, not a 500.
+    with_nul = get(client, "/api/v1/stats", key, site=website.tracking_id + "\x00")
+    assert with_nul.status_code == 404 and with_nul.json() == missing.json()
 
 
 def test_revoked_keys_stop_working(client, owner_key):
@@ -162,3 +165,13 @@ def test_cli_stats_prints_the_same_json(owner_key, capsys):
     api = get(Client(), "/api/v1/stats", key, site=website.tracking_id,
               **{"from": "2026-02-03", "to": "2026-02-03"}).json()  # fmt: skip
     assert cli == api
+
+
+@pytest.mark.parametrize("name", ["", " ", "x" * 101, "nul\x00byte"])
+def test_a_bad_key_name_is_refused_with_a_message_and_no_key(client, name):
+    user = make_user()
+    client.force_login(user)
+    response = client.post("/account/api-keys/create/", {"name": name}, follow=True)
+    assert response.status_code == 200
+    assert b"Give the key a name of at most 100 characters" in response.content
+    assert not ApiKey.objects.filter(user=user).exists()
