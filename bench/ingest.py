@@ -304,7 +304,7 @@ def setup_app(env: Env) -> None:
     }
     env.env.pop("TESTING", None)
     run_cli(env, "migrate", "--verbosity", "0")
-    run_cli(env, "createuser", "bench@example.com", "--password", secrets.token_urlsafe(16))
+    run_cli(env, "createuser", "bench@example.com", f"--password={secrets.token_urlsafe(16)}")
     out = run_cli(env, "site", "add", SITE_DOMAIN, "--owner", "bench@example.com")
     m = re.search(r"tracking id:\s*(\S+)", out)
     if not m:

@@ -125,6 +125,12 @@ if DATABASE_URL:
             "max_size": env_int("DB_POOL_SIZE", 8, minimum=2),
             "timeout": 20,
         }
+        # Django turns psycopg's prepared statements off (threshold None), and then
+        # ``execute(..., prepare=True)`` is ignored too. psycopg's default instead: only
+        # statements bound on the server are ever prepared, i.e. the ingest writer's
+        # (tracking/sql.py); Django's own cursors bind on the client and never are.
+        # Behind PgBouncer in transaction mode, set its max_prepared_statements (1.21+).
+        DATABASES["default"]["OPTIONS"].setdefault("prepare_threshold", 5)
 else:
     DATABASES = {
         "default": {
@@ -204,11 +210,12 @@ SESSION_IDLE_MINUTES = 30
 # transaction. Tests write inline (in the request's thread and transaction) unless they
 # exercise the group commit itself.
 INGEST_GROUP_COMMIT = env_bool("INGEST_GROUP_COMMIT", not TESTING)
-# Writer threads per process: on PostgreSQL several commits can be in flight at once (one
-# waits for the disk while the next is built); SQLite has a single write lock.
-INGEST_WRITERS = env_int(
-    "INGEST_WRITERS", 3 if DATABASES["default"]["ENGINE"].endswith("postgresql") else 1, minimum=1
-)
+# Writer threads per process. One: a commit's wait for the disk is when the next batch
+# gathers, so batches grow with the load (bench/ingest.py, c=64: 1 writer 2,699 events/s,
+# 3 writers 2,272/s, smaller batches with the same per-batch cost; docs/PERFORMANCE.md).
+# More lets several commits of one process be in flight at once on PostgreSQL; SQLite has
+# a single write lock.
+INGEST_WRITERS = env_int("INGEST_WRITERS", 1, minimum=1)
 # Most events a group commit writes in one transaction.
 INGEST_BATCH_MAX = env_int("INGEST_BATCH_MAX", 500, minimum=1)
 SALT_KEEP_DAYS = 2

@@ -13,6 +13,7 @@ import datetime as dt
 import hashlib
 import secrets
 import threading
+from typing import Any
 
 from django.conf import settings
 from django.db import IntegrityError, connection, transaction
@@ -85,18 +86,17 @@ def visitor_ids(website_id: int, local_day: dt.date, ip: str, user_agent: str) -
     return today, yesterday
 
 
-def lock_visitors(ids: list[int]) -> None:
+def lock_visitors(cursor: Any, ids: list[int]) -> None:
     """Serialise concurrent writers of the same visitors until the transaction ends.
 
     On PostgreSQL two web processes may write events of one visitor at the same moment;
     without this both could start a session. Locks are taken in sorted order so two
     batches never deadlock. SQLite needs nothing: IMMEDIATE transactions hold the one
-    write lock of the database.
+    write lock of the database. ``cursor``: one from ``tracking.sql.cursor()``.
     """
     if connection.vendor != "postgresql" or not ids:
         return
-    with sql.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k",
-            [sorted(set(ids))],
-        )
+    sql.execute(cursor, _LOCK_VISITORS, [sql.ints(sorted(set(ids)))])
+
+
+_LOCK_VISITORS = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k"

@@ -19,6 +19,7 @@ import time
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from django.conf import settings
 from django.db import (
@@ -124,13 +125,15 @@ def _write_events(
         result.dropped += 1
         result.dropped_by_reason[reason] += 1
 
-    with transaction.atomic():
+    with transaction.atomic(), sql.cursor() as cur:
         if events:
-            lock_visitors([e.visitor_id for e in events])
+            lock_visitors(cur, [e.visitor_id for e in events])
             # After the lock: a copy of the same event from the same visitor, committed by
             # another process while we waited, is visible to this statement.
-            seen = _stored_dedup_keys(events)
-            open_sessions = _latest_sessions(events, idle)
+            seen = _stored_dedup_keys(cur, events)
+            open_sessions = _latest_sessions(cur, events, idle)
+        else:
+            seen, open_sessions = set(), {}
         new_sessions: list[_Open] = []
         changed: dict[int, _Open] = {}
         rows: list[tuple[IncomingEvent, _Open]] = []
@@ -158,42 +161,41 @@ def _write_events(
             rows.append((ev, session))
             result.stored_flags[i] = True
         if new_sessions:
-            _insert_sessions(new_sessions)
+            _insert_sessions(cur, new_sessions)
         if changed:
-            _update_sessions(list(changed.values()))
+            _update_sessions(cur, list(changed.values()))
         if rows:
-            _insert_events(rows)
+            _insert_events(cur, rows)
         if drops:
-            _count_drops(drops)
+            _count_drops(cur, drops)
     result.stored = len(rows)
     result.website_ids = {ev.website_id for ev, _ in rows}
     return result
 
 
-def _stored_dedup_keys(events: Sequence[IncomingEvent]) -> set[int]:
+def _stored_dedup_keys(cur: Any, events: Sequence[IncomingEvent]) -> set[int]:
     """The dedup keys of ``events`` that are already stored (one index probe per key)."""
     keys = {e.dedup_key for e in events if e.dedup_key is not None}
     if not keys:
         return set()
     if connection.vendor == "postgresql":
-        with sql.cursor() as cursor:
-            cursor.execute(_STORED_KEYS_PG, [list(keys)], binary=True)
-            return {key for (key,) in cursor.fetchall()}
+        cur.execute(_STORED_KEYS_PG, [sql.ints(keys)], prepare=True, binary=True)
+        return {key for (key,) in cur.fetchall()}
     return set(Event.objects.filter(dedup_key__in=keys).values_list("dedup_key", flat=True))
 
 
 def _latest_sessions(
-    events: Sequence[IncomingEvent], idle: dt.timedelta
+    cur: Any, events: Sequence[IncomingEvent], idle: dt.timedelta
 ) -> dict[tuple[int, int], _Open]:
     """The most recent session of each visitor id in the batch that could still continue."""
     ids = {e.visitor_id for e in events} | {e.previous_visitor_id for e in events}
     since = min(e.at for e in events) - idle
     if connection.vendor == "postgresql":
-        with sql.cursor() as cursor:
-            # Binary results: psycopg's C loaders (Django's text timestamptz loader is a
-            # Python subclass, ~4% of a worker's CPU here). Same values, in UTC.
-            cursor.execute(_LATEST_SESSIONS_PG, [list(ids), since], binary=True)
-            found = cursor.fetchall()
+        # Binary results: psycopg's C loaders (Django's text timestamptz loader is a
+        # Python subclass, ~4% of a worker's CPU here). Same values, in UTC.
+        # Not prepared: its plan depends on the table's size (see sql.execute).
+        cur.execute(_LATEST_SESSIONS_PG, [sql.ints(ids), since], prepare=False, binary=True)
+        found = cur.fetchall()
     else:  # the ORM converts SQLite's text timestamps
         found = Session.objects.filter(visitor_id__in=ids, last_seen_at__gte=since).values_list(
             *_LOADED
@@ -272,6 +274,8 @@ _NEW_SESSION_TYPES = (
     "boolean", "boolean", "text", "text", "text", "text", "text", "text", "text", "text",
     "integer", "timestamptz", "integer",
 )  # fmt: skip
+_KIND = {"bigint": "i", "integer": "i", "text": "t", "timestamptz": "d", "boolean": "b"}
+_NEW_SESSION_KINDS = "".join(_KIND[t] for t in _NEW_SESSION_TYPES)
 _INSERT_SESSIONS_PG = (
     f"INSERT INTO {_S} ({', '.join(_NEW_SESSION_COLUMNS)}) SELECT * FROM unnest("
     + ", ".join(f"%s::{t}[]" for t in _NEW_SESSION_TYPES)
@@ -305,7 +309,7 @@ _INSERT_EVENTS_PG = (
 _INSERT_EVENT = f"INSERT INTO {_E} ({_EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
 
 
-def _insert_sessions(sessions: list[_Open]) -> None:
+def _insert_sessions(cur: Any, sessions: list[_Open]) -> None:
     """Insert the sessions this batch started, with their values after the batch, and set
     their ids."""
     rows = []
@@ -318,75 +322,75 @@ def _insert_sessions(sessions: list[_Open]) -> None:
             ev.source, ev.referrer_host, ev.utm_source, ev.utm_medium, ev.utm_campaign,
             ev.screen, s.minute_started_at, s.minute_pageviews,
         ))  # fmt: skip
-    with sql.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(
-                _INSERT_SESSIONS_PG, [list(column) for column in zip(*rows, strict=True)]
-            )
-            # Matched by (website, visitor, start), not by position: PostgreSQL does not
-            # promise RETURNING in the order of the arrays. Unique within a batch: a second
-            # event of that visitor at that time continues the session.
-            by_key = {(w, v, t): pk for pk, w, v, t in cursor.fetchall()}
-            ids = [by_key[(s.website_id, s.visitor_id, s.started_at)] for s in sessions]
-        else:
-            ids = []
-            for row in rows:
-                cursor.execute(_INSERT_SESSION_ROW, _adapted(row, (2, 3, 19)))
-                ids.append(cursor.fetchone()[0])
+    if connection.vendor == "postgresql":
+        cur.execute(_INSERT_SESSIONS_PG, sql.columns(rows, _NEW_SESSION_KINDS), prepare=True,
+                    binary=True)  # fmt: skip
+        # Matched by (website, visitor, start), not by position: PostgreSQL does not
+        # promise RETURNING in the order of the arrays. Unique within a batch: a second
+        # event of that visitor at that time continues the session.
+        by_key = {(w, v, t): pk for pk, w, v, t in cur.fetchall()}
+        ids = [by_key[(s.website_id, s.visitor_id, s.started_at)] for s in sessions]
+    else:
+        ids = []
+        for row in rows:
+            cur.execute(_INSERT_SESSION_ROW, _adapted(row, _NEW_SESSION_KINDS))
+            ids.append(cur.fetchone()[0])
     for session, pk in zip(sessions, ids, strict=True):
         session.pk = pk
 
 
-def _update_sessions(sessions: list[_Open]) -> None:
+def _update_sessions(cur: Any, sessions: list[_Open]) -> None:
     rows = [
         (s.last_seen_at, s.duration_s, s.pageviews, s.exit_path, s.is_bounce, s.has_exit,
          s.minute_started_at, s.minute_pageviews, s.pk)
         for s in sessions
     ]  # fmt: skip
-    _write_rows(_UPDATE_SESSIONS_PG, _UPDATE_SESSION, rows, datetimes=(0, 6))
+    # Not prepared: the join's plan depends on the table's size (see sql.execute).
+    _write_rows(cur, _UPDATE_SESSIONS_PG, _UPDATE_SESSION, rows, "diitbbdii", prepare=False)
 
 
-def _insert_events(rows: list[tuple[IncomingEvent, _Open]]) -> None:
+def _insert_events(cur: Any, rows: list[tuple[IncomingEvent, _Open]]) -> None:
     values = [
         (ev.website_id, session.pk, ev.type, ev.path, ev.at,
          ev.engaged_ms if ev.type == EventType.PAGE_EXIT else None, ev.dedup_key)
         for ev, session in rows
     ]  # fmt: skip
-    _write_rows(_INSERT_EVENTS_PG, _INSERT_EVENT, values, datetimes=(4,))
+    _write_rows(cur, _INSERT_EVENTS_PG, _INSERT_EVENT, values, "iittdii")
 
 
 def _write_rows(
-    pg_statement: str, row_statement: str, rows: list[tuple], datetimes: tuple[int, ...]
+    cur: Any,
+    pg_statement: str,
+    row_statement: str,
+    rows: list[tuple],  # type: ignore[type-arg]
+    kinds: str,
+    *,
+    prepare: bool = True,
 ) -> None:
-    """PostgreSQL: ``pg_statement`` once, a column of ``rows`` per array parameter.
-    SQLite: ``row_statement`` per row, the ``datetimes`` columns adapted."""
-    with sql.cursor() as cursor:
-        if connection.vendor == "postgresql":
-            cursor.execute(pg_statement, [list(column) for column in zip(*rows, strict=True)])
-        else:
-            cursor.executemany(row_statement, [_adapted(row, datetimes) for row in rows])
+    """PostgreSQL: ``pg_statement`` once, a column of ``rows`` per array parameter
+    (``kinds``: see ``sql.columns``). SQLite: ``row_statement`` per row."""
+    if connection.vendor == "postgresql":
+        sql.execute(cur, pg_statement, sql.columns(rows, kinds), prepare=prepare)
+    else:
+        cur.executemany(row_statement, [_adapted(row, kinds) for row in rows])
 
 
-def _adapted(row: tuple, datetimes: tuple[int, ...]) -> list:  # type: ignore[type-arg]
-    """``row`` with its datetime columns as SQLite stores them."""
+def _adapted(row: tuple, kinds: str) -> list:  # type: ignore[type-arg]
+    """``row`` with its datetime columns (kind ``d``) as SQLite stores them."""
     adapt = connection.ops.adapt_datetimefield_value
-    values = list(row)
-    for i in datetimes:
-        values[i] = adapt(values[i])
-    return values
+    return [adapt(v) if kind == "d" else v for v, kind in zip(row, kinds, strict=True)]
 
 
-def _count_drops(drops: Counter[DropKey]) -> None:
+def _count_drops(cur: Any, drops: Counter[DropKey]) -> None:
     # One statement that SQLite (3.24+) and PostgreSQL both understand: add, don't overwrite.
     table = DropCount._meta.db_table
-    with sql.cursor() as cursor:
-        cursor.executemany(
-            f"INSERT INTO {table} (website_id, day, reason, count) VALUES (%s, %s, %s, %s) "
-            f"ON CONFLICT (website_id, day, reason) DO UPDATE SET count = {table}.count + "
-            "excluded.count",
-            # Sorted: concurrent writers then lock the counter rows in the same order.
-            sorted((site, day, str(reason), n) for (site, day, reason), n in drops.items()),
-        )
+    cur.executemany(
+        f"INSERT INTO {table} (website_id, day, reason, count) VALUES (%s, %s, %s, %s) "
+        f"ON CONFLICT (website_id, day, reason) DO UPDATE SET count = {table}.count + "
+        "excluded.count",
+        # Sorted: concurrent writers then lock the counter rows in the same order.
+        sorted((site, day, str(reason), n) for (site, day, reason), n in drops.items()),
+    )
 
 
 def _website_exists(website_id: int) -> bool:

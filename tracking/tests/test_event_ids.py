@@ -129,11 +129,11 @@ def test_a_failed_write_remembers_nothing_and_its_retry_is_stored(client, monkey
     real_insert = writer._insert_events
     calls = []
 
-    def insert_failing_once(rows):  # type: ignore[no-untyped-def]
+    def insert_failing_once(cur, rows):  # type: ignore[no-untyped-def]
         calls.append(len(rows))
         if len(calls) == 1:
             raise OperationalError("server closed the connection unexpectedly")
-        return real_insert(rows)
+        return real_insert(cur, rows)
 
     monkeypatch.setattr(writer, "_insert_events", insert_failing_once)
     event_id = new_id()
@@ -215,8 +215,8 @@ def test_copies_from_two_visitor_ids_racing_past_the_check_are_stored_once(monke
     real_check = writer._stored_dedup_keys
     checks: list[set[int]] = []
 
-    def check_then_wait(events):  # type: ignore[no-untyped-def]
-        seen = real_check(events)
+    def check_then_wait(cur, events):  # type: ignore[no-untyped-def]
+        seen = real_check(cur, events)
         checks.append(set(seen))  # a copy: the writer adds to its own
         if len(checks) <= 2:  # the first check of each writer waits for the other's
             try:
