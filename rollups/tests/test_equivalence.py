@@ -129,6 +129,11 @@ def _answers(website, periods, filters, *, whole_days_only=False):
                 ):
                     continue
                 out[(i, d, f)] = queries.breakdown(website, p, d, filters=f, limit=None)
+            if not whole_days_only and f in (NO_FILTERS, Filters(source="Google")):
+                # The dashboard reads all breakdowns of a range in one query (planner.
+                # one_state): the same answers as one by one. (Its previous period may
+                # be a part-day, hence not after retention.)
+                out[(i, "dashboard", f)] = queries.dashboard(website, p, filters=f)
     return out
 
 
