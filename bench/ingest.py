@@ -11,7 +11,8 @@ What it does, all on 127.0.0.1 and cleaned up when it ends:
    127.0.0.1:5432, flushes Redis db 14 (``--redis-db``), migrates with a temporary
    DATA_DIR, creates a user and a website with the ``simple-analytics`` CLI;
 2. starts ``simple-analytics serve --no-jobs`` (``--with-jobs``: with its job consumer and
-   scheduler, so refresh jobs and rollups run during the load) (granian WSGI, 2 workers by default; set
+   scheduler, so refresh jobs and rollups run during the load) (granian WSGI, 2 workers:
+   the throughput layout of a busy site, not `serve`'s one-worker default; set
    WEB_WORKERS / WEB_THREADS to change) with TRUSTED_PROXIES=127.0.0.1/32 so the client
    can give every event its own client IP through X-Forwarded-For;
 3. drives POST /api/event from a separate process (wrk + ``bench/ingest.lua`` by default)
@@ -290,6 +291,8 @@ def setup_app(env: Env) -> None:
     pg_admin(env, f'CREATE DATABASE "{env.db_name}"')
     redis_flush(env.redis_url)
     env.env = {
+        # The layout measured since the first run: two web workers (serve's default is one).
+        "WEB_WORKERS": "2",
         **os.environ,
         "DATABASE_URL": env.database_url,
         "REDIS_URL": env.redis_url,

@@ -405,11 +405,12 @@ def _env_seconds(name: str, default: float) -> float:
     return value
 
 
-# Web server processes. One on SQLite (it has one writer at a time anyway), two on
-# PostgreSQL (two Python processes use both cores of a small host).
-WEB_WORKERS = env_int(
-    "WEB_WORKERS", 1 if DATABASES["default"]["ENGINE"].endswith("sqlite3") else 2, minimum=1
-)
+# Web server processes. One by default, on either database: with the jobs as its threads
+# (JOBS_IN_WEB) the whole app is two processes, about 140 MB idle (a second web worker and
+# a consumer process of its own add about 170 MB). One worker took 1,770 events/s on
+# PostgreSQL in bench/ingest.py on 2 shared cores; a busy site's host sets WEB_WORKERS=2
+# or more for about 45% more (docs/PERFORMANCE.md), and then runs the jobs in `worker`.
+WEB_WORKERS = env_int("WEB_WORKERS", 1, minimum=1)
 # `serve` runs the job consumer and scheduler as threads of its one web worker instead of a
 # process of their own: one Python process with Django loaded instead of two (the idle
 # memory of the whole app goes from about 225 to about 145 MB). Only with one web worker.

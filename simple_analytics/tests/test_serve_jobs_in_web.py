@@ -98,3 +98,42 @@ def test_serve_with_one_worker_runs_the_jobs_in_it_and_stops_on_sigterm(tmp_path
             server.wait()
         stderr = server.stderr.read() if server.stderr else ""
     assert "Traceback" not in stderr, stderr
+
+
+class _Exec(Exception):
+    pass
+
+
+def _serve_argv(monkeypatch, settings, *args: str) -> list[str]:  # type: ignore[no-untyped-def]
+    """What `serve` would exec (it replaces its process), without running it."""
+    import pytest
+    from django.core.management import call_command
+
+    seen: list[str] = []
+
+    def fake_execv(path: str, argv: list[str]) -> None:
+        seen.extend(argv)
+        raise _Exec
+
+    monkeypatch.setattr(os, "execv", fake_execv)
+    with pytest.raises(_Exec):
+        call_command("serve", "--no-migrate", *args)
+    return seen
+
+
+def test_serve_layout_follows_the_worker_count(monkeypatch, settings):
+    import pytest
+    from django.core.management.base import CommandError
+
+    settings.JOBS_IN_WEB = True  # the default with WEB_WORKERS=1
+    monkeypatch.delenv("JOBS_IN_WEB", raising=False)
+    one = _serve_argv(monkeypatch, settings)
+    assert "granian" in one and "simple_analytics.supervisor" not in one  # jobs in the worker
+    two = _serve_argv(monkeypatch, settings, "--workers", "2")
+    assert "simple_analytics.supervisor" in two  # granian and a consumer process
+    assert two[two.index("--workers") + 1] == "2"
+    assert "worker" in two and "--scheduler" in two
+    # Asked for explicitly, jobs in the web worker need exactly one worker.
+    monkeypatch.setenv("JOBS_IN_WEB", "True")
+    with pytest.raises(CommandError, match="one web worker"):
+        _serve_argv(monkeypatch, settings, "--workers", "2")

@@ -39,7 +39,10 @@ class Command(BaseCommand):
             "--log-level", "warning",
             "simple_analytics.wsgi:application",
         ]  # fmt: skip
-        in_web = not no_jobs and settings.JOBS_IN_WEB
+        # JOBS_IN_WEB follows the worker count unless it is set: `--workers 2` alone runs
+        # the jobs in a process of their own.
+        explicit = "JOBS_IN_WEB" in os.environ
+        in_web = not no_jobs and settings.JOBS_IN_WEB and (explicit or workers == 1)
         if in_web and workers != 1:
             raise CommandError("JOBS_IN_WEB needs one web worker: --workers 1 or --no-jobs")
         commands = [web]
