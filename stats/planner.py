@@ -191,7 +191,17 @@ class State:
         return max(self.hour_from, horizon) <= start < self.hour_until
 
     def plan_days(self, period: Period, *, months: bool = True) -> Plan:
-        """Whole closed months (``months``), whole days, and raw part-days of ``period``."""
+        """Whole closed months (``months``), whole days, and raw part-days of ``period``.
+
+        Made once per state and period: a dashboard's thirteen answers share it (a
+        2-year plan walks hundreds of days in Python). Callers must not change it."""
+        key = (period.start, period.end, period.tz.key, months)
+        plans = self.__dict__.setdefault("_plans", {})
+        if key not in plans:
+            plans[key] = self._plan_days(period, months=months)
+        return plans[key]
+
+    def _plan_days(self, period: Period, *, months: bool) -> Plan:
         tz = period.tz
         plan = Plan(closed_until=self.day_until, repairs=self.day_repairs)
         day = period.start.astimezone(tz).date()
