@@ -28,6 +28,7 @@ from functools import cached_property
 
 from django.conf import settings
 from django.db.models import Q, Sum
+from django.db.models.functions import TruncDate
 
 from rollups.compute import (
     DIMENSIONS,
@@ -304,6 +305,27 @@ def snap_timeseries(website: Website, granularity: str, ranges: list[Range],
     return {
         start.astimezone(tz): [pv, v, n]
         for start, pv, v, n in qs.values_list("start", "pageviews", "visitors", "sessions")
+    }
+
+
+def snap_days(website: Website, ranges: list[Range],
+              sfilter: tuple[str, str] | None) -> dict[dt.date, list[int]]:  # fmt: skip
+    """Local day -> [page views, visitors, sessions] of daily snapshots. The day comes
+    from PostgreSQL/SQLite as a date: a 2-year chart is 730 rows, and parsing and
+    converting their timestamps was a fifth of a cold 2-year dashboard."""
+    if sfilter is None:
+        qs = Snapshot.objects.filter(_in_ranges(ranges), website=website,
+                                     granularity=Granularity.DAY)  # fmt: skip
+    else:
+        qs = SnapshotRow.objects.filter(_in_ranges(ranges), website=website,
+                                        granularity=Granularity.DAY, dimension=sfilter[0],
+                                        value=sfilter[1])  # fmt: skip
+    day = TruncDate("start", tzinfo=website.tz)
+    return {
+        d: [pv, v, n]
+        for d, pv, v, n in qs.annotate(day=day).values_list(
+            "day", "pageviews", "visitors", "sessions"
+        )  # fmt: skip
     }
 
 
