@@ -88,9 +88,11 @@ class Proc:
         self.logpath = logdir / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: IO[bytes] | None = None
+        self._terminated = False
 
     def start(self) -> None:
         self._log = open(self.logpath, "ab")  # noqa: SIM115 - closed in stop()
+        self._terminated = False
         self.proc = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=self._log,
                                      stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
 
@@ -116,8 +118,10 @@ class Proc:
         return out
 
     def terminate(self) -> None:
-        """SIGTERM to the main process, as a service manager sends it."""
-        if self.proc is not None and self.proc.poll() is None:
+        """SIGTERM to the main process, as a service manager sends it: once (a second
+        one tells `serve`'s supervisor to kill everything at once)."""
+        if self.proc is not None and self.proc.poll() is None and not self._terminated:
+            self._terminated = True
             with contextlib.suppress(ProcessLookupError):
                 os.kill(self.proc.pid, signal.SIGTERM)
 

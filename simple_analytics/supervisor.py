@@ -2,13 +2,15 @@
 
 ``serve`` migrates, then replaces itself with this module, which starts the given commands
 (the web server and the job consumer), stops all of them when one exits or on
-SIGTERM/SIGINT, and exits with the first failure's code.
+SIGTERM/SIGINT, and exits with the first failure's code. A second SIGTERM/SIGINT kills
+every process of every command at once (each command runs in its own process group).
 
     python -m simple_analytics.supervisor -- CMD1 ARGS... -- CMD2 ARGS...
 """
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -26,7 +28,16 @@ def split(argv: list[str]) -> list[list[str]]:
 
 
 def run(commands: list[list[str]]) -> int:
-    procs = [subprocess.Popen(cmd) for cmd in commands]
+    # Each command in a process group of its own, so that a forced stop takes its whole
+    # tree: granian's main process and its workers. Killing only the main process left a
+    # worker running with no parent (seen after the soak sent two SIGTERMs).
+    procs = [subprocess.Popen(cmd, process_group=0) for cmd in commands]
+
+    def kill_tree(p: subprocess.Popen[bytes]) -> None:
+        try:
+            os.killpg(p.pid, signal.SIGKILL)
+        except ProcessLookupError:  # the group is gone already
+            pass
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -46,8 +57,7 @@ def run(commands: list[list[str]]) -> int:
             # A second SIGTERM or Ctrl+C while the children finish: stop them now (and
             # no traceback from this process).
             for p in procs:
-                if p.poll() is None:
-                    p.kill()
+                kill_tree(p)
 
         signal.signal(signal.SIGTERM, force)
         signal.signal(signal.SIGINT, force)
@@ -58,7 +68,10 @@ def run(commands: list[list[str]]) -> int:
             try:
                 p.wait(timeout=30)
             except subprocess.TimeoutExpired:
-                p.kill()
+                kill_tree(p)
+                p.wait()
+        for p in procs:
+            kill_tree(p)  # anything a child left behind in its group (an orphaned worker)
     return code
 
 

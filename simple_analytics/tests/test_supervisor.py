@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -46,3 +47,59 @@ def test_a_second_sigterm_stops_a_slow_child_at_once_without_a_traceback(tmp_pat
     _, stderr = supervisor.communicate(timeout=10)
     assert time.monotonic() - started < 5
     assert "Traceback" not in stderr
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie (exited, not yet reaped by init) counts as gone.
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _tree(tmp_path, *, child_stops: bool) -> list[str]:
+    """A command that starts a worker of its own (as granian's main process does); the
+    worker ignores SIGTERM. The command itself stops on SIGTERM when ``child_stops``."""
+    pids = tmp_path / "worker.pid"
+    code = (
+        "import os, signal, subprocess, sys, time, pathlib\n"
+        "w = subprocess.Popen([sys.executable, '-c', 'import signal, time; "
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN); time.sleep(60)'])\n"
+        f"pathlib.Path({str(pids)!r}).write_text(str(w.pid))\n"
+        + ("" if child_stops else "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n")
+        + "time.sleep(60)\n"
+    )
+    return [sys.executable, "-c", code]
+
+
+def _start(argv: list[str], pid_file) -> tuple[subprocess.Popen, int]:  # type: ignore[type-arg]
+    supervisor = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 20
+    while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.3)  # the worker has set its signal handler
+    return supervisor, int(pid_file.read_text())
+
+
+def test_a_second_sigterm_kills_the_workers_of_a_command_too(tmp_path):
+    argv = [sys.executable, "-m", "simple_analytics.supervisor", "--",
+            *_tree(tmp_path, child_stops=False)]  # fmt: skip
+    supervisor, worker = _start(argv, tmp_path / "worker.pid")
+    supervisor.send_signal(signal.SIGTERM)
+    time.sleep(0.5)
+    supervisor.send_signal(signal.SIGTERM)  # e.g. a service manager, or the soak, again
+    supervisor.communicate(timeout=10)
+    time.sleep(0.2)
+    assert not _alive(worker)
+
+
+def test_a_worker_left_behind_by_a_stopped_command_is_killed(tmp_path):
+    argv = [sys.executable, "-m", "simple_analytics.supervisor", "--",
+            *_tree(tmp_path, child_stops=True)]  # fmt: skip
+    supervisor, worker = _start(argv, tmp_path / "worker.pid")
+    supervisor.send_signal(signal.SIGTERM)
+    supervisor.communicate(timeout=10)
+    time.sleep(0.2)
+    assert not _alive(worker)
