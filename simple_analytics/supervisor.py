@@ -3,7 +3,7 @@
 ``serve`` migrates, then replaces itself with this module, which starts the given commands
 (the web server and the job consumer), stops all of them when one exits or on
 SIGTERM/SIGINT, and exits with the first failure's code. A second SIGTERM/SIGINT kills
-every process of every command at once (each command runs in its own process group).
+every command and the processes it started at once.
 
     python -m simple_analytics.supervisor -- CMD1 ARGS... -- CMD2 ARGS...
 """
@@ -27,17 +27,39 @@ def split(argv: list[str]) -> list[list[str]]:
     return [c for c in commands if c]
 
 
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux ``/proc``; none found elsewhere)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.scandir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
+            continue  # gone meanwhile
+        children.setdefault(ppid, []).append(int(entry.name))
+    out, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
 def run(commands: list[list[str]]) -> int:
-    # Each command in a process group of its own, so that a forced stop takes its whole
-    # tree: granian's main process and its workers. Killing only the main process left a
-    # worker running with no parent (seen after the soak sent two SIGTERMs).
-    procs = [subprocess.Popen(cmd, process_group=0) for cmd in commands]
+    procs = [subprocess.Popen(cmd) for cmd in commands]
 
     def kill_tree(p: subprocess.Popen[bytes]) -> None:
-        try:
-            os.killpg(p.pid, signal.SIGKILL)
-        except ProcessLookupError:  # the group is gone already
-            pass
+        """SIGKILL to a command and everything it started: killing granian's main process
+        alone left its worker running with no parent (the soak sent two SIGTERMs)."""
+        if p.poll() is not None:
+            return
+        for pid in [*descendants(p.pid), p.pid]:
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
 
     def stop(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -70,8 +92,6 @@ def run(commands: list[list[str]]) -> int:
             except subprocess.TimeoutExpired:
                 kill_tree(p)
                 p.wait()
-        for p in procs:
-            kill_tree(p)  # anything a child left behind in its group (an orphaned worker)
     return code
 
 

@@ -93,13 +93,3 @@ def test_a_second_sigterm_kills_the_workers_of_a_command_too(tmp_path):
     supervisor.communicate(timeout=10)
     time.sleep(0.2)
     assert not _alive(worker)
-
-
-def test_a_worker_left_behind_by_a_stopped_command_is_killed(tmp_path):
-    argv = [sys.executable, "-m", "simple_analytics.supervisor", "--",
-            *_tree(tmp_path, child_stops=True)]  # fmt: skip
-    supervisor, worker = _start(argv, tmp_path / "worker.pid")
-    supervisor.send_signal(signal.SIGTERM)
-    supervisor.communicate(timeout=10)
-    time.sleep(0.2)
-    assert not _alive(worker)
