@@ -59,6 +59,11 @@ from typing import IO
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+# The process-tree walk `serve`'s supervisor uses (no Django imported).
+from simple_analytics.supervisor import descendants as _descendants  # noqa: E402
+from simple_analytics.supervisor import ppid_map as _ppid_map  # noqa: E402
+
 VENV_BIN = Path(sys.executable).parent
 CLI = str(VENV_BIN / "simple-analytics")
 LUA = Path(__file__).resolve().parent / "ingest.lua"
@@ -441,28 +446,8 @@ class Server:
             self.proc.wait(timeout=5)
 
 
-def _ppid_map() -> dict[int, int]:
-    out = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                with open(f"/proc/{entry}/stat", "rb") as f:
-                    stat = f.read()
-                out[int(entry)] = int(stat[stat.rindex(b")") + 2 :].split()[1])
-            except (OSError, ValueError, IndexError):
-                pass
-    return out
-
-
 def descendants(pid: int, *, include_self: bool = False) -> list[int]:
-    parents = _ppid_map()
-    found, frontier = [], [pid]
-    while frontier:
-        p = frontier.pop()
-        kids = [c for c, pp in parents.items() if pp == p]
-        found += kids
-        frontier += kids
-    return ([pid] if include_self else []) + found
+    return ([pid] if include_self else []) + _descendants(pid)
 
 
 # --- CPU accounting --------------------------------------------------------------------

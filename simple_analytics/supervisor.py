@@ -27,18 +27,24 @@ def split(argv: list[str]) -> list[list[str]]:
     return [c for c in commands if c]
 
 
-def descendants(pid: int) -> list[int]:
-    """Every process below ``pid`` (Linux ``/proc``; none found elsewhere)."""
-    children: dict[int, list[int]] = {}
+def ppid_map() -> dict[int, int]:
+    """pid -> parent pid of every process (Linux ``/proc``; empty elsewhere)."""
+    out = {}
     for entry in os.scandir("/proc") if os.path.isdir("/proc") else []:
-        if not entry.name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{entry.name}/stat", "rb") as f:
-                ppid = int(f.read().rsplit(b")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue  # gone meanwhile
-        children.setdefault(ppid, []).append(int(entry.name))
+        if entry.name.isdigit():
+            try:
+                with open(f"/proc/{entry.name}/stat", "rb") as f:
+                    out[int(entry.name)] = int(f.read().rsplit(b")", 1)[1].split()[1])
+            except (OSError, ValueError, IndexError):
+                pass  # gone meanwhile
+    return out
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid``."""
+    children: dict[int, list[int]] = {}
+    for child, parent in ppid_map().items():
+        children.setdefault(parent, []).append(child)
     out, todo = [], [pid]
     while todo:
         for child in children.get(todo.pop(), []):

@@ -112,11 +112,6 @@ class Plan:
 _states: contextvars.ContextVar[dict[int, State] | None] = contextvars.ContextVar(
     "planner_states", default=None
 )
-# Inside ``one_state``: every dimension's snapshot rows per (website, days, months), read
-# by the first breakdown that asks and sliced by the others (see ``snap_rows``).
-_all_rows: contextvars.ContextVar[dict[tuple, dict[str, dict[str, list[int]]]] | None] = (
-    contextvars.ContextVar("planner_all_rows", default=None)
-)
 
 
 @contextlib.contextmanager
@@ -125,11 +120,9 @@ def one_state() -> Iterator[None]:
     (a dashboard asks thirteen), and read the snapshot rows of all breakdowns of a range
     in one query."""
     token = _states.set({})
-    rows_token = _all_rows.set({})
     try:
         yield
     finally:
-        _all_rows.reset(rows_token)
         _states.reset(token)
 
 
@@ -159,6 +152,9 @@ class State:
         self.hour_until = hour.closed_until if hour else None
         self.month_from = month.covered_from if month else None
         self.month_until = month.closed_until if month else None
+        # Answers shared by the questions of one ``one_state`` block (a dashboard).
+        self._plans: dict[tuple, Plan] = {}
+        self._rows: dict[tuple, dict[str, dict[str, list[int]]]] = {}
 
     @cached_property
     def fresh_open_days(self) -> frozenset[dt.datetime]:
@@ -197,10 +193,17 @@ class State:
         Made once per state and period: a dashboard's thirteen answers share it (a
         2-year plan walks hundreds of days in Python). Callers must not change it."""
         key = (period.start, period.end, period.tz.key, months)
-        plans = self.__dict__.setdefault("_plans", {})
-        if key not in plans:
-            plans[key] = self._plan_days(period, months=months)
-        return plans[key]
+        if key not in self._plans:
+            self._plans[key] = self._plan_days(period, months=months)
+        return self._plans[key]
+
+    def rows_by_dimension(self, days: list[Range],
+                          months: list[Range]) -> dict[str, dict[str, list[int]]]:  # fmt: skip
+        """Every breakdown's snapshot rows over ``days`` and ``months``, read once."""
+        key = (tuple(days), tuple(months))
+        if key not in self._rows:
+            self._rows[key] = _rows_by_dimension(self.website, days, months)
+        return self._rows[key]
 
     def _plan_days(self, period: Period, *, months: bool) -> Plan:
         tz = period.tz
@@ -292,16 +295,22 @@ def snap_summary(website: Website, days: list[Range], months: list[Range],
     return out
 
 
+def _series(website: Website, granularity: str, ranges: list[Range],
+            sfilter: tuple[str, str] | None):  # type: ignore[no-untyped-def]  # fmt: skip
+    """Snapshots (or one filter's breakdown rows) of ``granularity`` in ``ranges``."""
+    if sfilter is None:
+        return Snapshot.objects.filter(_in_ranges(ranges), website=website,
+                                       granularity=granularity)  # fmt: skip
+    return SnapshotRow.objects.filter(_in_ranges(ranges), website=website,
+                                      granularity=granularity, dimension=sfilter[0],
+                                      value=sfilter[1])  # fmt: skip
+
+
 def snap_timeseries(website: Website, granularity: str, ranges: list[Range],
                     sfilter: tuple[str, str] | None) -> dict[dt.datetime, list[int]]:  # fmt: skip
     """Bucket start (aware, website time zone) -> [page views, visitors, sessions]."""
-    if sfilter is None:
-        qs = Snapshot.objects.filter(_in_ranges(ranges), website=website, granularity=granularity)
-    else:
-        qs = SnapshotRow.objects.filter(_in_ranges(ranges), website=website,
-                                        granularity=granularity, dimension=sfilter[0],
-                                        value=sfilter[1])  # fmt: skip
     tz = website.tz
+    qs = _series(website, granularity, ranges, sfilter)
     return {
         start.astimezone(tz): [pv, v, n]
         for start, pv, v, n in qs.values_list("start", "pageviews", "visitors", "sessions")
@@ -313,17 +322,10 @@ def snap_days(website: Website, ranges: list[Range],
     """Local day -> [page views, visitors, sessions] of daily snapshots. The day comes
     from PostgreSQL/SQLite as a date: a 2-year chart is 730 rows, and parsing and
     converting their timestamps was a fifth of a cold 2-year dashboard."""
-    if sfilter is None:
-        qs = Snapshot.objects.filter(_in_ranges(ranges), website=website,
-                                     granularity=Granularity.DAY)  # fmt: skip
-    else:
-        qs = SnapshotRow.objects.filter(_in_ranges(ranges), website=website,
-                                        granularity=Granularity.DAY, dimension=sfilter[0],
-                                        value=sfilter[1])  # fmt: skip
-    day = TruncDate("start", tzinfo=website.tz)
+    qs = _series(website, Granularity.DAY, ranges, sfilter)
     return {
         d: [pv, v, n]
-        for d, pv, v, n in qs.annotate(day=day).values_list(
+        for d, pv, v, n in qs.annotate(day=TruncDate("start", tzinfo=website.tz)).values_list(
             "day", "pageviews", "visitors", "sessions"
         )  # fmt: skip
     }
@@ -337,12 +339,11 @@ def snap_rows(website: Website, days: list[Range], months: list[Range], dimensio
     every dimension at once: one query instead of one per breakdown (a cold 12-month
     dashboard spent most of its time in those ten ORM queries)."""
     stored = STORED_DIMENSION[dimension]
-    memo = _all_rows.get()
-    if value is None and memo is not None:
-        key = (website.id, tuple(days), tuple(months))
-        if key not in memo:
-            memo[key] = _rows_by_dimension(website, days, months)
-        return {v: list(values) for v, values in memo[key].get(stored, {}).items()}
+    states = _states.get()
+    state = states.get(website.id) if states is not None else None
+    if value is None and state is not None:
+        rows = state.rows_by_dimension(days, months).get(stored, {})
+        return {v: list(values) for v, values in rows.items()}
     qs = SnapshotRow.objects.filter(_buckets(days, months), website=website, dimension=stored)
     if value is not None:
         qs = qs.filter(value=value)

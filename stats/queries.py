@@ -342,53 +342,33 @@ def timeseries(website: Website, period: Period, *, filters: Filters = NO_FILTER
 
 def _timeseries(website: Website, period: Period, filters: Filters) -> list[Point]:
     granularity = period.granularity
-    if granularity == "day":
-        return _daily_timeseries(website, period, filters)
+    daily = granularity == "day"
+    # Day buckets are summed by local date (from the database as dates: cheap to hash);
+    # hour and minute buckets by their start.
+    key = dt.datetime.date if daily else (lambda b: b)
     sfilter, plan = _plan(website, period, filters, hourly=granularity == "hour", daily=True)
-    data: dict[dt.datetime, list[int]] = defaultdict(lambda: [0, 0, 0])
+    data: dict = defaultdict(lambda: [0, 0, 0])
     if plan.snapshots:
-        snap = planner.snap_timeseries(website, granularity, plan.snapshots, sfilter)
-        for b, values in snap.items():
-            data[b] = list(values)
+        if daily:
+            snap = _snapshot_part(
+                website, plan, "timeseries-days", filters,
+                lambda days, _months: planner.snap_days(website, days, sfilter),
+                _add_dicts,
+            )  # fmt: skip
+        else:
+            snap = planner.snap_timeseries(website, granularity, plan.snapshots, sfilter)
+        for k, values in snap.items():
+            data[k] = list(values)
     for lo, hi in plan.raw:
         for b, (pv, v, n) in raw.timeseries(website.id, lo, hi, filters, granularity,
                                             period.tz).items():  # fmt: skip
-            acc = data[b]
-            acc[0] += pv
-            acc[1] += v
-            acc[2] += n
-    return [
-        Point(t=b, pageviews=data[b][0], visitors=data[b][1], sessions=data[b][2])
-        if b in data else Point(t=b, pageviews=0, visitors=0, sessions=0)
-        for b in buckets(period)
-    ]  # fmt: skip
-
-
-def _daily_timeseries(website: Website, period: Period, filters: Filters) -> list[Point]:
-    """Day buckets, keyed by local date while they are summed (cheap to hash)."""
-    sfilter, plan = _plan(website, period, filters, daily=True)
-    data: dict[dt.date, list[int]] = defaultdict(lambda: [0, 0, 0])
-    if plan.snapshots:
-        snap = _snapshot_part(
-            website, plan, "timeseries-days", filters,
-            lambda days, _months: planner.snap_days(website, days, sfilter),
-            _add_dicts,
-        )  # fmt: skip
-        for d, values in snap.items():
-            data[d] = list(values)
-    for lo, hi in plan.raw:
-        for b, (pv, v, n) in raw.timeseries(website.id, lo, hi, filters, "day",
-                                            period.tz).items():  # fmt: skip
-            acc = data[b.date()]
+            acc = data[key(b)]
             acc[0] += pv
             acc[1] += v
             acc[2] += n
     zero = (0, 0, 0)
     new = tuple.__new__  # a named tuple's own __new__ is a Python function
-    return [
-        new(Point, (b, *data.get(b.date(), zero)))  # b: local midnight, so b.date() is its day
-        for b in _buckets(period)
-    ]
+    return [new(Point, (b, *data.get(key(b), zero))) for b in _buckets(period)]
 
 
 def _sort(rows: list[Row], limit: int | None) -> list[Row]:
