@@ -225,6 +225,17 @@ class State:
             b = local_midnight(day + dt.timedelta(days=1), tz)
             lo, hi = max(a, period.start), min(b, period.end)
             whole = lo == a and hi == b
+            if whole and self.day_from is not None and a < self.day_from:
+                # A run of days before the first daily snapshot: raw, in one step up to
+                # the first snapshot, the period's last whole day or the next month (a
+                # closed month may remain). A 2-year period's previous period is all
+                # such days: walking them one by one was a tenth of a cold dashboard.
+                stop = min(self.day_from.astimezone(tz).date(), end_day,
+                           next_month(day) if months else dt.date.max)  # fmt: skip
+                stop = max(stop, day + dt.timedelta(days=1))
+                plan.add("raw", a, local_midnight(stop, tz))
+                day = stop
+                continue
             if whole and self._closed_day(a):
                 # A run of closed days in one step: up to the watermark, the period's
                 # last whole day, or the next month (which may be a closed month).

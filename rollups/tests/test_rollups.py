@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
+import itertools
 import json
 import threading
 from io import StringIO
@@ -407,6 +408,30 @@ def test_closed_months_are_sums_of_their_days_and_answer_long_periods():
     with planner.raw_only():
         expected = queries.summary(website, year)
     assert queries.summary(website, year) == expected
+
+
+@pytest.mark.django_db
+def test_a_plan_covers_its_period_once_with_days_before_the_first_rollup_raw():
+    """A 2-year period of a young site is mostly days before its first daily snapshot
+    (planned in runs, not day by day): they are raw, and every instant of the period is in
+    exactly one part of the plan."""
+    website = make_website(timezone="America/New_York")
+    _traffic(website, days=75, per_day=2)
+    _roll(website)
+    today = NOW.astimezone(website.tz).date()
+    two_years = for_days(today - dt.timedelta(days=729), today, website.tz)
+    state = planner.State(website)
+    for period in (two_years, two_years.previous(), from_query({"period": "12m"}, website.tz)):
+        plan = state.plan_days(period)
+        parts = sorted(plan.raw + plan.snapshots + plan.months)
+        assert parts[0][0] == period.start and parts[-1][1] == period.end
+        assert all(a[1] == b[0] for a, b in itertools.pairwise(parts)), "no gap, no overlap"
+        assert all(lo >= state.day_from for lo, _ in plan.snapshots + plan.months)
+        assert [lo for lo, hi in plan.raw if lo < state.day_from] == [period.start]
+    assert plan.snapshots and plan.months
+    with planner.raw_only():
+        expected = queries.dashboard(website, two_years)
+    assert queries.dashboard(website, two_years) == expected
 
 
 @pytest.mark.django_db
