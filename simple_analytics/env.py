@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import TypeVar
+
+D = TypeVar("D", bool, None)
 
 
 class ConfigError(RuntimeError):
@@ -30,7 +33,8 @@ def env_int(name: str, default: int, *, minimum: int | None = None) -> int:
     return value
 
 
-def env_bool(name: str, default: bool) -> bool:
+def env_bool(name: str, default: D) -> bool | D:
+    """True or False; ``default`` (None: not set) when unset or empty."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default

@@ -414,7 +414,9 @@ WEB_WORKERS = env_int("WEB_WORKERS", 1, minimum=1)
 # `serve` runs the job consumer and scheduler as threads of its one web worker instead of a
 # process of their own: one Python process with Django loaded instead of two (the idle
 # memory of the whole app goes from about 225 to about 145 MB). Only with one web worker.
-JOBS_IN_WEB = env_bool("JOBS_IN_WEB", WEB_WORKERS == 1)
+# Unset (None): whenever there is one web worker, so `serve --workers 2` alone runs the
+# jobs in a process of their own.
+JOBS_IN_WEB = env_bool("JOBS_IN_WEB", None)
 if JOBS_IN_WEB and WEB_WORKERS != 1:
     raise ConfigError("JOBS_IN_WEB=True needs WEB_WORKERS=1 (one scheduler per host)")
 

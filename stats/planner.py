@@ -342,6 +342,10 @@ def snap_days(website: Website, ranges: list[Range],
     }
 
 
+# A breakdown value's totals: [page views, visitors, sessions] (in this order).
+_ROW_TOTALS = {"pv": Sum("pageviews"), "v": Sum("visitors"), "n": Sum("sessions")}
+
+
 def snap_rows(website: Website, days: list[Range], months: list[Range], dimension: str,
               value: str | None = None) -> dict[str, list[int]]:  # fmt: skip
     """Value -> [page views, visitors, sessions] of one breakdown over snapshots.
@@ -358,12 +362,8 @@ def snap_rows(website: Website, days: list[Range], months: list[Range], dimensio
     qs = SnapshotRow.objects.filter(_buckets(days, months), website=website, dimension=stored)
     if value is not None:
         qs = qs.filter(value=value)
-    return {
-        v: [pv or 0, vis or 0, n or 0]
-        for v, pv, vis, n in qs.values_list("value").annotate(
-            pv=Sum("pageviews"), v=Sum("visitors"), n=Sum("sessions")
-        )  # fmt: skip
-    }
+    return {v: [pv or 0, vis or 0, n or 0]
+            for v, pv, vis, n in qs.values_list("value").annotate(**_ROW_TOTALS)}  # fmt: skip
 
 
 def _rows_by_dimension(website: Website, days: list[Range],
@@ -371,8 +371,6 @@ def _rows_by_dimension(website: Website, days: list[Range],
     """Stored dimension -> value -> [page views, visitors, sessions]."""
     out: dict[str, dict[str, list[int]]] = {}
     qs = SnapshotRow.objects.filter(_buckets(days, months), website=website)
-    for dim, v, pv, vis, n in qs.values_list("dimension", "value").annotate(
-        pv=Sum("pageviews"), v=Sum("visitors"), n=Sum("sessions")
-    ):
+    for dim, v, pv, vis, n in qs.values_list("dimension", "value").annotate(**_ROW_TOTALS):
         out.setdefault(dim, {})[v] = [pv or 0, vis or 0, n or 0]
     return out

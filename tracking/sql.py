@@ -40,9 +40,10 @@ def cursor() -> Iterator[Any]:
         yield pg_cursor
 
 
-def execute(cur: Any, statement: str, params: list[Any], *, prepare: bool = True) -> None:
+def execute(cur: Any, statement: str, params: list[Any], *, prepare: bool = True,
+            binary: bool = False) -> None:  # fmt: skip
     """Run one of the writer's fixed statements, prepared on PostgreSQL unless ``prepare``
-    is False.
+    is False; ``binary``: results in PostgreSQL's binary format (psycopg's C loaders).
 
     Prepare only a statement whose plan cannot depend on the table's size: PostgreSQL
     may switch a prepared statement to a generic plan after five runs, and keeps it. A
@@ -51,7 +52,7 @@ def execute(cur: Any, statement: str, params: list[Any], *, prepare: bool = True
     for 70,000 events. Those statements are planned on every run instead
     (``prepare=False``; ``test_prepared_writer_statements_never_scan_a_table``)."""
     if connection.vendor == "postgresql":
-        cur.execute(statement, params, prepare=prepare)
+        cur.execute(statement, params, prepare=prepare, binary=binary)
     else:
         cur.execute(statement, params)
 

@@ -179,7 +179,7 @@ def _stored_dedup_keys(cur: Any, events: Sequence[IncomingEvent]) -> set[int]:
     if not keys:
         return set()
     if connection.vendor == "postgresql":
-        cur.execute(_STORED_KEYS_PG, [sql.ints(keys)], prepare=True, binary=True)
+        sql.execute(cur, _STORED_KEYS_PG, [sql.ints(keys)], binary=True)
         return {key for (key,) in cur.fetchall()}
     return set(Event.objects.filter(dedup_key__in=keys).values_list("dedup_key", flat=True))
 
@@ -194,7 +194,8 @@ def _latest_sessions(
         # Binary results: psycopg's C loaders (Django's text timestamptz loader is a
         # Python subclass, ~4% of a worker's CPU here). Same values, in UTC.
         # Not prepared: its plan depends on the table's size (see sql.execute).
-        cur.execute(_LATEST_SESSIONS_PG, [sql.ints(ids), since], prepare=False, binary=True)
+        sql.execute(cur, _LATEST_SESSIONS_PG, [sql.ints(ids), since], prepare=False,
+                    binary=True)  # fmt: skip
         found = cur.fetchall()
     else:  # the ORM converts SQLite's text timestamps
         found = Session.objects.filter(visitor_id__in=ids, last_seen_at__gte=since).values_list(
@@ -275,10 +276,22 @@ _NEW_SESSION_TYPES = (
     "integer", "timestamptz", "integer",
 )  # fmt: skip
 _KIND = {"bigint": "i", "integer": "i", "text": "t", "timestamptz": "d", "boolean": "b"}
-_NEW_SESSION_KINDS = "".join(_KIND[t] for t in _NEW_SESSION_TYPES)
+
+
+def _arrays(types: tuple[str, ...]) -> str:
+    """``%s::type[]`` per column: the array parameters of an ``unnest``."""
+    return ", ".join(f"%s::{t}[]" for t in types)
+
+
+def _kinds(types: tuple[str, ...]) -> str:
+    """The columns' kinds for ``sql.columns`` (the same types as the statement's casts)."""
+    return "".join(_KIND[t] for t in types)
+
+
+_NEW_SESSION_KINDS = _kinds(_NEW_SESSION_TYPES)
 _INSERT_SESSIONS_PG = (
     f"INSERT INTO {_S} ({', '.join(_NEW_SESSION_COLUMNS)}) SELECT * FROM unnest("
-    + ", ".join(f"%s::{t}[]" for t in _NEW_SESSION_TYPES)
+    + _arrays(_NEW_SESSION_TYPES)
     + ") RETURNING id, website_id, visitor_id, started_at"
 )
 _INSERT_SESSION_ROW = (
@@ -286,13 +299,17 @@ _INSERT_SESSION_ROW = (
     + ", ".join(["%s"] * len(_NEW_SESSION_COLUMNS))
     + ") RETURNING id"
 )
+_UPDATE_TYPES = (
+    "timestamptz", "integer", "integer", "text", "boolean", "boolean", "timestamptz",
+    "integer", "bigint",
+)  # fmt: skip
+_UPDATE_KINDS = _kinds(_UPDATE_TYPES)
 _UPDATE_SESSIONS_PG = (
     f"UPDATE {_S} AS s SET last_seen_at = v.last_seen_at, duration_s = v.duration_s, "
     "pageviews = v.pageviews, exit_path = v.exit_path, is_bounce = v.is_bounce, "
     "has_exit = v.has_exit, minute_started_at = v.minute_started_at, "
     "minute_pageviews = v.minute_pageviews "
-    "FROM unnest(%s::timestamptz[], %s::integer[], %s::integer[], %s::text[], "
-    "%s::boolean[], %s::boolean[], %s::timestamptz[], %s::integer[], %s::bigint[]) "
+    f"FROM unnest({_arrays(_UPDATE_TYPES)}) "
     "AS v(last_seen_at, duration_s, pageviews, exit_path, is_bounce, has_exit, "
     "minute_started_at, minute_pageviews, id) WHERE s.id = v.id"
 )
@@ -302,9 +319,10 @@ _UPDATE_SESSION = (
     "minute_pageviews = %s WHERE id = %s"
 )
 _EVENT_COLUMNS = "website_id, session_id, type, path, created_at, engaged_ms, dedup_key"
+_EVENT_TYPES = ("bigint", "bigint", "text", "text", "timestamptz", "integer", "bigint")
+_EVENT_KINDS = _kinds(_EVENT_TYPES)
 _INSERT_EVENTS_PG = (
-    f"INSERT INTO {_E} ({_EVENT_COLUMNS}) SELECT * FROM unnest(%s::bigint[], %s::bigint[], "
-    "%s::text[], %s::text[], %s::timestamptz[], %s::integer[], %s::bigint[])"
+    f"INSERT INTO {_E} ({_EVENT_COLUMNS}) SELECT * FROM unnest({_arrays(_EVENT_TYPES)})"
 )
 _INSERT_EVENT = f"INSERT INTO {_E} ({_EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
 
@@ -323,8 +341,7 @@ def _insert_sessions(cur: Any, sessions: list[_Open]) -> None:
             ev.screen, s.minute_started_at, s.minute_pageviews,
         ))  # fmt: skip
     if connection.vendor == "postgresql":
-        cur.execute(_INSERT_SESSIONS_PG, sql.columns(rows, _NEW_SESSION_KINDS), prepare=True,
-                    binary=True)  # fmt: skip
+        sql.execute(cur, _INSERT_SESSIONS_PG, sql.columns(rows, _NEW_SESSION_KINDS), binary=True)
         # Matched by (website, visitor, start), not by position: PostgreSQL does not
         # promise RETURNING in the order of the arrays. Unique within a batch: a second
         # event of that visitor at that time continues the session.
@@ -346,7 +363,7 @@ def _update_sessions(cur: Any, sessions: list[_Open]) -> None:
         for s in sessions
     ]  # fmt: skip
     # Not prepared: the join's plan depends on the table's size (see sql.execute).
-    _write_rows(cur, _UPDATE_SESSIONS_PG, _UPDATE_SESSION, rows, "diitbbdii", prepare=False)
+    _write_rows(cur, _UPDATE_SESSIONS_PG, _UPDATE_SESSION, rows, _UPDATE_KINDS, prepare=False)
 
 
 def _insert_events(cur: Any, rows: list[tuple[IncomingEvent, _Open]]) -> None:
@@ -355,7 +372,7 @@ def _insert_events(cur: Any, rows: list[tuple[IncomingEvent, _Open]]) -> None:
          ev.engaged_ms if ev.type == EventType.PAGE_EXIT else None, ev.dedup_key)
         for ev, session in rows
     ]  # fmt: skip
-    _write_rows(cur, _INSERT_EVENTS_PG, _INSERT_EVENT, values, "iittdii")
+    _write_rows(cur, _INSERT_EVENTS_PG, _INSERT_EVENT, values, _EVENT_KINDS)
 
 
 def _write_rows(

@@ -125,8 +125,7 @@ def test_serve_layout_follows_the_worker_count(monkeypatch, settings):
     import pytest
     from django.core.management.base import CommandError
 
-    settings.JOBS_IN_WEB = True  # the default with WEB_WORKERS=1
-    monkeypatch.delenv("JOBS_IN_WEB", raising=False)
+    settings.JOBS_IN_WEB = None  # the default: unset
     one = _serve_argv(monkeypatch, settings)
     assert "granian" in one and "simple_analytics.supervisor" not in one  # jobs in the worker
     two = _serve_argv(monkeypatch, settings, "--workers", "2")
@@ -134,6 +133,6 @@ def test_serve_layout_follows_the_worker_count(monkeypatch, settings):
     assert two[two.index("--workers") + 1] == "2"
     assert "worker" in two and "--scheduler" in two
     # Asked for explicitly, jobs in the web worker need exactly one worker.
-    monkeypatch.setenv("JOBS_IN_WEB", "True")
+    settings.JOBS_IN_WEB = True
     with pytest.raises(CommandError, match="one web worker"):
         _serve_argv(monkeypatch, settings, "--workers", "2")

@@ -39,10 +39,8 @@ class Command(BaseCommand):
             "--log-level", "warning",
             "simple_analytics.wsgi:application",
         ]  # fmt: skip
-        # JOBS_IN_WEB follows the worker count unless it is set: `--workers 2` alone runs
-        # the jobs in a process of their own.
-        explicit = "JOBS_IN_WEB" in os.environ
-        in_web = not no_jobs and settings.JOBS_IN_WEB and (explicit or workers == 1)
+        jobs_in_web = workers == 1 if settings.JOBS_IN_WEB is None else settings.JOBS_IN_WEB
+        in_web = not no_jobs and jobs_in_web
         if in_web and workers != 1:
             raise CommandError("JOBS_IN_WEB needs one web worker: --workers 1 or --no-jobs")
         commands = [web]
