@@ -6,6 +6,7 @@ import hashlib
 import secrets
 
 from django.conf import settings
+from django.contrib.auth.models import User
 from django.db import models
 
 KEY_PREFIX = "sa_"
@@ -32,7 +33,7 @@ class ApiKey(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
     @classmethod
-    def issue(cls, *, user, name: str) -> tuple[ApiKey, str]:  # type: ignore[no-untyped-def]
+    def issue(cls, *, user: User, name: str) -> tuple[ApiKey, str]:
         """Create a key; returns the row and the plain key, which is shown once only."""
         plain = KEY_PREFIX + secrets.token_urlsafe(32)
         row = cls.objects.create(

@@ -9,13 +9,13 @@ be guessed (``API_KEY_FAILURES_PER_MINUTE``; see ``accounts.throttle``).
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils import timezone
@@ -23,13 +23,14 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import throttle
 from api.models import ApiKey, hash_key
+from api.openapi import document as openapi_document
 from stats import queries
+from stats.dimensions import PUBLIC_BREAKDOWNS
 from stats.filters import FilterError, Filters
 from stats.periods import Period, PeriodError, from_query
 from websites.models import Website
 
 MAX_LIMIT = 1000
-OPENAPI = Path(__file__).with_name("openapi.json")
 
 
 KEY_FAILURE_WINDOW_S = 60
@@ -53,7 +54,7 @@ def _key_failures(request: HttpRequest) -> throttle.Window:
     return throttle.window("api-key", throttle.client_id(request), KEY_FAILURE_WINDOW_S)
 
 
-def _key_user(request: HttpRequest):  # type: ignore[no-untyped-def]
+def _key_user(request: HttpRequest) -> User:
     limit = settings.API_KEY_FAILURES_PER_MINUTE
     failures = _key_failures(request) if limit else None
     # Checked before the key, and for good keys too: otherwise a guesser would still learn
@@ -99,7 +100,10 @@ def _context(request: HttpRequest) -> tuple[Website, Period, Filters, int]:
     return website, period, filters, int(raw_limit)
 
 
-def _api(view):  # type: ignore[no-untyped-def]
+View = Callable[..., HttpResponse]
+
+
+def _api(view: View) -> View:
     def wrapper(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
         try:
             return view(request, *args, **kwargs)
@@ -133,8 +137,8 @@ def timeseries(request: HttpRequest) -> HttpResponse:
 
 @_api
 def breakdown(request: HttpRequest, dimension: str) -> HttpResponse:
-    if dimension not in queries.PUBLIC_DIMENSIONS:
-        return _error(404, f"unknown breakdown; one of {', '.join(queries.PUBLIC_DIMENSIONS)}")
+    if dimension not in PUBLIC_BREAKDOWNS:
+        return _error(404, f"unknown breakdown; one of {', '.join(PUBLIC_BREAKDOWNS)}")
     website, period, filters, limit = _context(request)
     rows = queries.breakdown(website, period, dimension, filters=filters, limit=limit)
     return JsonResponse(
@@ -150,7 +154,7 @@ def breakdown(request: HttpRequest, dimension: str) -> HttpResponse:
 
 @require_GET
 def openapi(request: HttpRequest) -> HttpResponse:
-    doc = json.loads(OPENAPI.read_text())
+    doc = openapi_document()
     doc["servers"] = [{"url": request.build_absolute_uri("/").rstrip("/")}]
     return JsonResponse(doc)
 

@@ -21,10 +21,12 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from dashboard.views import QueryError, _bad_request, _check_query, _website
+from dashboard.views import QueryError, _bad_request, _check_query
 from stats import queries
+from stats.dimensions import BREAKDOWNS
 from stats.filters import NONE_TOKEN, FilterError, Filters
 from stats.periods import PeriodError, from_query
+from websites.selectors import website_get_for_user_or_404
 
 COLUMNS = ["dimension", "value", "visitors", "sessions", "pageviews"]
 # Rows per breakdown: more than any screen shows, bounded so one export stays small.
@@ -46,7 +48,7 @@ def filename(domain: str, first_day: str, last_day: str) -> str:
 @login_required
 @require_safe
 def export_csv(request: HttpRequest, pk: int) -> HttpResponse:
-    website = _website(request, pk)
+    website = website_get_for_user_or_404(request.user, pk)
     try:
         _check_query(request.GET)
         period = from_query(request.GET, website.tz)
@@ -59,7 +61,7 @@ def export_csv(request: HttpRequest, pk: int) -> HttpResponse:
     writer.writerow(COLUMNS)
     total = queries.summary(website, period, filters=filters)
     writer.writerow(["total", "", total.visitors, total.sessions, total.pageviews])
-    for dimension in queries.DIMENSIONS:
+    for dimension in BREAKDOWNS:
         for row in queries.breakdown(website, period, dimension, filters=filters, limit=MAX_ROWS):
             value = neutralise(row.value) if row.value else NONE_TOKEN
             sessions = "" if row.sessions is None else row.sessions

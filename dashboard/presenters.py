@@ -16,6 +16,7 @@ from django.utils.http import urlencode
 from dashboard import charts
 from dashboard import formatting as fmt
 from stats import queries
+from stats.dimensions import BY_BREAKDOWN, BY_NAME, DIMENSIONS
 from stats.filters import Filters
 from stats.periods import PERIODS, Period, for_days, from_query
 from tracking.models import DropReason
@@ -49,55 +50,10 @@ DEFINITIONS = {
     "views_per_session": "Views per visit: page views of the sessions divided by sessions.",
 }
 
-FILTER_LABELS = {
-    "page": "Page",
-    "entry_page": "Entry page",
-    "exit_page": "Exit page",
-    "source": "Source",
-    "utm_source": "UTM source",
-    "utm_medium": "UTM medium",
-    "utm_campaign": "UTM campaign",
-    "browser": "Browser",
-    "os": "OS",
-    "device": "Device",
-}
-
-# Panels of tabs: (dimension, tab title, column title); SHORT_TITLES fit a phone's width.
-PANELS: list[tuple[str, str, list[tuple[str, str, str]]]] = [
-    ("pages", "Pages", [
-        ("pages", "Top pages", "Page"),
-        ("entry_pages", "Entry pages", "Entry page"),
-        ("exit_pages", "Exit pages", "Exit page"),
-    ]),
-    ("sources", "Sources", [
-        ("sources", "Sources", "Source"),
-        ("utm_sources", "UTM sources", "UTM source"),
-        ("utm_campaigns", "UTM campaigns", "Campaign"),
-    ]),
-    ("devices", "Devices", [
-        ("devices", "Devices", "Device"),
-        ("browsers", "Browsers", "Browser"),
-        ("os", "Operating systems", "Operating system"),
-    ]),
-]  # fmt: skip
-
-SHORT_TITLES = {"entry_pages": "Entry", "exit_pages": "Exit", "utm_sources": "UTM source",
-                "utm_campaigns": "Campaign", "os": "OS"}  # fmt: skip
-EMPTY_TEXT = {
-    "utm_sources": "No visits tagged with utm_source in this period.",
-    "utm_campaigns": "No visits tagged with utm_campaign in this period.",
-}
+# Dashboard panels in page order; their tabs come from the registry (``Dimension.panel``).
+PANEL_TITLES = {"pages": "Pages", "sources": "Sources", "devices": "Devices"}
 PANEL_LIMIT = 10
 PERIOD_MENU = [key for key in PERIODS if key != "custom"]
-
-
-def display_value(dimension: str, value: str) -> str:
-    """How a tracked value reads in a list or a chip (it stays plain text, never markup)."""
-    if value == "":
-        return "Direct / None" if dimension in ("sources", "source") else "(none)"
-    if dimension in ("devices", "device"):
-        return value.capitalize()
-    return value
 
 
 def dashboard_url(
@@ -108,7 +64,7 @@ def dashboard_url(
     ``changes`` sets filters (name -> value) or removes them (name -> None).
     """
     if changes:
-        filters = dataclasses.replace(filters, **changes)
+        filters = filters.replace(**changes)
     query = {**period.as_query(), **filters.as_query()}
     return f"{path}?{urlencode(query)}"
 
@@ -133,20 +89,49 @@ def cards(current: queries.Summary, previous: queries.Summary, previous_text: st
 
     c = current
     rows = [
-        ("visitors", "Unique visitors", fmt.number(c.visitors), f"{c.visitors:,} visitors",
-         change("visitors")),
-        ("pageviews", "Page views", fmt.number(c.pageviews), f"{c.pageviews:,} page views",
-         change("pageviews")),
-        ("sessions", "Sessions", fmt.number(c.sessions), f"{c.sessions:,} sessions",
-         change("sessions")),
-        ("duration", "Visit duration", fmt.duration(c.avg_session_duration_s),
-         _seconds(c.avg_session_duration_s), change("avg_session_duration_s")),
-        ("bounce_rate", "Bounce rate", fmt.percent(c.bounce_rate),
-         _ratio(c.bounces, c.sessions, "bounces"),
-         change("bounce_rate", higher_is_better=False, points=True)),
-        ("views_per_session", "Views per visit", fmt.decimal(c.views_per_session),
-         _ratio(c.session_pageviews, c.sessions, "page views"), change("views_per_session")),
-    ]  # fmt: skip
+        (
+            "visitors",
+            "Unique visitors",
+            fmt.number(c.visitors),
+            f"{c.visitors:,} visitors",
+            change("visitors"),
+        ),
+        (
+            "pageviews",
+            "Page views",
+            fmt.number(c.pageviews),
+            f"{c.pageviews:,} page views",
+            change("pageviews"),
+        ),
+        (
+            "sessions",
+            "Sessions",
+            fmt.number(c.sessions),
+            f"{c.sessions:,} sessions",
+            change("sessions"),
+        ),
+        (
+            "duration",
+            "Visit duration",
+            fmt.duration(c.avg_session_duration_s),
+            _seconds(c.avg_session_duration_s),
+            change("avg_session_duration_s"),
+        ),
+        (
+            "bounce_rate",
+            "Bounce rate",
+            fmt.percent(c.bounce_rate),
+            _ratio(c.bounces, c.sessions, "bounces"),
+            change("bounce_rate", higher_is_better=False, points=True),
+        ),
+        (
+            "views_per_session",
+            "Views per visit",
+            fmt.decimal(c.views_per_session),
+            _ratio(c.session_pageviews, c.sessions, "page views"),
+            change("views_per_session"),
+        ),
+    ]
     return [
         Card(key=key, label=label, value=value, exact=exact, change=chg, help=DEFINITIONS[key])
         for key, label, value, exact, chg in rows
@@ -205,18 +190,21 @@ def panels(
 ) -> list[Panel]:
     """The breakdown panels; ``breakdowns`` (from ``queries.dashboard``) saves the queries."""
     out = []
-    for key, title, tab_specs in PANELS:
+    active = filters.active()
+    for key, title in PANEL_TITLES.items():
         tabs = []
-        for dimension, tab_title, column in tab_specs:
-            filter_name = queries.FILTER_FOR_DIMENSION[dimension]
-            active_value = filters.active().get(filter_name)
+        for dimension in sorted((d for d in DIMENSIONS if d.panel == key), key=lambda d: d.tab):
             rows = []
-            found = (breakdowns[dimension][:PANEL_LIMIT] if breakdowns is not None
-                     else queries.breakdown(website, period, dimension, filters=filters,
-                                            limit=PANEL_LIMIT))  # fmt: skip
+            found = (
+                breakdowns[dimension.breakdown][:PANEL_LIMIT]
+                if breakdowns is not None
+                else queries.breakdown(
+                    website, period, dimension.breakdown, filters=filters, limit=PANEL_LIMIT
+                )
+            )
             for row in found:
                 ratio = fmt.share(row.visitors, total_visitors)
-                label = display_value(dimension, row.value)
+                label = dimension.display(row.value)
                 views = f"{row.pageviews:,} page view{'s' if row.pageviews != 1 else ''}"
                 rows.append(
                     ListRow(
@@ -227,30 +215,27 @@ def panels(
                         pageviews=row.pageviews,
                         share=fmt.percent(ratio),
                         bar=fmt.bar_width(ratio),
-                        url=dashboard_url(path, period, filters, {filter_name: row.value}),
-                        active=active_value == row.value,
+                        url=dashboard_url(path, period, filters, {dimension.name: row.value}),
+                        active=active.get(dimension.name) == row.value,
                         title=(
                             f"{label}: {row.visitors:,} visitors, {views}. "
-                            f"Click to filter the dashboard by this {column.lower()}."
+                            f"Click to filter the dashboard by this {dimension.heading.lower()}."
                         ),
-                    )  # fmt: skip
+                    )
                 )
             tabs.append(
                 Tab(
-                    key=dimension,
-                    title=tab_title,
-                    short_title=SHORT_TITLES.get(dimension, tab_title),
-                    column=column,
+                    key=dimension.breakdown,
+                    title=dimension.title,
+                    short_title=dimension.short_title or dimension.title,
+                    column=dimension.heading,
                     rows=rows,
-                    empty_text=EMPTY_TEXT.get(dimension, "No data in this period."),
+                    empty_text=dimension.empty_text,
                     selected=False,
-                )  # fmt: skip
+                )
             )
         # Open the tab whose filter is in use (clicking an entry page keeps its tab open).
-        chosen = next(
-            (i for i, t in enumerate(tabs)
-             if queries.FILTER_FOR_DIMENSION[t.key] in filters.active()), None
-        )  # fmt: skip
+        chosen = next((i for i, t in enumerate(tabs) if BY_BREAKDOWN[t.key].name in active), None)
         tabs[chosen or 0] = dataclasses.replace(tabs[chosen or 0], selected=True)
         out.append(Panel(key=key, title=title, tabs=tabs, by_filter=chosen is not None))
     return out
@@ -268,10 +253,10 @@ def chips(path: str, period: Period, filters: Filters) -> list[Chip]:
     return [
         Chip(
             name=name,
-            label=FILTER_LABELS[name],
-            value=display_value(name, value),
+            label=BY_NAME[name].label,
+            value=BY_NAME[name].display(value),
             remove_url=dashboard_url(path, period, filters, {name: None}),
-        )  # fmt: skip
+        )
         for name, value in filters.active().items()
     ]
 
@@ -284,14 +269,20 @@ class PeriodLink:
     current: bool
 
 
-def period_links(path: str, period: Period, filters: Filters, website: Website,
-                 now: dt.datetime) -> list[PeriodLink]:  # fmt: skip
+def period_links(
+    path: str, period: Period, filters: Filters, website: Website, now: dt.datetime
+) -> list[PeriodLink]:
     out = []
     for key in PERIOD_MENU:
         target = from_query({"period": key}, website.tz, now=now)
-        out.append(PeriodLink(key=key, label=PERIODS[key],
-                              url=dashboard_url(path, target, filters),
-                              current=period.key == key))  # fmt: skip
+        out.append(
+            PeriodLink(
+                key=key,
+                label=PERIODS[key],
+                url=dashboard_url(path, target, filters),
+                current=period.key == key,
+            )
+        )
     return out
 
 
@@ -329,11 +320,21 @@ def data_quality(website: Website, period: Period, current: queries.Summary) -> 
     elif exit_share >= 0.7:
         verdict, tone = "Durations are reliable: most visits reported when they ended.", "good"
     elif exit_share >= 0.4:
-        verdict, tone = ("Durations are indicative: many visits did not report when they "
-                         "ended, so they count only until their last page view."), "warn"  # fmt: skip
+        verdict, tone = (
+            (
+                "Durations are indicative: many visits did not report when they "
+                "ended, so they count only until their last page view."
+            ),
+            "warn",
+        )
     else:
-        verdict, tone = ("Durations are understated: few visits reported when they ended "
-                         "(old snippet, or browsers that block the exit beacon)."), "bad"  # fmt: skip
+        verdict, tone = (
+            (
+                "Durations are understated: few visits reported when they ended "
+                "(old snippet, or browsers that block the exit beacon)."
+            ),
+            "bad",
+        )
     bots = dropped.get("bot", 0)
     orphan_exits = dropped.get("exit_without_session", 0)
     return {
@@ -356,8 +357,13 @@ def data_quality(website: Website, period: Period, current: queries.Summary) -> 
     }
 
 
-def chart(website: Website, period: Period, filters: Filters, now: dt.datetime,
-          points: list[queries.Point] | None = None) -> charts.Chart:  # fmt: skip
+def chart(
+    website: Website,
+    period: Period,
+    filters: Filters,
+    now: dt.datetime,
+    points: list[queries.Point] | None = None,
+) -> charts.Chart:
     if points is None:
         points = queries.timeseries(website, period, filters=filters)
     return charts.build(points, granularity=period.granularity, period_days=period.days, now=now)

@@ -1,75 +1,92 @@
 """``Filters``: dashboard filters from the query string, validated.
 
+One filter per dimension of the registry (``stats.dimensions``), named by its ``name``.
 Session filters (entry/exit page, source, UTM, browser, OS, device) keep the sessions with
-that value and the page views of those sessions. The page filter keeps the page views of
-that path and the sessions that viewed it. ``(none)`` selects the empty value (direct
-traffic, no UTM tag).
+that value and the page views of those sessions. Event filters (the page) keep the page
+views with that value and the sessions that made one. ``(none)`` selects the empty value
+(direct traffic, no UTM tag).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from collections.abc import Mapping
+
+from stats.dimensions import BY_NAME, DIMENSIONS, Describes
 
 NONE_TOKEN = "(none)"
 MAX_FILTER_CHARS = 2048
-
-# Query-string name -> Session field (``page`` is special: it filters events by path).
-SESSION_FILTERS = {
-    "entry_page": "entry_path",
-    "exit_page": "exit_path",
-    "source": "source",
-    "utm_source": "utm_source",
-    "utm_medium": "utm_medium",
-    "utm_campaign": "utm_campaign",
-    "browser": "browser",
-    "os": "os",
-    "device": "device",
-}
+NAMES: tuple[str, ...] = tuple(d.name for d in DIMENSIONS)
 
 
 class FilterError(ValueError):
     pass
 
 
-@dataclass(frozen=True)
 class Filters:
-    page: str | None = None
-    entry_page: str | None = None
-    exit_page: str | None = None
-    source: str | None = None
-    utm_source: str | None = None
-    utm_medium: str | None = None
-    utm_campaign: str | None = None
-    browser: str | None = None
-    os: str | None = None
-    device: str | None = None
+    """Immutable: dimension name -> value ("" for none), in registry order."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, **values: str | None) -> None:
+        unknown = set(values) - set(BY_NAME)
+        if unknown:
+            raise TypeError(f"unknown filter {sorted(unknown)[0]!r}")
+        self._items: tuple[tuple[str, str], ...] = tuple(
+            (name, v) for name in NAMES if (v := values.get(name)) is not None
+        )
 
     @classmethod
-    def from_query(cls, params: object) -> Filters:
-        get = params.get  # type: ignore[attr-defined]
-        values: dict[str, str] = {}
-        for f in fields(cls):
-            raw = get(f.name)
+    def from_query(cls, params: Mapping[str, object]) -> Filters:
+        values: dict[str, str | None] = {}
+        for name in NAMES:
+            raw = params.get(name)
             if raw is None or raw == "":
                 continue
             if not isinstance(raw, str) or len(raw) > MAX_FILTER_CHARS or "\x00" in raw:
-                raise FilterError(f"filter {f.name} is too long or not text")
-            values[f.name] = "" if raw == NONE_TOKEN else raw
+                raise FilterError(f"filter {name} is too long or not text")
+            values[name] = "" if raw == NONE_TOKEN else raw
         return cls(**values)
 
+    def get(self, name: str) -> str | None:
+        return dict(self._items).get(name)
+
+    @property
+    def page(self) -> str | None:
+        return self.get("page")
+
     def active(self) -> dict[str, str]:
-        """The filters in use, in a stable order (for cache keys and chips)."""
-        return {k: v for k in _NAMES if (v := getattr(self, k)) is not None}
+        """The filters in use, in registry order (for cache keys and chips)."""
+        return dict(self._items)
+
+    def _fields(self, describes: Describes) -> dict[str, str]:
+        return {BY_NAME[k].field: v for k, v in self._items if BY_NAME[k].describes == describes}
 
     def session_filters(self) -> dict[str, str]:
-        return {SESSION_FILTERS[k]: v for k, v in self.active().items() if k in SESSION_FILTERS}
+        """Session field -> value of the session filters in use."""
+        return self._fields(Describes.SESSIONS)
+
+    def event_filters(self) -> dict[str, str]:
+        """Event field -> value of the event filters in use."""
+        return self._fields(Describes.EVENTS)
+
+    def replace(self, **changes: str | None) -> Filters:
+        """A copy with filters set (name -> value) or removed (name -> None)."""
+        return Filters(**{**self.active(), **changes})
 
     def as_query(self) -> dict[str, str]:
-        return {k: (NONE_TOKEN if v == "" else v) for k, v in self.active().items()}
+        return {k: (NONE_TOKEN if v == "" else v) for k, v in self._items}
 
     def __bool__(self) -> bool:
-        return bool(self.active())
+        return bool(self._items)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Filters) and self._items == other._items
+
+    def __hash__(self) -> int:
+        return hash(self._items)
+
+    def __repr__(self) -> str:
+        return f"Filters({', '.join(f'{k}={v!r}' for k, v in self._items)})"
 
 
-_NAMES = tuple(f.name for f in fields(Filters))
 NO_FILTERS = Filters()

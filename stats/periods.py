@@ -8,9 +8,12 @@ query strings and validated here; a bad value raises ``PeriodError`` (a 400 for 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
-from typing import Literal
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
+
+from core.calendar import add_months, local_midnight
 
 Granularity = Literal["minute", "hour", "day"]
 PERIODS = {
@@ -70,8 +73,9 @@ class Period:
         """
         if self.key == "realtime":
             length = self.end - self.start
-            return Period("realtime", self.start - length, self.start, self.tz,
-                          self.first_day, self.last_day)  # fmt: skip
+            return Period(
+                "realtime", self.start - length, self.start, self.tz, self.first_day, self.last_day
+            )
         days = dt.timedelta(days=self.days)
         previous = for_days(self.first_day - days, self.last_day - days, self.tz, key="custom")
         if self.now is not None and self.now < self.end:
@@ -82,19 +86,24 @@ class Period:
 
     def as_query(self) -> dict[str, str]:
         if self.key == "custom":
-            return {"period": "custom", "from": self.first_day.isoformat(),
-                    "to": self.last_day.isoformat()}  # fmt: skip
+            return {
+                "period": "custom",
+                "from": self.first_day.isoformat(),
+                "to": self.last_day.isoformat(),
+            }
         return {"period": self.key}
-
-
-def _local_midnight(day: dt.date, tz: ZoneInfo) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), tz).astimezone(dt.UTC)
 
 
 def for_days(first: dt.date, last: dt.date, tz: ZoneInfo, *, key: str = "custom") -> Period:
     """Whole local days ``first`` to ``last`` inclusive."""
-    return Period(key, _local_midnight(first, tz), _local_midnight(last + dt.timedelta(days=1), tz),
-                  tz, first, last)  # fmt: skip
+    return Period(
+        key,
+        local_midnight(first, tz),
+        local_midnight(last + dt.timedelta(days=1), tz),
+        tz,
+        first,
+        last,
+    )
 
 
 def parse_date(value: str, name: str) -> dt.date:
@@ -108,13 +117,13 @@ def parse_date(value: str, name: str) -> dt.date:
 
 
 def from_query(
-    params: dict[str, str] | object, tz: ZoneInfo, *, now: dt.datetime | None = None
+    params: Mapping[str, Any], tz: ZoneInfo, *, now: dt.datetime | None = None
 ) -> Period:
     """The period a query string asks for (``period``, and ``from``/``to`` for custom).
 
     ``from`` and ``to`` without ``period`` mean a custom range. Raises PeriodError.
     """
-    get = params.get  # type: ignore[attr-defined]
+    get = params.get
     now = (now or dt.datetime.now(dt.UTC)).astimezone(dt.UTC)
     key = get("period") or ("custom" if get("from") or get("to") else DEFAULT_PERIOD)
     if key not in PERIODS:
@@ -127,7 +136,7 @@ def from_query(
     return period
 
 
-def _named_period(key: str, get, tz: ZoneInfo, now: dt.datetime) -> Period:  # type: ignore[no-untyped-def]
+def _named_period(key: str, get: Callable[[str], Any], tz: ZoneInfo, now: dt.datetime) -> Period:
     today = now.astimezone(tz).date()
     if key == "realtime":
         start = now - dt.timedelta(minutes=REALTIME_MINUTES)
@@ -147,7 +156,7 @@ def _named_period(key: str, get, tz: ZoneInfo, now: dt.datetime) -> Period:  # t
         last = today.replace(day=1) - dt.timedelta(days=1)
         return for_days(last.replace(day=1), last, tz, key=key)
     if key == "12m":
-        return for_days(_add_months(today, -12) + dt.timedelta(days=1), today, tz, key=key)
+        return for_days(add_months(today, -12) + dt.timedelta(days=1), today, tz, key=key)
     if not get("from") or not get("to"):
         raise PeriodError("a custom range needs from and to (YYYY-MM-DD)")
     first, last = parse_date(get("from"), "from"), parse_date(get("to"), "to")
@@ -156,14 +165,3 @@ def _named_period(key: str, get, tz: ZoneInfo, now: dt.datetime) -> Period:  # t
     if (last - first).days + 1 > MAX_CUSTOM_DAYS:
         raise PeriodError(f"a custom range may span at most {MAX_CUSTOM_DAYS} days")
     return for_days(first, last, tz, key="custom")
-
-
-def _add_months(day: dt.date, months: int) -> dt.date:
-    month = day.month - 1 + months
-    year, month = day.year + month // 12, month % 12 + 1
-    for d in (day.day, 30, 29, 28):
-        try:
-            return dt.date(year, month, d)
-        except ValueError:
-            continue
-    raise AssertionError("unreachable")

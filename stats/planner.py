@@ -27,24 +27,23 @@ from dataclasses import dataclass, field
 from functools import cached_property
 
 from django.conf import settings
-from django.db.models import Q, Sum
+from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
-from rollups.compute import (
-    DIMENSIONS,
-    bucket_start,
-    local_midnight,
-    next_month,
-    retention_horizon,
-)
-from rollups.models import Granularity, Snapshot, SnapshotRow, Watermark
+from core.calendar import HOUR, hour_start, local_midnight, next_month
+from rollups.models import Granularity, Snapshot, SnapshotRow, Watermark, retention_horizon
+from stats import measures
+from stats.dimensions import Dimension
 from stats.filters import Filters
 from stats.periods import Period
 from websites.models import Website
 
 Range = tuple[dt.datetime, dt.datetime]
-STORED_DIMENSION = {breakdown: stored for stored, breakdown in DIMENSIONS.items()}
 RAW = "raw"
+# What snapshots can filter by: nothing (None), or one session filter (dimension, value).
+StoredFilter = tuple[str, str] | None
+# A ``StoredFilter``, or ``RAW`` when only raw data can answer the filters.
+SnapshotFilter = StoredFilter | str
 _raw_only: contextvars.ContextVar[bool] = contextvars.ContextVar("raw_only", default=False)
 
 
@@ -66,7 +65,7 @@ def is_raw_only() -> bool:
     return _raw_only.get()
 
 
-def snapshot_filter(filters: Filters) -> tuple[str, str] | None | str:
+def snapshot_filter(filters: Filters) -> SnapshotFilter:
     """None (no filter), (dimension, value) for one session filter, or ``RAW``."""
     active = filters.active()
     if not active:
@@ -153,22 +152,26 @@ class State:
         self.month_from = month.covered_from if month else None
         self.month_until = month.closed_until if month else None
         # Answers shared by the questions of one ``one_state`` block (a dashboard).
-        self._plans: dict[tuple, Plan] = {}
-        self._rows: dict[tuple, dict[str, dict[str, list[int]]]] = {}
+        self._plans: dict[tuple[dt.datetime, dt.datetime, str, bool], Plan] = {}
+        self._rows: dict[tuple[tuple[Range, ...], ...], dict[str, dict[str, list[int]]]] = {}
 
     @cached_property
     def fresh_open_days(self) -> frozenset[dt.datetime]:
         """Starts of not-yet-closed days with a snapshot the refresh job wrote recently."""
         fresh_after = self.now - dt.timedelta(seconds=settings.OPEN_SNAPSHOT_MAX_AGE_SECONDS)
-        qs = Snapshot.objects.filter(website=self.website, granularity=Granularity.DAY,
-                                     computed_at__gte=fresh_after)  # fmt: skip
+        qs = Snapshot.objects.filter(
+            website=self.website, granularity=Granularity.DAY, computed_at__gte=fresh_after
+        )
         if self.day_until is not None:
             qs = qs.filter(start__gte=self.day_until)
         return frozenset(qs.values_list("start", flat=True))
 
     def _closed_day(self, start: dt.datetime) -> bool:
-        return (self.day_from is not None and self.day_until is not None
-                and self.day_from <= start < self.day_until)  # fmt: skip
+        return (
+            self.day_from is not None
+            and self.day_until is not None
+            and self.day_from <= start < self.day_until
+        )
 
     def day_is_snapshot(self, start: dt.datetime) -> bool:
         if self._closed_day(start):
@@ -178,8 +181,12 @@ class State:
         return start in self.fresh_open_days
 
     def _closed_month(self, start: dt.datetime, end: dt.datetime) -> bool:
-        return (self.month_from is not None and self.month_until is not None
-                and self.month_from <= start and end <= self.month_until)  # fmt: skip
+        return (
+            self.month_from is not None
+            and self.month_until is not None
+            and self.month_from <= start
+            and end <= self.month_until
+        )
 
     def hour_is_snapshot(self, start: dt.datetime) -> bool:
         if self.hour_from is None or self.hour_until is None:
@@ -197,8 +204,9 @@ class State:
             self._plans[key] = self._plan_days(period, months=months)
         return self._plans[key]
 
-    def rows_by_dimension(self, days: list[Range],
-                          months: list[Range]) -> dict[str, dict[str, list[int]]]:  # fmt: skip
+    def rows_by_dimension(
+        self, days: list[Range], months: list[Range]
+    ) -> dict[str, dict[str, list[int]]]:
         """Every breakdown's snapshot rows over ``days`` and ``months``, read once."""
         key = (tuple(days), tuple(months))
         if key not in self._rows:
@@ -230,8 +238,11 @@ class State:
                 # the first snapshot, the period's last whole day or the next month (a
                 # closed month may remain). A 2-year period's previous period is all
                 # such days: walking them one by one was a tenth of a cold dashboard.
-                stop = min(self.day_from.astimezone(tz).date(), end_day,
-                           next_month(day) if months else dt.date.max)  # fmt: skip
+                stop = min(
+                    self.day_from.astimezone(tz).date(),
+                    end_day,
+                    next_month(day) if months else dt.date.max,
+                )
                 stop = max(stop, day + dt.timedelta(days=1))
                 plan.add("raw", a, local_midnight(stop, tz))
                 day = stop
@@ -239,16 +250,24 @@ class State:
             if whole and self._closed_day(a):
                 # A run of closed days in one step: up to the watermark, the period's
                 # last whole day, or the next month (which may be a closed month).
-                stop = min(self.day_until.astimezone(tz).date(),  # type: ignore[union-attr]
-                           end_day, next_month(day) if months else dt.date.max)  # fmt: skip
+                assert self.day_until is not None  # a closed day has a watermark
+                stop = min(
+                    self.day_until.astimezone(tz).date(),
+                    end_day,
+                    next_month(day) if months else dt.date.max,
+                )
                 stop = max(stop, day + dt.timedelta(days=1))
                 plan.add("snap", a, local_midnight(stop, tz))
                 day = stop
                 continue
             if whole and self.day_is_snapshot(a):
                 plan.add("snap", a, b)
-            elif (not whole and self.raw_pruned_before is not None
-                  and a < self.raw_pruned_before and self.day_is_snapshot(a)):  # fmt: skip
+            elif (
+                not whole
+                and self.raw_pruned_before is not None
+                and a < self.raw_pruned_before
+                and self.day_is_snapshot(a)
+            ):
                 plan.add("snap", a, b)  # raw data of this part-day is gone: whole day
             else:
                 plan.add("raw", lo, hi)
@@ -257,9 +276,9 @@ class State:
 
     def plan_hours(self, period: Period) -> Plan:
         plan = Plan()
-        h = bucket_start(Granularity.HOUR, period.start, period.tz)
+        h = hour_start(period.start)
         while h < period.end:
-            e = h + dt.timedelta(hours=1)
+            e = h + HOUR
             lo, hi = max(h, period.start), min(e, period.end)
             plan.add("snap" if lo == h and hi == e and self.hour_is_snapshot(h) else "raw", lo, hi)
             h = e
@@ -273,7 +292,7 @@ def _in_ranges(ranges: list[Range]) -> Q:
     return q
 
 
-def _buckets(days: list[Range], months: list[Range] = ()) -> Q:  # type: ignore[assignment]
+def _buckets(days: list[Range], months: list[Range]) -> Q:
     """Daily buckets in ``days`` and monthly buckets in ``months``."""
     q = Q(granularity=Granularity.DAY) & _in_ranges(days) if days else Q(pk__in=[])
     if months:
@@ -281,44 +300,42 @@ def _buckets(days: list[Range], months: list[Range] = ()) -> Q:  # type: ignore[
     return q
 
 
-SNAP_SUMS = {
-    "pageviews": Sum("pageviews"), "visitors": Sum("visitors"), "sessions": Sum("sessions"),
-    "bounces": Sum("bounces"), "total_duration_s": Sum("duration_s"),
-    "session_pageviews": Sum("session_pageviews"), "exits": Sum("exits"),
-}  # fmt: skip
-ROW_SUMS = {
-    "pageviews": Sum("pageviews"), "visitors": Sum("visitors"), "sessions": Sum("sessions"),
-    "bounces": Sum("bounces"), "total_duration_s": Sum("duration_s"), "exits": Sum("exits"),
-}  # fmt: skip
-
-
-def snap_summary(website: Website, days: list[Range], months: list[Range],
-                 sfilter: tuple[str, str] | None) -> dict[str, int]:  # fmt: skip
+def snap_summary(
+    website: Website, days: list[Range], months: list[Range], sfilter: StoredFilter
+) -> dict[str, int]:
     where = _buckets(days, months)
     if sfilter is None:
-        agg = Snapshot.objects.filter(where, website=website).aggregate(**SNAP_SUMS)
+        agg = Snapshot.objects.filter(where, website=website).aggregate(
+            **measures.sums(measures.SUMMARY)
+        )
         return {k: v or 0 for k, v in agg.items()}
     dimension, value = sfilter
-    agg = SnapshotRow.objects.filter(where, website=website, dimension=dimension,
-                                     value=value).aggregate(**ROW_SUMS)  # fmt: skip
+    agg = SnapshotRow.objects.filter(
+        where, website=website, dimension=dimension, value=value
+    ).aggregate(**measures.sums(measures.ROW))
     out = {k: v or 0 for k, v in agg.items()}
     out["session_pageviews"] = out["pageviews"]
     return out
 
 
-def _series(website: Website, granularity: str, ranges: list[Range],
-            sfilter: tuple[str, str] | None):  # type: ignore[no-untyped-def]  # fmt: skip
+def _series(
+    website: Website, granularity: str, ranges: list[Range], sfilter: StoredFilter
+) -> QuerySet[Snapshot] | QuerySet[SnapshotRow]:
     """Snapshots (or one filter's breakdown rows) of ``granularity`` in ``ranges``."""
     if sfilter is None:
-        return Snapshot.objects.filter(_in_ranges(ranges), website=website,
-                                       granularity=granularity)  # fmt: skip
-    return SnapshotRow.objects.filter(_in_ranges(ranges), website=website,
-                                      granularity=granularity, dimension=sfilter[0],
-                                      value=sfilter[1])  # fmt: skip
+        return Snapshot.objects.filter(_in_ranges(ranges), website=website, granularity=granularity)
+    return SnapshotRow.objects.filter(
+        _in_ranges(ranges),
+        website=website,
+        granularity=granularity,
+        dimension=sfilter[0],
+        value=sfilter[1],
+    )
 
 
-def snap_timeseries(website: Website, granularity: str, ranges: list[Range],
-                    sfilter: tuple[str, str] | None) -> dict[dt.datetime, list[int]]:  # fmt: skip
+def snap_timeseries(
+    website: Website, granularity: str, ranges: list[Range], sfilter: StoredFilter
+) -> dict[dt.datetime, list[int]]:
     """Bucket start (aware, website time zone) -> [page views, visitors, sessions]."""
     tz = website.tz
     qs = _series(website, granularity, ranges, sfilter)
@@ -328,8 +345,9 @@ def snap_timeseries(website: Website, granularity: str, ranges: list[Range],
     }
 
 
-def snap_days(website: Website, ranges: list[Range],
-              sfilter: tuple[str, str] | None) -> dict[dt.date, list[int]]:  # fmt: skip
+def snap_days(
+    website: Website, ranges: list[Range], sfilter: StoredFilter
+) -> dict[dt.date, list[int]]:
     """Local day -> [page views, visitors, sessions] of daily snapshots. The day comes
     from PostgreSQL/SQLite as a date: a 2-year chart is 730 rows, and parsing and
     converting their timestamps was a fifth of a cold 2-year dashboard."""
@@ -338,22 +356,27 @@ def snap_days(website: Website, ranges: list[Range],
         d: [pv, v, n]
         for d, pv, v, n in qs.annotate(day=TruncDate("start", tzinfo=website.tz)).values_list(
             "day", "pageviews", "visitors", "sessions"
-        )  # fmt: skip
+        )
     }
 
 
-# A breakdown value's totals: [page views, visitors, sessions] (in this order).
-_ROW_TOTALS = {"pv": Sum("pageviews"), "v": Sum("visitors"), "n": Sum("sessions")}
+# A breakdown value's totals, in the order of ``measures.TOTALS``.
+_ROW_TOTALS = {f"t_{name}": Sum(name) for name in measures.TOTALS}
 
 
-def snap_rows(website: Website, days: list[Range], months: list[Range], dimension: str,
-              value: str | None = None) -> dict[str, list[int]]:  # fmt: skip
+def snap_rows(
+    website: Website,
+    days: list[Range],
+    months: list[Range],
+    dimension: Dimension,
+    value: str | None = None,
+) -> dict[str, list[int]]:
     """Value -> [page views, visitors, sessions] of one breakdown over snapshots.
 
     Unfiltered inside ``one_state`` (a dashboard), the first breakdown reads the rows of
     every dimension at once: one query instead of one per breakdown (a cold 12-month
     dashboard spent most of its time in those ten ORM queries)."""
-    stored = STORED_DIMENSION[dimension]
+    stored = dimension.name
     states = _states.get()
     state = states.get(website.id) if states is not None else None
     if value is None and state is not None:
@@ -362,12 +385,15 @@ def snap_rows(website: Website, days: list[Range], months: list[Range], dimensio
     qs = SnapshotRow.objects.filter(_buckets(days, months), website=website, dimension=stored)
     if value is not None:
         qs = qs.filter(value=value)
-    return {v: [pv or 0, vis or 0, n or 0]
-            for v, pv, vis, n in qs.values_list("value").annotate(**_ROW_TOTALS)}  # fmt: skip
+    return {
+        v: [pv or 0, vis or 0, n or 0]
+        for v, pv, vis, n in qs.values_list("value").annotate(**_ROW_TOTALS)
+    }
 
 
-def _rows_by_dimension(website: Website, days: list[Range],
-                       months: list[Range]) -> dict[str, dict[str, list[int]]]:  # fmt: skip
+def _rows_by_dimension(
+    website: Website, days: list[Range], months: list[Range]
+) -> dict[str, dict[str, list[int]]]:
     """Stored dimension -> value -> [page views, visitors, sessions]."""
     out: dict[str, dict[str, list[int]]] = {}
     qs = SnapshotRow.objects.filter(_buckets(days, months), website=website)

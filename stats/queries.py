@@ -33,40 +33,23 @@ import datetime as dt
 import functools
 import itertools
 from collections import defaultdict
+from collections.abc import Callable, Hashable
 from dataclasses import asdict, dataclass
-from typing import Any, Literal, NamedTuple
+from typing import Any, NamedTuple, TypeVar
+from zoneinfo import ZoneInfo
 
 from django.db.models import Sum
 
 from rollups.models import Snapshot
 from stats import cache as stats_cache
-from stats import planner, raw
+from stats import measures, planner, raw
+from stats.dimensions import BREAKDOWNS, PUBLIC_BREAKDOWNS, Describes, by_breakdown
 from stats.filters import NO_FILTERS, Filters
-from stats.periods import Period
+from stats.periods import Granularity, Period
 from tracking.models import DropCount, Event, Session
 from websites.models import Website
 
 CURRENT_VISITORS_MINUTES = 5
-Dimension = Literal[
-    "pages", "entry_pages", "exit_pages", "sources", "utm_sources", "utm_mediums",
-    "utm_campaigns", "browsers", "os", "devices",
-]  # fmt: skip
-# Session breakdown -> (Session field, filter name that clicking a row sets)
-SESSION_DIMENSIONS: dict[str, tuple[str, str]] = {
-    "entry_pages": ("entry_path", "entry_page"),
-    "exit_pages": ("exit_path", "exit_page"),
-    "sources": ("source", "source"),
-    "utm_sources": ("utm_source", "utm_source"),
-    "utm_mediums": ("utm_medium", "utm_medium"),
-    "utm_campaigns": ("utm_campaign", "utm_campaign"),
-    "browsers": ("browser", "browser"),
-    "os": ("os", "os"),
-    "devices": ("device", "device"),
-}
-DIMENSIONS: tuple[str, ...] = ("pages", *SESSION_DIMENSIONS)
-# The breakdowns of the public stats JSON (``utm_mediums`` is dashboard-only for now).
-PUBLIC_DIMENSIONS: tuple[str, ...] = tuple(d for d in DIMENSIONS if d != "utm_mediums")
-FILTER_FOR_DIMENSION = {"pages": "page", **{k: v[1] for k, v in SESSION_DIMENSIONS.items()}}
 
 
 @dataclass(frozen=True)
@@ -75,7 +58,7 @@ class Summary:
     visitors: int
     sessions: int
     bounces: int
-    total_duration_s: int
+    duration_s: int  # total over the sessions
     session_pageviews: int
     exits: int  # sessions that sent an exit beacon
 
@@ -86,7 +69,7 @@ class Summary:
 
     @property
     def avg_session_duration_s(self) -> float | None:
-        return self.total_duration_s / self.sessions if self.sessions else None
+        return self.duration_s / self.sessions if self.sessions else None
 
     @property
     def views_per_session(self) -> float | None:
@@ -129,99 +112,126 @@ def _sig(period: Period) -> tuple[str, str, str, str]:
 
 
 def _summary_key(website: Website, period: Period, filters: Filters) -> str:
-    return stats_cache.make_key(website.id, "summary", _sig(period), filters.active())
+    return stats_cache.make_key(website.id, "summary-2", _sig(period), filters.active())
 
 
 def _timeseries_key(website: Website, period: Period, filters: Filters) -> str:
     return stats_cache.make_key(website.id, "timeseries", _sig(period), filters.active())
 
 
-def _breakdown_key(website: Website, period: Period, dimension: str, filters: Filters,
-                   limit: int | None) -> str:  # fmt: skip
-    return stats_cache.make_key(website.id, "breakdown", _sig(period), filters.active(),
-                                dimension, limit)  # fmt: skip
+def _breakdown_key(
+    website: Website, period: Period, dimension: str, filters: Filters, limit: int | None
+) -> str:
+    return stats_cache.make_key(
+        website.id, "breakdown", _sig(period), filters.active(), dimension, limit
+    )
 
 
-def _cached(key, period: Period, compute):  # type: ignore[no-untyped-def]
+T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
+Ranges = list[planner.Range]
+# A dashboard as cached: both summaries' values, the chart's columns, every breakdown's rows.
+Packed = tuple[
+    tuple[int, ...],
+    tuple[int, ...],
+    tuple[tuple[int, ...], ...],
+    dict[str, list[tuple[str, int, int, int | None]]],
+]
+
+
+def _cached(key: Callable[[], str], period: Period, compute: Callable[[], T]) -> T:
     if period.key == "realtime":
         return compute()  # a moving 30-minute window: nothing to reuse
     return stats_cache.cached(key, compute, live=_live(period))
 
 
-def _plan(website: Website, period: Period, filters: Filters, *, hourly: bool = False,
-          daily: bool = False):  # type: ignore[no-untyped-def]  # fmt: skip
+def _plan(
+    website: Website, period: Period, filters: Filters, *, hourly: bool = False, daily: bool = False
+) -> tuple[planner.StoredFilter, planner.Plan]:
     """(snapshot filter, plan); a plan with only a raw part when snapshots cannot answer."""
     sfilter = planner.snapshot_filter(filters)
-    if period.key == "realtime" or sfilter == planner.RAW or planner.is_raw_only():
-        return sfilter, planner.Plan(raw=[(period.start, period.end)])
+    if period.key == "realtime" or isinstance(sfilter, str) or planner.is_raw_only():
+        return None, planner.Plan(raw=[(period.start, period.end)])
     state = planner.state_of(website)
     if hourly:
         return sfilter, state.plan_hours(period)
     return sfilter, state.plan_days(period, months=not daily)
 
 
-def _snapshot_part(website: Website, plan, name: str, filters: Filters, compute, merge):  # type: ignore[no-untyped-def]
+def _snapshot_part(
+    website: Website,
+    plan: planner.Plan,
+    name: str,
+    filters: Filters,
+    compute: Callable[[Ranges, Ranges], T],
+    merge: Callable[[list[T]], T],
+) -> T:
     """``compute(ranges)`` over the plan's snapshot ranges: the closed days' share cached
     for long (it only changes with a repair), the rest computed; ``merge`` adds them."""
     (closed_days, months), live = plan.split_closed()
     parts = []
     if closed_days or months:
-        key = stats_cache.closed_key(website.id, plan.repairs, name, closed_days, months,
-                                     filters.active())  # fmt: skip
+        key = stats_cache.closed_key(
+            website.id, plan.repairs, name, closed_days, months, filters.active()
+        )
         parts.append(stats_cache.cached(key, lambda: compute(closed_days, months), live=False))
     if live:
         parts.append(compute(live, []))
     return merge(parts)
 
 
-def _add_dicts(parts):  # type: ignore[no-untyped-def]
-    out: dict = {}
+def _add_dicts(parts: list[dict[K, list[int]]]) -> dict[K, list[int]]:
+    out: dict[K, list[int]] = {}
     for part in parts:
         for k, values in part.items():
             if k in out:
                 out[k] = [a + b for a, b in zip(out[k], values, strict=True)]
             else:
-                out[k] = list(values) if isinstance(values, list) else values
+                out[k] = list(values)
     return out
 
 
-def _add_summaries(parts):  # type: ignore[no-untyped-def]
-    total = dict.fromkeys(raw.SUMMARY_FIELDS, 0)
+def _add_summaries(parts: list[dict[str, int]]) -> dict[str, int]:
+    total = measures.zero()
     for part in parts:
         for k in total:
             total[k] += part[k]
     return total
 
 
-def dashboard(website: Website, period: Period, *, filters: Filters = NO_FILTERS,
-              limit: int = 10) -> dict[str, Any]:  # fmt: skip
+def dashboard(
+    website: Website, period: Period, *, filters: Filters = NO_FILTERS, limit: int = 10
+) -> dict[str, Any]:
     """Everything one dashboard view shows: the summary and the previous period's, the
     chart and every breakdown (top ``limit``), cached together under one key in a compact
     form, so a warm dashboard is one cache round trip. The refresh job warms it."""
     previous = period.previous()
 
-    def compute() -> tuple:
+    def compute() -> Packed:
         with planner.one_state():  # the watermarks are read once for all thirteen answers
             return _pack(
                 _summary(website, period, filters),
                 _summary(website, previous, filters),
                 _timeseries(website, period, filters),
-                {d: _breakdown(website, period, d, filters, limit) for d in DIMENSIONS},
+                {d: _breakdown(website, period, d, filters, limit) for d in BREAKDOWNS},
             )
 
     if period.key == "realtime" or not stats_cache.enabled():
         packed = compute()
     else:
         packed = stats_cache.cached(
-            lambda: stats_cache.make_key(website.id, "dashboard-2", _sig(period), _sig(previous),
-                                         filters.active(), limit),  # fmt: skip
-            compute, live=_live(period),
-        )  # fmt: skip
+            lambda: stats_cache.make_key(
+                website.id, "dashboard-2", _sig(period), _sig(previous), filters.active(), limit
+            ),
+            compute,
+            live=_live(period),
+        )
     return _unpack(packed, period)
 
 
-def _pack(current: Summary, previous: Summary, points: list[Point],
-          rows: dict[str, list[Row]]) -> tuple:  # fmt: skip
+def _pack(
+    current: Summary, previous: Summary, points: list[Point], rows: dict[str, list[Row]]
+) -> Packed:
     """Plain tuples of ints and strings: quick to pickle and unpickle."""
     return (
         tuple(asdict(current).values()),
@@ -231,7 +241,7 @@ def _pack(current: Summary, previous: Summary, points: list[Point],
             tuple(p.pageviews for p in points),
             tuple(p.visitors for p in points),
             tuple(p.sessions for p in points),
-        ),  # fmt: skip
+        ),
         {d: [(r.value, r.visitors, r.pageviews, r.sessions) for r in rs] for d, rs in rows.items()},
     )
 
@@ -242,10 +252,10 @@ def _pack(current: Summary, previous: Summary, points: list[Point],
 # what is current. Shared values are immutable (named tuples, a frozen dataclass); the
 # lists are copied.
 _REBUILT_MAX = 64
-_rebuilt: dict[tuple, tuple[tuple, list[Point], dict[str, list[Row]]]] = {}
+_rebuilt: dict[tuple[Hashable, ...], tuple[Packed, list[Point], dict[str, list[Row]]]] = {}
 
 
-def _unpack(packed: tuple, period: Period) -> dict[str, Any]:
+def _unpack(packed: Packed, period: Period) -> dict[str, Any]:
     current, previous, points, rows = packed
     memo_key = (period.start, period.end, str(period.tz), period.granularity)
     memo = _rebuilt.get(memo_key)
@@ -256,9 +266,12 @@ def _unpack(packed: tuple, period: Period) -> dict[str, Any]:
         new = tuple.__new__
         pageviews, visitors, sessions = points
         timeseries = list(
-            map(new, itertools.repeat(Point),
-                zip(_buckets(period), pageviews, visitors, sessions, strict=True))
-        )  # fmt: skip
+            map(
+                new,
+                itertools.repeat(Point),
+                zip(_buckets(period), pageviews, visitors, sessions, strict=True),
+            )
+        )
         breakdowns = {d: list(map(new, itertools.repeat(Row), rs)) for d, rs in rows.items()}
         if len(_rebuilt) >= _REBUILT_MAX:
             _rebuilt.clear()
@@ -276,20 +289,28 @@ def _unpack(packed: tuple, period: Period) -> dict[str, Any]:
 
 def summary(website: Website, period: Period, *, filters: Filters = NO_FILTERS) -> Summary:
     """Headline numbers for ``period`` (see the module docstring for each definition)."""
-    return _cached(lambda: _summary_key(website, period, filters), period,
-                   lambda: _summary(website, period, filters))  # fmt: skip
+    return _cached(
+        lambda: _summary_key(website, period, filters),
+        period,
+        lambda: _summary(website, period, filters),
+    )
 
 
 def _summary(website: Website, period: Period, filters: Filters) -> Summary:
     sfilter, plan = _plan(website, period, filters)
-    total = dict.fromkeys(raw.SUMMARY_FIELDS, 0)
+    total = measures.zero()
     parts = []
     if plan.has_snapshots():
-        parts.append(_snapshot_part(
-            website, plan, "summary", filters,
-            lambda days, months: planner.snap_summary(website, days, months, sfilter),
-            _add_summaries,
-        ))  # fmt: skip
+        parts.append(
+            _snapshot_part(
+                website,
+                plan,
+                "summary-2",
+                filters,
+                lambda days, months: planner.snap_summary(website, days, months, sfilter),
+                _add_summaries,
+            )
+        )
     parts += [raw.summary(website.id, lo, hi, filters) for lo, hi in plan.raw]
     for part in parts:
         for k in total:
@@ -322,10 +343,20 @@ def _buckets(period: Period) -> list[dt.datetime]:
 
 
 @functools.lru_cache(maxsize=256)
-def _buckets_of(start, end, tz, granularity, key) -> list[dt.datetime]:  # type: ignore[no-untyped-def]
+def _buckets_of(
+    start: dt.datetime, end: dt.datetime, tz: ZoneInfo, granularity: Granularity, key: str
+) -> list[dt.datetime]:
     """``buckets`` memoised by what determines them (warm reads rebuild no datetimes)."""
-    return buckets(Period(key, start, end, tz, start.astimezone(tz).date(),
-                          (end - dt.timedelta(microseconds=1)).astimezone(tz).date()))  # fmt: skip
+    return buckets(
+        Period(
+            key,
+            start,
+            end,
+            tz,
+            start.astimezone(tz).date(),
+            (end - dt.timedelta(microseconds=1)).astimezone(tz).date(),
+        )
+    )
 
 
 def timeseries(website: Website, period: Period, *, filters: Filters = NO_FILTERS) -> list[Point]:
@@ -336,8 +367,11 @@ def timeseries(website: Website, period: Period, *, filters: Filters = NO_FILTER
     With session filters only, page views are those of the matching sessions, counted in
     the bucket their session started in.
     """
-    return _cached(lambda: _timeseries_key(website, period, filters), period,
-                   lambda: _timeseries(website, period, filters))  # fmt: skip
+    return _cached(
+        lambda: _timeseries_key(website, period, filters),
+        period,
+        lambda: _timeseries(website, period, filters),
+    )
 
 
 def _timeseries(website: Website, period: Period, filters: Filters) -> list[Point]:
@@ -345,23 +379,30 @@ def _timeseries(website: Website, period: Period, filters: Filters) -> list[Poin
     daily = granularity == "day"
     # Day buckets are summed by local date (from the database as dates: cheap to hash);
     # hour and minute buckets by their start.
-    key = dt.datetime.date if daily else (lambda b: b)
+    key: Callable[[dt.datetime], dt.date | dt.datetime] = (
+        dt.datetime.date if daily else (lambda b: b)
+    )
     sfilter, plan = _plan(website, period, filters, hourly=granularity == "hour", daily=True)
-    data: dict = defaultdict(lambda: [0, 0, 0])
+    data: dict[dt.date | dt.datetime, list[int]] = defaultdict(lambda: [0, 0, 0])
     if plan.snapshots:
+        snap: dict[dt.date, list[int]] | dict[dt.datetime, list[int]]
         if daily:
             snap = _snapshot_part(
-                website, plan, "timeseries-days", filters,
+                website,
+                plan,
+                "timeseries-days",
+                filters,
                 lambda days, _months: planner.snap_days(website, days, sfilter),
                 _add_dicts,
-            )  # fmt: skip
+            )
         else:
             snap = planner.snap_timeseries(website, granularity, plan.snapshots, sfilter)
         for k, values in snap.items():
             data[k] = list(values)
     for lo, hi in plan.raw:
-        for b, (pv, v, n) in raw.timeseries(website.id, lo, hi, filters, granularity,
-                                            period.tz).items():  # fmt: skip
+        for b, (pv, v, n) in raw.timeseries(
+            website.id, lo, hi, filters, granularity, period.tz
+        ).items():
             acc = data[key(b)]
             acc[0] += pv
             acc[1] += v
@@ -391,44 +432,52 @@ def breakdown(
     ``pages``: page views by path with their visitors (per local day, summed). Session
     dimensions: the sessions with each value, their visitors and their page views.
     """
-    if dimension not in DIMENSIONS:
-        raise ValueError(f"unknown dimension {dimension!r}")
-    return _cached(lambda: _breakdown_key(website, period, dimension, filters, limit), period,
-                   lambda: _breakdown(website, period, dimension, filters, limit))  # fmt: skip
+    by_breakdown(dimension)  # raises ValueError for an unknown one
+    return _cached(
+        lambda: _breakdown_key(website, period, dimension, filters, limit),
+        period,
+        lambda: _breakdown(website, period, dimension, filters, limit),
+    )
 
 
-def _breakdown(website: Website, period: Period, dimension: str, filters: Filters,
-               limit: int | None) -> list[Row]:  # fmt: skip
+def _breakdown(
+    website: Website, period: Period, breakdown: str, filters: Filters, limit: int | None
+) -> list[Row]:
+    dimension = by_breakdown(breakdown)
     sfilter, plan = _plan(website, period, filters)
-    if isinstance(sfilter, tuple) and planner.STORED_DIMENSION[dimension] != sfilter[0]:
+    if isinstance(sfilter, tuple) and dimension.name != sfilter[0]:
         plan = planner.Plan(raw=[(period.start, period.end)])  # rows cannot cross dimensions
     acc: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
     if plan.has_snapshots():
         value = sfilter[1] if isinstance(sfilter, tuple) else None
         snap = _snapshot_part(
-            website, plan, f"breakdown:{dimension}", filters,
+            website,
+            plan,
+            f"breakdown:{breakdown}",
+            filters,
             lambda days, months: planner.snap_rows(website, days, months, dimension, value),
             _add_dicts,
-        )  # fmt: skip
+        )
         for v, values in snap.items():
             acc[v] = list(values)
+    events = dimension.describes == Describes.EVENTS
     for lo, hi in plan.raw:
-        if dimension == "pages":
+        if events:
             for v, (pv, vis) in raw.page_rows(website.id, lo, hi, filters, period.tz).items():
                 acc[v][0] += pv
                 acc[v][1] += vis
         else:
-            for v, (pv, vis, n, *_rest) in raw.session_rows(website.id, lo, hi, filters,
-                                                            dimension).items():  # fmt: skip
+            for v, (pv, vis, n, *_rest) in raw.session_rows(
+                website.id, lo, hi, filters, dimension
+            ).items():
                 a = acc[v]
                 a[0] += pv
                 a[1] += vis
                 a[2] += n
-    utm = dimension.startswith("utm_")
     rows = [
-        Row(value=v, visitors=vis, pageviews=pv, sessions=None if dimension == "pages" else n)
+        Row(value=v, visitors=vis, pageviews=pv, sessions=None if events else n)
         for v, (pv, vis, n) in acc.items()
-        if not (utm and v == "")  # untagged traffic is not a campaign
+        if not (dimension.tagged_only and v == "")  # untagged traffic is not a campaign
     ]
     return _sort(rows, limit)
 
@@ -486,9 +535,10 @@ def stats_json(
         "bounce_rate": _round(s.bounce_rate, 4),
         "views_per_session": _round(s.views_per_session),
     }
-    for dimension in PUBLIC_DIMENSIONS:
-        out[dimension] = [row_json(r) for r in breakdown(website, period, dimension,
-                                                         filters=filters, limit=limit)]  # fmt: skip
+    for dimension in PUBLIC_BREAKDOWNS:
+        out[dimension] = [
+            row_json(r) for r in breakdown(website, period, dimension, filters=filters, limit=limit)
+        ]
     return out
 
 
@@ -501,7 +551,7 @@ def timeseries_json(
             "pageviews": p.pageviews,
             "visitors": p.visitors,
             "sessions": p.sessions,
-        }  # fmt: skip
+        }
         for p in timeseries(website, period, filters=filters)
     ]
 

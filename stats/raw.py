@@ -12,56 +12,46 @@ import datetime as dt
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models import Aggregate, Count, Exists, OuterRef, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncDay, TruncHour, TruncMinute
 
+from stats import measures
+from stats.dimensions import Dimension
 from stats.filters import Filters
 from tracking.models import PAGEVIEW_TYPES, Event, Session
 
-# Breakdown -> Session field (``pages`` is special: it counts page view events by path).
-SESSION_FIELDS: dict[str, str] = {
-    "entry_pages": "entry_path",
-    "exit_pages": "exit_path",
-    "sources": "source",
-    "utm_sources": "utm_source",
-    "utm_mediums": "utm_medium",
-    "utm_campaigns": "utm_campaign",
-    "browsers": "browser",
-    "os": "os",
-    "devices": "device",
-}
-SUMMARY_FIELDS = (
-    "pageviews", "visitors", "sessions", "bounces", "total_duration_s", "session_pageviews",
-    "exits",
-)  # fmt: skip
-# Measures of a breakdown row: page views, visitors, sessions, bounces, duration, exits.
-RowMeasures = tuple[int, int, int, int, int, int]
+# Measures of a session breakdown row, in the order of ``measures.ROW``.
+RowMeasures = tuple[int, ...]
 _TRUNC = {"minute": TruncMinute, "hour": TruncHour, "day": TruncDay}
 
 
-def sessions_qs(website_id: int, start: dt.datetime, end: dt.datetime,
-                filters: Filters) -> QuerySet[Session]:  # fmt: skip
+def sessions_qs(
+    website_id: int, start: dt.datetime, end: dt.datetime, filters: Filters
+) -> QuerySet[Session]:
     qs = Session.objects.filter(website_id=website_id, started_at__gte=start, started_at__lt=end)
     if filters.session_filters():
         qs = qs.filter(**filters.session_filters())
-    if filters.page is not None:
+    event_filters = filters.event_filters()
+    if event_filters:
         qs = qs.filter(
             Exists(
                 Event.objects.filter(
-                    session_id=OuterRef("pk"), path=filters.page, type__in=PAGEVIEW_TYPES
+                    session_id=OuterRef("pk"), type__in=PAGEVIEW_TYPES, **event_filters
                 )
             )
         )
     return qs
 
 
-def pageviews_qs(website_id: int, start: dt.datetime, end: dt.datetime,
-                 filters: Filters) -> QuerySet[Event]:  # fmt: skip
+def pageviews_qs(
+    website_id: int, start: dt.datetime, end: dt.datetime, filters: Filters
+) -> QuerySet[Event]:
     qs = Event.objects.filter(
         website_id=website_id, created_at__gte=start, created_at__lt=end, type__in=PAGEVIEW_TYPES
     )
-    if filters.page is not None:
-        qs = qs.filter(path=filters.page)
+    event_filters = filters.event_filters()
+    if event_filters:
+        qs = qs.filter(**event_filters)
     session_filters = filters.session_filters()
     if session_filters:
         qs = qs.filter(**{f"session__{k}": v for k, v in session_filters.items()})
@@ -71,33 +61,24 @@ def pageviews_qs(website_id: int, start: dt.datetime, end: dt.datetime,
 def session_based_pageviews(filters: Filters) -> bool:
     """With session filters only, page views are those of the matching sessions, counted
     with their session (so a filtered summary equals the breakdown row it came from)."""
-    return filters.page is None and bool(filters.session_filters())
+    return not filters.event_filters() and bool(filters.session_filters())
 
 
-def summary(website_id: int, start: dt.datetime, end: dt.datetime,
-            filters: Filters) -> dict[str, int]:  # fmt: skip
-    agg = sessions_qs(website_id, start, end, filters).aggregate(
-        sessions=Count("id"),
-        visitors=Count("visitor_id", distinct=True),
-        bounces=Count("id", filter=Q(is_bounce=True)),
-        duration=Sum("duration_s"),
-        session_pageviews=Sum("pageviews"),
-        exits=Count("id", filter=Q(has_exit=True)),
-    )
-    session_pageviews = agg["session_pageviews"] or 0
-    if session_based_pageviews(filters):
-        pageviews = session_pageviews
-    else:
-        pageviews = pageviews_qs(website_id, start, end, filters).count()
-    return {
-        "pageviews": pageviews,
-        "visitors": agg["visitors"] or 0,
-        "sessions": agg["sessions"] or 0,
-        "bounces": agg["bounces"] or 0,
-        "total_duration_s": agg["duration"] or 0,
-        "session_pageviews": session_pageviews,
-        "exits": agg["exits"] or 0,
-    }
+def _aggregates() -> dict[str, Aggregate]:
+    # Aliased: an annotation may not take the name of a Session field.
+    return {f"m_{name}": agg for name, agg in measures.session_aggregates().items()}
+
+
+def summary(
+    website_id: int, start: dt.datetime, end: dt.datetime, filters: Filters
+) -> dict[str, int]:
+    """The ``measures.SUMMARY`` of the range: sessions started in it, page views made in it."""
+    agg = sessions_qs(website_id, start, end, filters).aggregate(**_aggregates())
+    out = {name: agg[f"m_{name}"] or 0 for name in measures.ROW}
+    out["session_pageviews"] = out["pageviews"]
+    if not session_based_pageviews(filters):
+        out["pageviews"] = pageviews_qs(website_id, start, end, filters).count()
+    return {name: out[name] for name in measures.SUMMARY}
 
 
 def bucket_key(value: dt.datetime, granularity: str, tz: ZoneInfo) -> dt.datetime:
@@ -111,8 +92,14 @@ def bucket_key(value: dt.datetime, granularity: str, tz: ZoneInfo) -> dt.datetim
     return utc.astimezone(tz)
 
 
-def timeseries(website_id: int, start: dt.datetime, end: dt.datetime, filters: Filters,
-               granularity: str, tz: ZoneInfo) -> dict[dt.datetime, list[int]]:  # fmt: skip
+def timeseries(
+    website_id: int,
+    start: dt.datetime,
+    end: dt.datetime,
+    filters: Filters,
+    granularity: str,
+    tz: ZoneInfo,
+) -> dict[dt.datetime, list[int]]:
     """Bucket start -> [page views, visitors, sessions], only buckets with data."""
     trunc = _TRUNC[granularity]
     # Hours and minutes are truncated in UTC (then shown in local time) so that half-hour
@@ -146,8 +133,9 @@ def timeseries(website_id: int, start: dt.datetime, end: dt.datetime, filters: F
     return dict(out)
 
 
-def page_rows(website_id: int, start: dt.datetime, end: dt.datetime, filters: Filters,
-              tz: ZoneInfo) -> dict[str, list[int]]:  # fmt: skip
+def page_rows(
+    website_id: int, start: dt.datetime, end: dt.datetime, filters: Filters, tz: ZoneInfo
+) -> dict[str, list[int]]:
     """Path -> [page views, visitors]: visitors are distinct per local day, summed."""
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
     for row in (
@@ -162,20 +150,15 @@ def page_rows(website_id: int, start: dt.datetime, end: dt.datetime, filters: Fi
     return dict(out)
 
 
-def session_rows(website_id: int, start: dt.datetime, end: dt.datetime, filters: Filters,
-                 dimension: str) -> dict[str, RowMeasures]:  # fmt: skip
-    """Value -> measures of the sessions started in the range with that value ("" included)."""
-    field = SESSION_FIELDS[dimension]
+def session_rows(
+    website_id: int, start: dt.datetime, end: dt.datetime, filters: Filters, dimension: Dimension
+) -> dict[str, RowMeasures]:
+    """Value -> ``measures.ROW`` of the sessions started in the range with that value ("" included)."""
+    field = dimension.field
+    keys = [f"m_{name}" for name in measures.ROW]
     return {
-        r[field]: (r["pv"] or 0, r["v"], r["n"], r["b"], r["d"] or 0, r["x"])
+        r[field]: tuple(r[key] or 0 for key in keys)
         for r in sessions_qs(website_id, start, end, filters)
         .values(field)
-        .annotate(
-            n=Count("id"),
-            v=Count("visitor_id", distinct=True),
-            pv=Sum("pageviews"),
-            b=Count("id", filter=Q(is_bounce=True)),
-            d=Sum("duration_s"),
-            x=Count("id", filter=Q(has_exit=True)),
-        )
+        .annotate(**_aggregates())
     }

@@ -18,6 +18,7 @@ from django.utils.html import escape
 from dashboard.export import neutralise
 from simple_analytics.testing import IPHONE_UA, make_user, make_website, record_events
 from stats import queries
+from stats.dimensions import BREAKDOWNS
 from stats.queries import Row, Summary
 
 pytestmark = pytest.mark.django_db
@@ -40,13 +41,24 @@ def website(owner):
     events = [
         {"type": "PAGE_VIEW", "url": f"{url}/", "at": D, "referrer": "https://www.google.com/"},
         {"type": "PATH_CHANGE", "url": f"{url}/pricing", "at": D + 60 * S},
-        {"type": "PAGE_VIEW", "url": f"{url}/", "at": D + 5 * S, "ip": "198.51.100.2",
-         "user_agent": IPHONE_UA},
-    ]  # fmt: skip
+        {
+            "type": "PAGE_VIEW",
+            "url": f"{url}/",
+            "at": D + 5 * S,
+            "ip": "198.51.100.2",
+            "user_agent": IPHONE_UA,
+        },
+    ]
     for n, formula in enumerate(FORMULAS):
         query = urlencode({"utm_source": formula, "utm_campaign": formula})
-        events.append({"type": "PAGE_VIEW", "url": f"{url}/landing?{query}", "at": D + n * S,
-                       "ip": f"198.51.100.{10 + n}"})  # fmt: skip
+        events.append(
+            {
+                "type": "PAGE_VIEW",
+                "url": f"{url}/landing?{query}",
+                "at": D + n * S,
+                "ip": f"198.51.100.{10 + n}",
+            }
+        )
     record_events(website, events)
     return website
 
@@ -76,16 +88,35 @@ def test_the_owner_downloads_every_breakdown_of_the_period(owner, website):
     assert "no-store" in response["Cache-Control"]
     rows = table(response)
     assert list(rows[0]) == ["dimension", "value", "visitors", "sessions", "pageviews"]
-    assert rows[0] == {"dimension": "total", "value": "", "visitors": "6", "sessions": "6",
-                       "pageviews": "7"}  # fmt: skip
+    assert rows[0] == {
+        "dimension": "total",
+        "value": "",
+        "visitors": "6",
+        "sessions": "6",
+        "pageviews": "7",
+    }
     pages = {r["value"]: r for r in rows if r["dimension"] == "pages"}
-    assert pages["/"] == {"dimension": "pages", "value": "/", "visitors": "2", "sessions": "",
-                          "pageviews": "2"}  # fmt: skip
+    assert pages["/"] == {
+        "dimension": "pages",
+        "value": "/",
+        "visitors": "2",
+        "sessions": "",
+        "pageviews": "2",
+    }
     assert pages["/landing"]["pageviews"] == "4"
     dimensions = {r["dimension"] for r in rows}
-    assert dimensions <= {"total", *queries.DIMENSIONS}
-    assert {"pages", "entry_pages", "exit_pages", "sources", "utm_sources", "utm_campaigns",
-            "browsers", "os", "devices"} <= dimensions  # fmt: skip
+    assert dimensions <= {"total", *BREAKDOWNS}
+    assert {
+        "pages",
+        "entry_pages",
+        "exit_pages",
+        "sources",
+        "utm_sources",
+        "utm_campaigns",
+        "browsers",
+        "os",
+        "devices",
+    } <= dimensions
     devices = {r["value"]: r["sessions"] for r in rows if r["dimension"] == "devices"}
     assert devices == {"desktop": "5", "mobile": "1"}
     sources = {r["value"] for r in rows if r["dimension"] == "sources"}
@@ -94,8 +125,9 @@ def test_the_owner_downloads_every_breakdown_of_the_period(owner, website):
 
 def test_period_and_filters_apply_as_on_the_dashboard(owner, website):
     client = logged_in(owner)
-    other_day = table(export(client, website, period="custom", **{"from": "2026-01-16",
-                                                                    "to": "2026-01-16"}))  # fmt: skip
+    other_day = table(
+        export(client, website, period="custom", **{"from": "2026-01-16", "to": "2026-01-16"})
+    )
     assert other_day[0]["pageviews"] == "0" and len(other_day) == 1
     mobile = table(export(client, website, device="mobile", **DAY))
     assert mobile[0]["sessions"] == "1"
@@ -123,19 +155,25 @@ def test_other_cells_are_left_alone(cell):
 
 def test_the_numbers_come_from_the_stats_query_layer(owner, website):
     """The view formats; ``stats.queries`` answers (the caching and snapshots live there)."""
-    summary = Summary(pageviews=11, visitors=7, sessions=9, bounces=0, total_duration_s=0,
-                      session_pageviews=11, exits=0)  # fmt: skip
+    summary = Summary(
+        pageviews=11, visitors=7, sessions=9, bounces=0, duration_s=0, session_pageviews=11, exits=0
+    )
     with (
         mock.patch.object(queries, "summary", return_value=summary) as summary_mock,
         mock.patch.object(queries, "breakdown", return_value=[Row("=x", 3, 5, 4)]) as rows_mock,
     ):
         rows = table(export(logged_in(owner), website, **DAY))
-    assert rows[0] == {"dimension": "total", "value": "", "visitors": "7", "sessions": "9",
-                       "pageviews": "11"}  # fmt: skip
-    assert len(rows) == 1 + len(queries.DIMENSIONS)
+    assert rows[0] == {
+        "dimension": "total",
+        "value": "",
+        "visitors": "7",
+        "sessions": "9",
+        "pageviews": "11",
+    }
+    assert len(rows) == 1 + len(BREAKDOWNS)
     assert {r["value"] for r in rows[1:]} == {"'=x"}
     assert summary_mock.call_count == 1
-    assert [c.args[2] for c in rows_mock.call_args_list] == list(queries.DIMENSIONS)
+    assert [c.args[2] for c in rows_mock.call_args_list] == list(BREAKDOWNS)
 
 
 def test_only_the_owner_can_export(owner, website):
@@ -164,8 +202,10 @@ def test_the_dashboard_links_to_the_export_of_what_it_shows(owner, website):
     client = logged_in(owner)
     query = {**DAY, "device": "mobile"}
     page = client.get(reverse("dashboard:overview", args=[website.pk]), query)
-    href = f"{reverse('dashboard:export', args=[website.pk])}?period=custom&from=2026-01-15" \
-           f"&to=2026-01-15&device=mobile"  # fmt: skip
+    href = (
+        f"{reverse('dashboard:export', args=[website.pk])}?period=custom&from=2026-01-15"
+        f"&to=2026-01-15&device=mobile"
+    )
     assert f'href="{escape(href)}"'.encode() in page.content
     # Without data there is nothing to export yet, and no link.
     empty = make_website(owner=owner, domain="empty.example")

@@ -17,18 +17,26 @@ from django.utils import timezone
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from rollups import compute, retention
+from core.calendar import local_midnight
+from rollups import fill, retention
 from rollups.models import Granularity, Snapshot
 from simple_analytics.testing import DESKTOP_UA, IPHONE_UA, make_user, make_website, record_events
 from stats import planner, queries
+from stats.dimensions import BREAKDOWNS, BY_BREAKDOWN, BY_NAME
 from stats.filters import NO_FILTERS, Filters
 from stats.periods import for_days, from_query
 from tracking.models import Event, Session
 
 pytestmark = pytest.mark.django_db(transaction=False)
 
-ZONES = ["UTC", "Europe/Berlin", "America/New_York", "Asia/Kolkata", "America/St_Johns",
-         "Pacific/Chatham"]  # fmt: skip
+ZONES = [
+    "UTC",
+    "Europe/Berlin",
+    "America/New_York",
+    "Asia/Kolkata",
+    "America/St_Johns",
+    "Pacific/Chatham",
+]
 FIREFOX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 AGENTS = [DESKTOP_UA, IPHONE_UA, FIREFOX_UA]
 REFERRERS = ["", "https://www.google.com/", "https://news.ycombinator.com/item?id=1"]
@@ -36,19 +44,22 @@ UTMS = ["", "?utm_source=newsletter&utm_campaign=spring", "?utm_source=twitter"]
 PATHS = ["/", "/pricing", "/blog/a", "/docs"]
 DAYS_BACK = 75  # so that whole months close (monthly snapshots)
 
-visit = st.fixed_dictionaries({
-    "day": st.integers(0, DAYS_BACK),
-    "minute": st.integers(0, 24 * 60 - 1),
-    "visitor": st.integers(0, 5),
-    "agent": st.sampled_from(AGENTS),
-    "referrer": st.sampled_from(REFERRERS),
-    "utm": st.sampled_from(UTMS),
-    # (path, minutes since the previous event) — gaps over 30 minutes start a new session
-    "pages": st.lists(st.tuples(st.sampled_from(PATHS), st.integers(0, 45)), min_size=1,
-                      max_size=4),
-    "spa": st.booleans(),
-    "exit": st.booleans(),
-})  # fmt: skip
+visit = st.fixed_dictionaries(
+    {
+        "day": st.integers(0, DAYS_BACK),
+        "minute": st.integers(0, 24 * 60 - 1),
+        "visitor": st.integers(0, 5),
+        "agent": st.sampled_from(AGENTS),
+        "referrer": st.sampled_from(REFERRERS),
+        "utm": st.sampled_from(UTMS),
+        # (path, minutes since the previous event) — gaps over 30 minutes start a new session
+        "pages": st.lists(
+            st.tuples(st.sampled_from(PATHS), st.integers(0, 45)), min_size=1, max_size=4
+        ),
+        "spa": st.booleans(),
+        "exit": st.booleans(),
+    }
+)
 
 
 def _events(website, visits, now):
@@ -61,13 +72,25 @@ def _events(website, visits, now):
         for i, (path, gap) in enumerate(v["pages"]):
             at = min(at + dt.timedelta(minutes=gap), now - dt.timedelta(seconds=30))
             kind = "PATH_CHANGE" if v["spa"] and i else "PAGE_VIEW"
-            out.append({**common, "type": kind, "at": at,
-                        "url": f"https://{website.domain}{path}{v['utm'] if i == 0 else ''}",
-                        "referrer": v["referrer"] if i == 0 else ""})  # fmt: skip
+            out.append(
+                {
+                    **common,
+                    "type": kind,
+                    "at": at,
+                    "url": f"https://{website.domain}{path}{v['utm'] if i == 0 else ''}",
+                    "referrer": v["referrer"] if i == 0 else "",
+                }
+            )
         if v["exit"]:
-            out.append({**common, "type": "PAGE_EXIT", "engaged_ms": 4000,
-                        "at": min(at + dt.timedelta(seconds=20), now - dt.timedelta(seconds=1)),
-                        "url": f"https://{website.domain}{v['pages'][-1][0]}"})  # fmt: skip
+            out.append(
+                {
+                    **common,
+                    "type": "PAGE_EXIT",
+                    "engaged_ms": 4000,
+                    "at": min(at + dt.timedelta(seconds=20), now - dt.timedelta(seconds=1)),
+                    "url": f"https://{website.domain}{v['pages'][-1][0]}",
+                }
+            )
     out.sort(key=lambda e: e["at"])
     return out
 
@@ -75,8 +98,10 @@ def _events(website, visits, now):
 def _periods(website, now):
     tz = website.tz
     today = now.astimezone(tz).date()
-    periods = [from_query({"period": key}, tz, now=now)
-               for key in ("today", "yesterday", "7d", "30d", "last_month")]  # fmt: skip
+    periods = [
+        from_query({"period": key}, tz, now=now)
+        for key in ("today", "yesterday", "7d", "30d", "last_month")
+    ]
 
     periods += [periods[0].previous(), periods[2].previous()]
     periods.append(for_days(today - dt.timedelta(days=DAYS_BACK + 1), today, tz))
@@ -91,9 +116,12 @@ def _filters():
     """(filters, whether to ask every breakdown). One session filter is what snapshots
     answer; the page filter and two filters are answered from raw data."""
     values = {
-        "source": ["Google", ""], "browser": ["Firefox"], "utm_source": ["newsletter"],
-        "entry_page": ["/pricing"], "device": ["mobile"],
-    }  # fmt: skip
+        "source": ["Google", ""],
+        "browser": ["Firefox"],
+        "utm_source": ["newsletter"],
+        "entry_page": ["/pricing"],
+        "device": ["mobile"],
+    }
     out = [NO_FILTERS, Filters(page="/blog/a"), Filters(source="Google", browser="Firefox")]
     return out + [Filters(**{name: v}) for name, vs in values.items() for v in vs]
 
@@ -101,11 +129,10 @@ def _filters():
 def _dimensions(f):
     sf = planner.snapshot_filter(f)
     if sf is None:
-        return queries.DIMENSIONS
+        return BREAKDOWNS
     if sf == planner.RAW:
         return ("pages",)
-    own = next(d for d, stored in planner.STORED_DIMENSION.items() if stored == sf[0])
-    return (own, "pages")
+    return (BY_NAME[sf[0]].breakdown, "pages")
 
 
 def _answers(website, periods, filters, *, whole_days_only=False):
@@ -122,11 +149,7 @@ def _answers(website, periods, filters, *, whole_days_only=False):
             if not (whole_days_only and p.granularity == "hour" and p.first_day < _cut(website)):
                 out[(i, "timeseries", f)] = queries.timeseries(website, p, filters=f)
             for d in _dimensions(f):
-                if (
-                    whole_days_only
-                    and isinstance(sf, tuple)
-                    and (planner.STORED_DIMENSION[d] != sf[0])
-                ):
+                if whole_days_only and isinstance(sf, tuple) and (BY_BREAKDOWN[d].name != sf[0]):
                     continue
                 out[(i, d, f)] = queries.breakdown(website, p, d, filters=f, limit=None)
             if not whole_days_only and f in (NO_FILTERS, Filters(source="Google")):
@@ -159,8 +182,8 @@ def test_snapshots_answer_exactly_what_raw_data_answers(zone, visits):
     events = _events(website, visits, now)
     record_events(website, events)
     for granularity in (Granularity.HOUR, Granularity.DAY):
-        compute.rollup(website, granularity, now=now)
-    compute.refresh_open(website, now=now)
+        fill.rollup(website, granularity, now=now)
+    fill.refresh_open(website, now=now)
     assert Snapshot.objects.filter(website=website).exists() == bool(events)
 
     periods = _periods(website, now)
@@ -176,7 +199,7 @@ def test_snapshots_answer_exactly_what_raw_data_answers(zone, visits):
     cutoff = now.astimezone(website.tz).date() - dt.timedelta(days=7)
     _CUT[website.id] = cutoff
     assert not Session.objects.filter(
-        website=website, last_seen_at__lt=compute.local_midnight(cutoff, website.tz)
+        website=website, last_seen_at__lt=local_midnight(cutoff, website.tz)
     ).exists()
     assert Event.objects.filter(website=website).count() <= before
     after = _answers(website, periods, filters, whole_days_only=True)

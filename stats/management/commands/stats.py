@@ -5,6 +5,7 @@ import json
 from django.core.management.base import BaseCommand, CommandError
 
 from stats import queries
+from stats.dimensions import PUBLIC_BREAKDOWNS
 from stats.periods import PeriodError, from_query
 from websites.models import Website
 
@@ -39,7 +40,7 @@ class Command(BaseCommand):
         for key in ("visitors", "pageviews", "sessions", "avg_session_duration_s", "bounce_rate",
                     "views_per_session"):  # fmt: skip
             self.stdout.write(f"  {key:<24} {data[key]}")
-        for dimension in queries.PUBLIC_DIMENSIONS:
+        for dimension in PUBLIC_BREAKDOWNS:
             self.stdout.write(f"\n{dimension}")
             for row in data[dimension]:
                 value = row["value"] or "(none)"

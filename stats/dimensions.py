@@ -1,0 +1,176 @@
+"""The dimension registry: every breakdown and filter of the product, named once.
+
+Filters, raw reads, snapshot rows, rollups, the planner, the dashboard panels, the API's
+OpenAPI document, the stats JSON and the CSV export all take their lists from here.
+Adding a dimension means one entry below, the model field that holds its value, a
+migration, and its label.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Describes(enum.StrEnum):
+    """What a dimension's rows count. Session rows: the sessions that started with that
+    value, their visitors and their page views. Event rows: events by their own time."""
+
+    SESSIONS = "sessions"
+    EVENTS = "events"
+
+
+@dataclass(frozen=True, slots=True)
+class Dimension:
+    # Singular: the query-string filter and ``SnapshotRow.dimension`` (stored: never rename).
+    name: str
+    # Plural: the list in the stats JSON, the API path, the CSV and the dashboard tab.
+    breakdown: str
+    # The Session field (Event field for event dimensions) holding the value.
+    field: str
+    describes: Describes
+    label: str  # filter chip and tooltip: "Entry page"
+    title: str  # tab title: "Entry pages"
+    column: str = ""  # column heading, when it differs from ``label``
+    short_title: str = ""  # tab title on a phone, when it differs from ``title``
+    panel: str = ""  # dashboard panel holding its tab ("": not shown on the dashboard)
+    tab: int = 0  # position of its tab in the panel
+    public: bool = True  # a list of the public stats JSON and API
+    tagged_only: bool = False  # its breakdown leaves out "" (untagged is no campaign)
+    empty_label: str = "(none)"  # how "" reads in a list or a chip
+    capitalize: bool = False  # stored lower-case ("mobile"), shown capitalised
+    empty_text: str = "No data in this period."
+
+    @property
+    def heading(self) -> str:
+        return self.column or self.label
+
+    def display(self, value: str) -> str:
+        """How a tracked value reads in a list or a chip (plain text, never markup)."""
+        if value == "":
+            return self.empty_label
+        return value.capitalize() if self.capitalize else value
+
+
+S, E = Describes.SESSIONS, Describes.EVENTS
+
+DIMENSIONS: tuple[Dimension, ...] = (
+    Dimension(
+        name="page",
+        breakdown="pages",
+        field="path",
+        describes=E,
+        label="Page",
+        title="Top pages",
+        panel="pages",
+        tab=0,
+    ),
+    Dimension(
+        name="entry_page",
+        breakdown="entry_pages",
+        field="entry_path",
+        describes=S,
+        label="Entry page",
+        title="Entry pages",
+        short_title="Entry",
+        panel="pages",
+        tab=1,
+    ),
+    Dimension(
+        name="exit_page",
+        breakdown="exit_pages",
+        field="exit_path",
+        describes=S,
+        label="Exit page",
+        title="Exit pages",
+        short_title="Exit",
+        panel="pages",
+        tab=2,
+    ),
+    Dimension(
+        name="source",
+        breakdown="sources",
+        field="source",
+        describes=S,
+        label="Source",
+        title="Sources",
+        empty_label="Direct / None",
+        panel="sources",
+        tab=0,
+    ),
+    Dimension(
+        name="utm_source",
+        breakdown="utm_sources",
+        field="utm_source",
+        describes=S,
+        label="UTM source",
+        title="UTM sources",
+        tagged_only=True,
+        panel="sources",
+        tab=1,
+        empty_text="No visits tagged with utm_source in this period.",
+    ),
+    Dimension(
+        name="utm_medium",
+        breakdown="utm_mediums",
+        field="utm_medium",
+        describes=S,
+        label="UTM medium",
+        title="UTM mediums",
+        tagged_only=True,
+        public=False,
+    ),
+    Dimension(
+        name="utm_campaign",
+        breakdown="utm_campaigns",
+        field="utm_campaign",
+        describes=S,
+        label="UTM campaign",
+        title="UTM campaigns",
+        column="Campaign",
+        short_title="Campaign",
+        tagged_only=True,
+        panel="sources",
+        tab=2,
+        empty_text="No visits tagged with utm_campaign in this period.",
+    ),
+    Dimension("browser", "browsers", "browser", S, "Browser", "Browsers", panel="devices", tab=1),
+    Dimension(
+        name="os",
+        breakdown="os",
+        field="os",
+        describes=S,
+        label="OS",
+        title="Operating systems",
+        column="Operating system",
+        panel="devices",
+        tab=2,
+    ),
+    Dimension(
+        name="device",
+        breakdown="devices",
+        field="device",
+        describes=S,
+        label="Device",
+        title="Devices",
+        capitalize=True,
+        panel="devices",
+        tab=0,
+    ),
+)
+
+BY_NAME: dict[str, Dimension] = {d.name: d for d in DIMENSIONS}
+BY_BREAKDOWN: dict[str, Dimension] = {d.breakdown: d for d in DIMENSIONS}
+SESSION_DIMENSIONS: tuple[Dimension, ...] = tuple(d for d in DIMENSIONS if d.describes == S)
+PUBLIC: tuple[Dimension, ...] = tuple(d for d in DIMENSIONS if d.public)
+# Breakdown names, for ``breakdown()`` callers and the API's path enum.
+BREAKDOWNS: tuple[str, ...] = tuple(BY_BREAKDOWN)
+PUBLIC_BREAKDOWNS: tuple[str, ...] = tuple(d.breakdown for d in PUBLIC)
+
+
+def by_breakdown(breakdown: str) -> Dimension:
+    """The dimension of a breakdown name; ``ValueError`` for an unknown one."""
+    try:
+        return BY_BREAKDOWN[breakdown]
+    except KeyError:
+        raise ValueError(f"unknown dimension {breakdown!r}") from None
