@@ -8,7 +8,7 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth.decorators import login_required
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import render
 from django.urls import reverse
 from django.views.decorators.cache import never_cache
@@ -19,7 +19,7 @@ from stats import queries
 from stats.filters import NO_FILTERS, FilterError, Filters
 from stats.periods import PeriodError, from_query
 from websites.models import Website
-from websites.selectors import website_get_for_user
+from websites.selectors import website_get_for_user_or_404
 from websites.services import snippet
 
 REALTIME_REFRESH_S = 15
@@ -31,13 +31,6 @@ class QueryError(ValueError):
     pass
 
 
-def _website(request: HttpRequest, pk: int) -> Website:
-    website = website_get_for_user(request.user, pk)
-    if website is None:
-        raise Http404("No such website")
-    return website
-
-
 def _bad_request(request: HttpRequest, website: Website, message: str) -> HttpResponse:
     return render(
         request,
@@ -46,7 +39,7 @@ def _bad_request(request: HttpRequest, website: Website, message: str) -> HttpRe
             "website": website,
             "message": message,
             "reset_url": reverse("dashboard:overview", args=[website.pk]),
-        },  # fmt: skip
+        },
         status=400,
     )
 
@@ -63,7 +56,7 @@ def _check_query(params: QueryDict) -> None:
 @login_required
 @require_safe
 def overview(request: HttpRequest, pk: int) -> HttpResponse:
-    website = _website(request, pk)
+    website = website_get_for_user_or_404(request.user, pk)
     now = dt.datetime.now(dt.UTC)
     try:
         _check_query(request.GET)
@@ -98,9 +91,14 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
     data = queries.dashboard(website, period, filters=filters, limit=presenters.PANEL_LIMIT)
     current, previous = data["summary"], data["previous"]
     chart = presenters.chart(website, period, filters, now, points=data["timeseries"])
-    panels = presenters.panels(website, period, filters, path=path,
-                               total_visitors=current.visitors,
-                               breakdowns=data["breakdowns"])  # fmt: skip
+    panels = presenters.panels(
+        website,
+        period,
+        filters,
+        path=path,
+        total_visitors=current.visitors,
+        breakdowns=data["breakdowns"],
+    )
     before, after = presenters.neighbours(period, now)
     context = {
         **base,
@@ -126,7 +124,7 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
 @require_safe
 def live(request: HttpRequest, pk: int) -> JsonResponse:
     """Current visitors (last 5 minutes) and whether the site has any data yet."""
-    website = _website(request, pk)
+    website = website_get_for_user_or_404(request.user, pk)
     return JsonResponse(
         {
             "current_visitors": queries.current_visitors(website),

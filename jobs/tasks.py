@@ -5,7 +5,7 @@ pending ``refresh_website`` per website (debounced), however many events arrive.
 refreshes the site's open snapshots and warms the cached dashboards of the standard
 periods. Periodic jobs close finished hours and days (``rollup_all``), apply retention
 (``prune_all``), rotate salts, and record a heartbeat; each records its last success in
-``rollups.models.JobRun`` for ``simple-analytics status``.
+``jobs.models.JobRun`` for ``simple-analytics status``.
 """
 
 from __future__ import annotations
@@ -22,8 +22,9 @@ from django.utils import timezone
 from huey import crontab
 from huey.contrib.djhuey import HUEY, db_periodic_task, db_task
 
-from rollups import compute, retention
-from rollups.models import Granularity, JobRun
+from jobs.models import JobRun
+from rollups import fill, retention
+from rollups.models import Granularity
 from stats import cache as stats_cache
 from stats import queries
 from stats.periods import from_query
@@ -208,10 +209,10 @@ def refresh(website: Website, *, now: dt.datetime | None = None) -> None:
             Website.objects.filter(id=website.id, first_event_at__isnull=True).update(
                 first_event_at=first
             )
-    if compute.find_late(website, now=now):
+    if fill.find_late(website, now=now):
         for granularity in (Granularity.HOUR, Granularity.DAY):
-            compute.rollup(website, granularity, now=now)
-    compute.refresh_open(website, now=now)
+            fill.rollup(website, granularity, now=now)
+    fill.refresh_open(website, now=now)
     stats_cache.publish_versions(website.id)
     warm(website, now=now)
 
@@ -226,8 +227,7 @@ def warm(website: Website, *, now: dt.datetime | None = None) -> None:
 
 def rollup_website(website: Website, *, now: dt.datetime | None = None) -> int:
     """Repair late buckets, then close every finished hour and day of one website."""
-    compute.find_late(website, now=now)
-    done = sum(compute.rollup(website, g, now=now) for g in (Granularity.HOUR, Granularity.DAY))
+    done = fill.catch_up(website, now=now)
     if done:
         stats_cache.publish_versions(website.id)
     return done

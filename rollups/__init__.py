@@ -1,0 +1,1 @@
+"""Snapshots: raw data rolled into hourly, daily and monthly buckets, and retention."""

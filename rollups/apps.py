@@ -1,3 +1,7 @@
+"""The rollups app: snapshot models, filling them, and retention."""
+
+from __future__ import annotations
+
 from django.apps import AppConfig
 
 

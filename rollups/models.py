@@ -1,9 +1,9 @@
-"""Snapshots: raw events and sessions rolled into hourly and daily buckets.
+"""Snapshot models: raw events and sessions rolled into hourly, daily and monthly buckets.
 
 A bucket is identified by its granularity and its start instant (UTC): an hourly bucket is
 a UTC hour; a daily bucket is one *local* day of the website's time zone, stored by the
 UTC instant of its local midnight. Every bucket is recomputed from raw data and replaced,
-never incremented (see ``rollups.compute``).
+never incremented (see ``rollups.fill``).
 
 Unique visitors add exactly across daily buckets: the visitor id is a hash salted per
 local day, so the same person on two days has two ids and the distinct count of a range of
@@ -15,7 +15,15 @@ daily buckets (visitors included, for the same reason).
 
 from __future__ import annotations
 
-from django.db import models
+import contextlib
+import datetime as dt
+from collections.abc import Iterator
+
+from django.conf import settings
+from django.db import models, transaction
+from django.db.models import F
+
+from websites.models import Website
 
 
 class Granularity(models.TextChoices):
@@ -96,6 +104,8 @@ class Watermark(models.Model):
     day included); ``repairs`` only when ``closed_until`` moves back, that is when a closed
     bucket may change. ``raw_pruned_before`` (daily row): raw data before it is deleted, so
     buckets before it are never recomputed.
+
+    Every change goes through the methods below, on a row obtained from ``locked()``.
     """
 
     website = models.ForeignKey("websites.Website", on_delete=models.CASCADE, db_index=False)
@@ -115,14 +125,56 @@ class Watermark(models.Model):
     def __str__(self) -> str:
         return f"{self.granularity} watermark of website {self.website_id}: {self.closed_until}"
 
+    @classmethod
+    @contextlib.contextmanager
+    def locked(cls, website: Website, granularity: str) -> Iterator[Watermark]:
+        """The website's watermark row (created if missing), locked until the block ends.
 
-class JobRun(models.Model):
-    """The last successful run of each periodic job (``simple-analytics status``)."""
+        The block is one transaction: the buckets it replaces and the watermark change
+        commit together, and concurrent writers of this website and granularity wait.
+        """
+        with transaction.atomic():
+            cls.objects.get_or_create(website=website, granularity=granularity)
+            yield cls.objects.select_for_update().get(website=website, granularity=granularity)
 
-    name = models.CharField(max_length=64, primary_key=True)
-    last_success_at = models.DateTimeField(null=True, blank=True)
-    last_error_at = models.DateTimeField(null=True, blank=True)
-    last_error = models.TextField(blank=True)
+    def is_closed(self, bucket_start: dt.datetime) -> bool:
+        """Whether the bucket starting at ``bucket_start`` is final (before ``closed_until``)."""
+        return self.closed_until is not None and bucket_start < self.closed_until
 
-    def __str__(self) -> str:
-        return f"{self.name}: {self.last_success_at}"
+    def has_raw(self, bucket_start: dt.datetime) -> bool:
+        """Whether the raw data of a bucket starting there still exists (not pruned)."""
+        return self.raw_pruned_before is None or bucket_start >= self.raw_pruned_before
+
+    def close_through(self, bucket_start: dt.datetime, bucket_end: dt.datetime) -> None:
+        """Mark the bucket ``[bucket_start, bucket_end)`` final: ``closed_until`` moves to its
+        end, ``covered_from`` back to its start if it is the first, and ``version`` goes up."""
+        self.closed_until = bucket_end
+        if self.covered_from is None or bucket_start < self.covered_from:
+            self.covered_from = bucket_start
+        self.version = F("version") + 1
+        self.save(update_fields=["closed_until", "covered_from", "version"])
+
+    def bump(self, *, repair: bool = False) -> None:
+        """Record a rewritten bucket: ``version`` goes up; ``repairs`` too when the bucket
+        was closed (``repair=True``), so cached answers over closed buckets expire."""
+        self.version = F("version") + 1
+        fields = ["version"]
+        if repair:
+            self.repairs = F("repairs") + 1
+            fields.append("repairs")
+        self.save(update_fields=fields)
+
+    def move_back(self, to: dt.datetime) -> None:
+        """Reopen every bucket from ``to`` on: the next rollup recomputes them."""
+        self.closed_until = to
+        self.version = F("version") + 1
+        self.repairs = F("repairs") + 1
+        self.save(update_fields=["closed_until", "version", "repairs"])
+
+
+def retention_horizon(granularity: str, now: dt.datetime) -> dt.datetime:
+    """Snapshots of this granularity starting before the returned instant are deleted by
+    retention (``HOURLY_RETENTION_DAYS``, ``DAILY_RETENTION_DAYS`` for days and months)."""
+    if granularity == Granularity.HOUR:
+        return now - dt.timedelta(days=settings.HOURLY_RETENTION_DAYS)
+    return now - dt.timedelta(days=settings.DAILY_RETENTION_DAYS)

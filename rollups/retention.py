@@ -20,8 +20,8 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from rollups.compute import bucket_start, retention_horizon
-from rollups.models import Granularity, Snapshot, SnapshotRow, Watermark
+from rollups.buckets import bucket_start
+from rollups.models import Granularity, Snapshot, SnapshotRow, Watermark, retention_horizon
 from tracking.models import Event, Session
 from websites.models import Website
 
@@ -50,8 +50,14 @@ def raw_cutoff(website: Website, now: dt.datetime) -> dt.datetime | None:
     return min(bucket_start(Granularity.DAY, oldest_kept, website.tz), wm.closed_until)
 
 
-def prune_website(website: Website, *, now: dt.datetime | None = None,
-                  progress: Callable[[int], None] | None = None) -> Pruned:  # fmt: skip
+def prune_website(
+    website: Website,
+    *,
+    now: dt.datetime | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> Pruned:
+    """Apply retention to one website; returns what was deleted. Raw sessions go in
+    batches, each its own transaction; snapshots past their horizon in one delete each."""
     now = now or timezone.now()
     out = Pruned()
     cutoff = raw_cutoff(website, now)
@@ -80,8 +86,10 @@ def prune_website(website: Website, *, now: dt.datetime | None = None,
     return out
 
 
-def prune(*, now: dt.datetime | None = None,
-          progress: Callable[[int], None] | None = None) -> Pruned:  # fmt: skip
+def prune(
+    *, now: dt.datetime | None = None, progress: Callable[[int], None] | None = None
+) -> Pruned:
+    """Apply retention to every website (``prune_website``); returns the totals."""
     total = Pruned()
     for website in Website.objects.all():
         total += prune_website(website, now=now, progress=progress)

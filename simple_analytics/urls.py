@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect
 from django.urls import include, path
 
-from rollups import views as rollups_views
+from jobs import views as jobs_views
 from tracking import views as tracking_views
 
 
@@ -16,7 +16,7 @@ def healthz(request: HttpRequest) -> JsonResponse:
 
 @login_required
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect("websites:list")
+    return redirect("dashboard:websites")
 
 
 # A database that cannot be reached (stopped, or no pooled connection in time) is a 503.
@@ -26,7 +26,7 @@ urlpatterns = [
     path("api/event", tracking_views.collect, name="collect"),
     path("pixel.js", tracking_views.pixel, name="pixel"),
     path("healthz", healthz, name="healthz"),
-    path("status/", rollups_views.status, name="status"),
+    path("status/", jobs_views.status, name="status"),
     path("", home, name="home"),
     path("accounts/", include("allauth.urls")),
     path("", include("websites.urls")),

@@ -7,7 +7,10 @@ import time
 import zoneinfo
 from dataclasses import dataclass
 
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
+from django.http import Http404
 
 from websites.models import Website
 
@@ -25,6 +28,9 @@ class TrackedSite:
     domain: str
     tz: zoneinfo.ZoneInfo
 
+
+# ``request.user``: views behind login_required pass a real user.
+User = AbstractBaseUser | AnonymousUser
 
 _cache: dict[str, tuple[float, TrackedSite | None]] = {}
 _lock = threading.Lock()
@@ -89,10 +95,20 @@ def tracked_site_forget(tracking_id: str | None = None) -> None:
             _cache.pop(tracking_id, None)
 
 
-def website_get_for_user(user, website_id: int) -> Website | None:  # type: ignore[no-untyped-def]
-    return Website.objects.filter(owner=user, id=website_id).first()
+def website_get_for_user(user: User, website_id: int) -> Website | None:
+    """The user's website with this id; None for anyone else's and for an unknown id."""
+    return Website.objects.filter(owner_id=user.pk, id=website_id).first()
 
 
-def website_list_for_user(user) -> QuerySet[Website]:  # type: ignore[no-untyped-def]
+def website_get_for_user_or_404(user: User, website_id: int) -> Website:
+    """The user's website with this id, or ``Http404``: someone else's website answers
+    exactly like one that does not exist."""
+    website = website_get_for_user(user, website_id)
+    if website is None:
+        raise Http404("No such website")
+    return website
+
+
+def website_list_for_user(user: User) -> QuerySet[Website]:
     """The user's websites, by name."""
-    return Website.objects.filter(owner=user).order_by("name", "id")
+    return Website.objects.filter(owner_id=user.pk).order_by("name", "id")

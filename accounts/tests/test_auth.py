@@ -39,13 +39,13 @@ def login(client: Client, email: str, password: str = PASSWORD):  # type: ignore
 def test_sign_up_creates_the_user_and_logs_them_in(client):
     response = signup(client, "New.Person@Example.com")
     assert response.status_code == 302
-    assert response["Location"] == reverse("websites:list")
+    assert response["Location"] == reverse("dashboard:websites")
     user = get_user_model().objects.get(email__iexact="new.person@example.com")
     # The username is the email, as `createuser` makes it (`site add --owner` finds both).
     assert user.username == "new.person@example.com"
     assert logged_in_user_id(client) == str(user.pk)
     assert EmailAddress.objects.filter(user=user, primary=True).exists()
-    assert client.get(reverse("websites:list")).status_code == 200
+    assert client.get(reverse("dashboard:websites")).status_code == 200
 
 
 def test_sign_up_rejects_a_taken_email_and_a_weak_password(client):
@@ -82,7 +82,7 @@ def test_a_createuser_user_can_log_in_with_the_login_form(client):
     assert (address.email, address.primary, address.verified) == ("ops@example.com", True, True)
     response = login(client, "ops@example.com")
     assert response.status_code == 302
-    assert response["Location"] == reverse("websites:list")
+    assert response["Location"] == reverse("dashboard:websites")
     assert logged_in_user_id(client) == str(user.pk)
 
 

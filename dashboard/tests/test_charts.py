@@ -16,23 +16,36 @@ BERLIN = ZoneInfo("Europe/Berlin")
 
 def points(n, step, start=dt.datetime(2026, 3, 1, tzinfo=BERLIN), values=None):
     values = values or [0] * n
-    return [Point(t=start + i * step, pageviews=v * 2, visitors=v, sessions=v)
-            for i, v in enumerate(values)]  # fmt: skip
+    return [
+        Point(t=start + i * step, pageviews=v * 2, visitors=v, sessions=v)
+        for i, v in enumerate(values)
+    ]
 
 
 @pytest.mark.parametrize(
     "peak, ticks",
-    [(0, [0, 1]), (1, [0, 1]), (3, [0, 1, 2, 3]), (7, [0, 2, 4, 6, 8]), (95, [0, 25, 50, 75, 100]),
-     (999, [0, 250, 500, 750, 1000]), (1234, [0, 500, 1000, 1500])],
-)  # fmt: skip
+    [
+        (0, [0, 1]),
+        (1, [0, 1]),
+        (3, [0, 1, 2, 3]),
+        (7, [0, 2, 4, 6, 8]),
+        (95, [0, 25, 50, 75, 100]),
+        (999, [0, 250, 500, 750, 1000]),
+        (1234, [0, 500, 1000, 1500]),
+    ],
+)
 def test_y_ticks_are_round_and_cover_the_peak(peak, ticks):
     assert charts.nice_ticks(peak) == ticks
 
 
 def test_x_labels_thin_out_and_phone_labels_are_a_subset():
     day = dt.timedelta(days=1)
-    chart = charts.build(points(30, day), granularity="day", period_days=30,
-                         now=dt.datetime(2027, 1, 1, tzinfo=dt.UTC))  # fmt: skip
+    chart = charts.build(
+        points(30, day),
+        granularity="day",
+        period_days=30,
+        now=dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
+    )
     assert len(chart.xlabels) <= charts.WIDE_LABELS
     narrow = [lab for lab in chart.xlabels if lab.narrow]
     assert 2 <= len(narrow) <= charts.NARROW_LABELS
@@ -40,20 +53,32 @@ def test_x_labels_thin_out_and_phone_labels_are_a_subset():
 
 
 def test_a_year_is_labelled_by_month_and_hours_by_the_clock():
-    year = charts.build(points(365, dt.timedelta(days=1), start=dt.datetime(2025, 6, 1, tzinfo=BERLIN)),
-                        granularity="day", period_days=365, now=dt.datetime(2027, 1, 1, tzinfo=dt.UTC))  # fmt: skip
+    year = charts.build(
+        points(365, dt.timedelta(days=1), start=dt.datetime(2025, 6, 1, tzinfo=BERLIN)),
+        granularity="day",
+        period_days=365,
+        now=dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
+    )
     texts = [lab.text for lab in year.xlabels]
     assert "Jan 2026" in texts and all(len(t.split()[0]) == 3 for t in texts)
-    hours = charts.build(points(24, dt.timedelta(hours=1), start=dt.datetime(2026, 3, 1, tzinfo=BERLIN)),
-                         granularity="hour", period_days=1, now=dt.datetime(2027, 1, 1, tzinfo=dt.UTC))  # fmt: skip
+    hours = charts.build(
+        points(24, dt.timedelta(hours=1), start=dt.datetime(2026, 3, 1, tzinfo=BERLIN)),
+        granularity="hour",
+        period_days=1,
+        now=dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
+    )
     assert [lab.text for lab in hours.xlabels][:3] == ["00:00", "02:00", "04:00"]
 
 
 def test_the_visitors_line_stops_at_now_and_buckets_carry_their_values():
     start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
     now = start + dt.timedelta(hours=5, minutes=30)
-    chart = charts.build(points(24, dt.timedelta(hours=1), start=start, values=list(range(24))),
-                         granularity="hour", period_days=1, now=now)  # fmt: skip
+    chart = charts.build(
+        points(24, dt.timedelta(hours=1), start=start, values=list(range(24))),
+        granularity="hour",
+        period_days=1,
+        now=now,
+    )
     assert chart.line_points == 6  # buckets 00:00 .. 05:00
     assert [b.future for b in chart.buckets].count(True) == 18
     b = chart.buckets[3]
@@ -63,8 +88,12 @@ def test_the_visitors_line_stops_at_now_and_buckets_carry_their_values():
 
 
 def test_an_empty_period_is_flagged():
-    chart = charts.build(points(7, dt.timedelta(days=1)), granularity="day", period_days=7,
-                         now=dt.datetime(2027, 1, 1, tzinfo=dt.UTC))  # fmt: skip
+    chart = charts.build(
+        points(7, dt.timedelta(days=1)),
+        granularity="day",
+        period_days=7,
+        now=dt.datetime(2027, 1, 1, tzinfo=dt.UTC),
+    )
     assert chart.empty and chart.ticks[-1].label == "1"
 
 
@@ -100,7 +129,11 @@ def test_changes():
 
 def test_a_lone_point_is_drawn_as_a_dash():
     start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
-    chart = charts.build(points(24, dt.timedelta(hours=1), start=start, values=[3] + [0] * 23),
-                         granularity="hour", period_days=1, now=start + dt.timedelta(minutes=10))  # fmt: skip
+    chart = charts.build(
+        points(24, dt.timedelta(hours=1), start=start, values=[3] + [0] * 23),
+        granularity="hour",
+        period_days=1,
+        now=start + dt.timedelta(minutes=10),
+    )
     assert chart.line_points == 1
     assert chart.line.startswith("M") and " L" in chart.line

@@ -209,8 +209,12 @@ def test_period_links_and_the_custom_form_keep_the_filters(client, visits):
     html = response.content.decode()
     assert '<input type="hidden" name="browser" value="Chrome">' in html
     before = parse_qs(urlsplit(response.context["before_url"]).query)
-    assert before == {"period": ["custom"], "from": ["2026-01-14"], "to": ["2026-01-14"],
-                      "browser": ["Chrome"]}  # fmt: skip
+    assert before == {
+        "period": ["custom"],
+        "from": ["2026-01-14"],
+        "to": ["2026-01-14"],
+        "browser": ["Chrome"],
+    }
 
 
 def test_another_users_website_and_unknown_ids_are_404(client, visits):
@@ -241,10 +245,16 @@ def test_hostile_values_are_escaped(client, website):
     record_events(
         website,
         [
-            ev("PAGE_VIEW", evil_path + "?utm_source=x%22onerror%3Dalert(1)&utm_campaign="
-               + "%22onerror%3Dalert(1)", D, referrer="https://evil.example/<img src=x onerror=alert(1)>"),
+            ev(
+                "PAGE_VIEW",
+                evil_path
+                + "?utm_source=x%22onerror%3Dalert(1)&utm_campaign="
+                + "%22onerror%3Dalert(1)",
+                D,
+                referrer="https://evil.example/<img src=x onerror=alert(1)>",
+            ),
         ],
-    )  # fmt: skip
+    )
     html = get(client, website, **DAY).content.decode()
     assert "<script>alert(1)</script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html

@@ -17,12 +17,15 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from core.calendar import local_midnight, next_month
 from jobs import tasks
-from rollups import compute, retention
-from rollups.models import Granularity, JobRun, Snapshot, SnapshotRow, Watermark
+from jobs.models import JobRun
+from rollups import fill, retention
+from rollups.models import Granularity, Snapshot, SnapshotRow, Watermark
 from simple_analytics.testing import DESKTOP_UA, IPHONE_UA, make_user, make_website, record_events
 from stats import cache as stats_cache
 from stats import planner, queries
+from stats.dimensions import BREAKDOWNS
 from stats.periods import for_days, from_query
 from tracking.models import Event, Session
 
@@ -35,12 +38,25 @@ def _traffic(website, days=10, per_day=6):
         for i in range(per_day):
             at = NOW - dt.timedelta(days=d, hours=i * 3, minutes=7)
             ua = IPHONE_UA if i % 2 else DESKTOP_UA
-            events.append({"type": "PAGE_VIEW", "at": at, "ip": f"192.0.2.{i}", "user_agent": ua,
-                           "url": f"https://{website.domain}/p{i % 3}?utm_source=n{i % 2}",
-                           "referrer": "https://www.google.com/" if i % 3 else ""})  # fmt: skip
-            events.append({"type": "PATH_CHANGE", "at": at + dt.timedelta(minutes=2),
-                           "ip": f"192.0.2.{i}", "user_agent": ua,
-                           "url": f"https://{website.domain}/next"})  # fmt: skip
+            events.append(
+                {
+                    "type": "PAGE_VIEW",
+                    "at": at,
+                    "ip": f"192.0.2.{i}",
+                    "user_agent": ua,
+                    "url": f"https://{website.domain}/p{i % 3}?utm_source=n{i % 2}",
+                    "referrer": "https://www.google.com/" if i % 3 else "",
+                }
+            )
+            events.append(
+                {
+                    "type": "PATH_CHANGE",
+                    "at": at + dt.timedelta(minutes=2),
+                    "ip": f"192.0.2.{i}",
+                    "user_agent": ua,
+                    "url": f"https://{website.domain}/next",
+                }
+            )
     events.sort(key=lambda e: e["at"])
     record_events(website, events)
 
@@ -49,21 +65,39 @@ def _state(website):
     """Everything the rollups stored for a website (minus when it was computed)."""
     snaps = sorted(
         Snapshot.objects.filter(website=website).values_list(
-            "granularity", "start", "pageviews", "visitors", "sessions", "bounces",
-            "duration_s", "session_pageviews", "exits")
-    )  # fmt: skip
+            "granularity",
+            "start",
+            "pageviews",
+            "visitors",
+            "sessions",
+            "bounces",
+            "duration_s",
+            "session_pageviews",
+            "exits",
+        )
+    )
     rows = sorted(
         SnapshotRow.objects.filter(website=website).values_list(
-            "granularity", "start", "dimension", "value", "pageviews", "visitors", "sessions",
-            "bounces", "duration_s", "exits")
-    )  # fmt: skip
-    marks = sorted(Watermark.objects.filter(website=website).values_list("granularity",
-                                                                         "closed_until"))  # fmt: skip
+            "granularity",
+            "start",
+            "dimension",
+            "value",
+            "pageviews",
+            "visitors",
+            "sessions",
+            "bounces",
+            "duration_s",
+            "exits",
+        )
+    )
+    marks = sorted(
+        Watermark.objects.filter(website=website).values_list("granularity", "closed_until")
+    )
     return snaps, rows, marks
 
 
 def _roll(website, now=NOW):
-    return sum(compute.rollup(website, g, now=now) for g in (Granularity.HOUR, Granularity.DAY))
+    return sum(fill.rollup(website, g, now=now) for g in (Granularity.HOUR, Granularity.DAY))
 
 
 def _from_scratch(website):
@@ -86,9 +120,10 @@ def test_a_rerun_is_a_no_op_and_closes_only_finished_buckets():
     # An hour closes once it ended SESSION_IDLE_MINUTES ago: 20 past -> the hour before last.
     assert hour.closed_until == NOW.replace(minute=0) - dt.timedelta(hours=1)
     day = Watermark.objects.get(website=website, granularity=Granularity.DAY)
-    assert day.closed_until == compute.local_midnight(NOW.astimezone(website.tz).date(),
-                                                      website.tz) or NOW.astimezone(
-        website.tz).hour == 0  # fmt: skip
+    assert (
+        day.closed_until == local_midnight(NOW.astimezone(website.tz).date(), website.tz)
+        or NOW.astimezone(website.tz).hour == 0
+    )
 
 
 @pytest.mark.django_db
@@ -142,19 +177,32 @@ def test_concurrent_rollups_change_nothing():
 @pytest.mark.django_db
 def test_a_session_going_on_after_its_day_closed_is_repaired():
     website = make_website(timezone="UTC")
-    midnight = compute.local_midnight(NOW.date(), website.tz)  # today's
+    midnight = local_midnight(NOW.date(), website.tz)  # today's
     at = [midnight - dt.timedelta(minutes=10), midnight + dt.timedelta(minutes=15)]
-    record_events(website, [{"type": "PAGE_VIEW", "at": t, "url": f"https://example.com/{p}"}
-                            for t, p in zip(at, "ab", strict=True)])  # fmt: skip
+    record_events(
+        website,
+        [
+            {"type": "PAGE_VIEW", "at": t, "url": f"https://example.com/{p}"}
+            for t, p in zip(at, "ab", strict=True)
+        ],
+    )
     _roll(website, now=midnight + dt.timedelta(minutes=31))  # yesterday closes
     y = for_days(NOW.date() - dt.timedelta(days=1), NOW.date() - dt.timedelta(days=1), website.tz)
     assert queries.breakdown(website, y, "exit_pages")[0].value == "/b"
     # The visitor is still there at 00:40: the same session, started yesterday, goes on.
-    record_events(website, [{"type": "PAGE_VIEW", "at": midnight + dt.timedelta(minutes=40),
-                             "url": "https://example.com/c"}])  # fmt: skip
+    record_events(
+        website,
+        [
+            {
+                "type": "PAGE_VIEW",
+                "at": midnight + dt.timedelta(minutes=40),
+                "url": "https://example.com/c",
+            }
+        ],
+    )
     assert Session.objects.filter(website=website).count() == 1
     later = midnight + dt.timedelta(minutes=45)
-    assert compute.find_late(website, now=later)
+    assert fill.find_late(website, now=later)
     _roll(website, now=later)
     with planner.raw_only():
         expected = (queries.summary(website, y), queries.breakdown(website, y, "exit_pages"))
@@ -168,13 +216,25 @@ def test_retention_deletes_only_rolled_up_raw_data_and_old_snapshots():
     other = make_website(domain="never-rolled.example")
     old = NOW - dt.timedelta(days=40)
     for site in (website, other):
-        record_events(site, [{"type": "PAGE_VIEW", "at": old, "url": f"https://{site.domain}/"},
-                             {"type": "PAGE_VIEW", "at": NOW - dt.timedelta(days=1),
-                              "url": f"https://{site.domain}/"}])  # fmt: skip
+        record_events(
+            site,
+            [
+                {"type": "PAGE_VIEW", "at": old, "url": f"https://{site.domain}/"},
+                {
+                    "type": "PAGE_VIEW",
+                    "at": NOW - dt.timedelta(days=1),
+                    "url": f"https://{site.domain}/",
+                },
+            ],
+        )
     _roll(website)
-    stale = Snapshot.objects.create(website=website, granularity=Granularity.DAY,
-                                    start=NOW - dt.timedelta(days=800), computed_at=NOW,
-                                    pageviews=1)  # fmt: skip
+    stale = Snapshot.objects.create(
+        website=website,
+        granularity=Granularity.DAY,
+        start=NOW - dt.timedelta(days=800),
+        computed_at=NOW,
+        pageviews=1,
+    )
     period = for_days((old - dt.timedelta(days=1)).date(), NOW.date(), website.tz)
     before = queries.summary(website, period)
     pruned = retention.prune(now=NOW)
@@ -182,8 +242,9 @@ def test_retention_deletes_only_rolled_up_raw_data_and_old_snapshots():
     assert Event.objects.filter(website=website).count() == 1  # yesterday's
     assert Event.objects.filter(website=other).count() == 2  # not rolled up: kept
     assert not Snapshot.objects.filter(id=stale.id).exists()
-    assert not Snapshot.objects.filter(website=website, granularity=Granularity.HOUR,
-                                       start__lt=NOW - dt.timedelta(days=7)).exists()  # fmt: skip
+    assert not Snapshot.objects.filter(
+        website=website, granularity=Granularity.HOUR, start__lt=NOW - dt.timedelta(days=7)
+    ).exists()
     assert queries.summary(website, period) == before
     assert queries.has_data(website)
 
@@ -200,8 +261,14 @@ def stats_cache_on(settings):
 
 def _send(client, website, path, ip):
     body = {"site": website.tracking_id, "type": "PAGE_VIEW", "url": f"https://example.com{path}"}
-    response = client.generic("POST", "/api/event", json.dumps(body), content_type="text/plain",
-                              HTTP_USER_AGENT=DESKTOP_UA, REMOTE_ADDR=ip)  # fmt: skip
+    response = client.generic(
+        "POST",
+        "/api/event",
+        json.dumps(body),
+        content_type="text/plain",
+        HTTP_USER_AGENT=DESKTOP_UA,
+        REMOTE_ADDR=ip,
+    )
     assert response.status_code == 202
 
 
@@ -214,8 +281,11 @@ def test_after_a_burst_one_refresh_runs_and_the_next_read_is_a_cache_hit_with_th
     assert queries.summary(website, today).pageviews == 0  # cached: empty
     for i in range(12):
         _send(client, website, f"/{i % 4}", f"203.0.113.{i % 5}")
-    jobs = [t for t in real_queue.scheduled() + real_queue.pending()
-            if t.name.endswith("refresh_website")]  # fmt: skip
+    jobs = [
+        t
+        for t in real_queue.scheduled() + real_queue.pending()
+        if t.name.endswith("refresh_website")
+    ]
     assert len(jobs) == 1
     tasks.refresh_website.call_local(*jobs[0].args)
     stats_cache.forget()  # another process: nothing memoised
@@ -232,8 +302,16 @@ def test_a_new_snapshot_version_makes_old_answers_unreachable(stats_cache_on):
     record_events(website, [{"type": "PAGE_VIEW", "at": NOW - dt.timedelta(days=2)}])
     week = from_query({"period": "7d"}, website.tz)
     assert queries.summary(website, week).pageviews == 1
-    record_events(website, [{"type": "PAGE_VIEW", "at": NOW - dt.timedelta(days=2, minutes=-1),
-                             "url": "https://example.com/x"}])  # fmt: skip
+    record_events(
+        website,
+        [
+            {
+                "type": "PAGE_VIEW",
+                "at": NOW - dt.timedelta(days=2, minutes=-1),
+                "url": "https://example.com/x",
+            }
+        ],
+    )
     assert queries.summary(website, week).pageviews == 1  # cached, until a refresh
     tasks.refresh(website)
     stats_cache.forget()
@@ -277,8 +355,9 @@ def test_rollup_prune_and_status_commands(settings):
     before = _state(website)
     day = (NOW - dt.timedelta(days=2)).astimezone(website.tz).date()
     out = StringIO()
-    call_command("rollup", "--from", day.isoformat(), "--to", day.isoformat(), "--quiet",
-                 stdout=out)  # fmt: skip
+    call_command(
+        "rollup", "--from", day.isoformat(), "--to", day.isoformat(), "--quiet", stdout=out
+    )
     assert "recomputed 25" in out.getvalue()  # one day + its 24 hours
     assert _state(website) == before
     out = StringIO()
@@ -319,9 +398,19 @@ def test_importing_old_events_into_rolled_up_days_reopens_them(tmp_path):
     before = queries.summary(website, period).pageviews
     ts = dt.datetime.combine(day, dt.time(12, 0), dt.UTC).isoformat()
     path = tmp_path / "old.ndjson"
-    path.write_text(json.dumps({"site": website.tracking_id, "type": "PAGE_VIEW",
-                                "url": "https://example.com/imported", "ts": ts,
-                                "ip": "198.51.100.99", "user_agent": DESKTOP_UA}) + "\n")  # fmt: skip
+    path.write_text(
+        json.dumps(
+            {
+                "site": website.tracking_id,
+                "type": "PAGE_VIEW",
+                "url": "https://example.com/imported",
+                "ts": ts,
+                "ip": "198.51.100.99",
+                "user_agent": DESKTOP_UA,
+            }
+        )
+        + "\n"
+    )
     call_command("import_events", str(path), "--quiet", stdout=StringIO())
     call_command("rollup", "--quiet", stdout=StringIO())
     assert queries.summary(website, period).pageviews == before + 1
@@ -342,9 +431,18 @@ def test_cached_closed_days_change_only_with_a_repair(stats_cache_on):
     assert queries.summary(website, month) == first
     # Late data in a closed day: repaired, and the cached share is not reused.
     old = NOW - dt.timedelta(days=3)
-    record_events(website, [{"type": "PAGE_VIEW", "at": old, "ip": "198.51.100.77",
-                             "url": "https://example.com/late"}])  # fmt: skip
-    compute.mark_dirty(website, old)
+    record_events(
+        website,
+        [
+            {
+                "type": "PAGE_VIEW",
+                "at": old,
+                "ip": "198.51.100.77",
+                "url": "https://example.com/late",
+            }
+        ],
+    )
+    fill.mark_dirty(website, old)
     _roll(website)
     tasks.refresh(website)
     stats_cache.forget()
@@ -357,13 +455,16 @@ def test_cached_closed_days_change_only_with_a_repair(stats_cache_on):
 @pytest.mark.django_db
 def test_unique_visitors_add_exactly_across_daily_buckets_not_hours():
     website = make_website()
-    base = compute.local_midnight((NOW - dt.timedelta(days=3)).date(), website.tz)
+    base = local_midnight((NOW - dt.timedelta(days=3)).date(), website.tz)
     same_person = {"ip": "198.51.100.5", "user_agent": DESKTOP_UA}
-    record_events(website, [
-        {**same_person, "type": "PAGE_VIEW", "at": base + dt.timedelta(hours=9)},
-        {**same_person, "type": "PAGE_VIEW", "at": base + dt.timedelta(hours=15)},  # same day
-        {**same_person, "type": "PAGE_VIEW", "at": base + dt.timedelta(days=1, hours=9)},
-    ])  # fmt: skip
+    record_events(
+        website,
+        [
+            {**same_person, "type": "PAGE_VIEW", "at": base + dt.timedelta(hours=9)},
+            {**same_person, "type": "PAGE_VIEW", "at": base + dt.timedelta(hours=15)},  # same day
+            {**same_person, "type": "PAGE_VIEW", "at": base + dt.timedelta(days=1, hours=9)},
+        ],
+    )
     _roll(website)
     daily = Snapshot.objects.filter(website=website, granularity=Granularity.DAY)
     assert sorted(daily.values_list("visitors", flat=True)) == [1, 1]
@@ -383,10 +484,10 @@ def test_closed_months_are_sums_of_their_days_and_answer_long_periods():
     months = Snapshot.objects.filter(website=website, granularity=Granularity.MONTH)
     assert months.exists()
     for month in months:
-        end = compute.local_midnight(
-            compute.next_month(month.start.astimezone(website.tz).date()), website.tz)  # fmt: skip
-        days = Snapshot.objects.filter(website=website, granularity=Granularity.DAY,
-                                       start__gte=month.start, start__lt=end)  # fmt: skip
+        end = local_midnight(next_month(month.start.astimezone(website.tz).date()), website.tz)
+        days = Snapshot.objects.filter(
+            website=website, granularity=Granularity.DAY, start__gte=month.start, start__lt=end
+        )
         assert month.visitors == sum(d.visitors for d in days)
         assert month.pageviews == sum(d.pageviews for d in days)
     year = from_query({"period": "12m"}, website.tz)
@@ -394,16 +495,17 @@ def test_closed_months_are_sums_of_their_days_and_answer_long_periods():
     assert plan.months, "whole closed months are read from monthly snapshots"
     answers = (
         queries.summary(website, year),
-        [queries.breakdown(website, year, d, limit=None) for d in queries.DIMENSIONS],
+        [queries.breakdown(website, year, d, limit=None) for d in BREAKDOWNS],
     )
     with planner.raw_only():
-        assert (queries.summary(website, year),
-                [queries.breakdown(website, year, d, limit=None)
-                 for d in queries.DIMENSIONS]) == answers  # fmt: skip
+        assert (
+            queries.summary(website, year),
+            [queries.breakdown(website, year, d, limit=None) for d in BREAKDOWNS],
+        ) == answers
     # A late event in a closed month reopens it; the next rollup recomputes it.
     old = months.order_by("start").first().start + dt.timedelta(days=3, hours=12)
     record_events(website, [{"type": "PAGE_VIEW", "at": old, "ip": "198.51.100.90"}])
-    compute.mark_dirty(website, old)
+    fill.mark_dirty(website, old)
     _roll(website)
     with planner.raw_only():
         expected = queries.summary(website, year)
@@ -438,11 +540,19 @@ def test_a_plan_covers_its_period_once_with_days_before_the_first_rollup_raw():
 def test_a_cached_dashboard_is_the_computed_one_point_for_point(stats_cache_on):
     """The bundle is cached in a packed form (columns of ints) and rebuilt on a hit."""
     website = make_website()
-    record_events(website, [
-        {"type": "PAGE_VIEW", "at": NOW - dt.timedelta(days=d, minutes=m),
-         "url": f"https://example.com/{d % 3}", "ip": f"203.0.113.{m}"}
-        for d in range(0, 20, 3) for m in range(1, 4)
-    ])  # fmt: skip
+    record_events(
+        website,
+        [
+            {
+                "type": "PAGE_VIEW",
+                "at": NOW - dt.timedelta(days=d, minutes=m),
+                "url": f"https://example.com/{d % 3}",
+                "ip": f"203.0.113.{m}",
+            }
+            for d in range(0, 20, 3)
+            for m in range(1, 4)
+        ],
+    )
     month = from_query({"period": "30d"}, website.tz)
     with stats_cache.bypass():
         computed = queries.dashboard(website, month)
@@ -460,8 +570,17 @@ def test_a_cached_dashboard_is_the_computed_one_point_for_point(stats_cache_on):
     warm["breakdowns"]["pages"].append("junk")
     assert queries.dashboard(website, month) == computed
     # New data: a new bundle, not the rebuilt one of the old.
-    record_events(website, [{"type": "PAGE_VIEW", "at": NOW - dt.timedelta(days=1),
-                             "url": "https://example.com/new", "ip": "203.0.113.99"}])  # fmt: skip
+    record_events(
+        website,
+        [
+            {
+                "type": "PAGE_VIEW",
+                "at": NOW - dt.timedelta(days=1),
+                "url": "https://example.com/new",
+                "ip": "203.0.113.99",
+            }
+        ],
+    )
     tasks.refresh(website)
     stats_cache.forget()
     fresh = queries.dashboard(website, month)

@@ -203,7 +203,7 @@ def test_every_route_is_classified_and_fillable():
     # The walk found the routes this file was written against (a sanity check on the walk).
     cats = {r.name: category(r) for r in ROUTES}
     assert cats["dashboard:overview"] == cats["websites:edit"] == cats["api:key_revoke"] == "owned"
-    assert cats["websites:list"] == cats["home"] == cats["account_email"] == "login"
+    assert cats["dashboard:websites"] == cats["home"] == cats["account_email"] == "login"
     assert cats["api:stats"] == cats["api:breakdown"] == "api"
 
 

@@ -156,7 +156,7 @@ def test_logout_needs_a_post_with_the_token(owner):
     assert logged_in(client)
 
     # The log-out button of every page (the top bar) carries the token.
-    token = token_for(client, reverse("websites:list"))
+    token = token_for(client, reverse("dashboard:websites"))
     assert client.post(logout, {"csrfmiddlewaretoken": token}).status_code == 302
     assert not logged_in(client)
 
@@ -311,7 +311,7 @@ def test_every_page_has_a_strict_csp_and_no_inline_code(world, owner, website):
     dashboard = reverse("dashboard:overview", args=[website.pk])
     pages += [
         (owner_client, reverse("dashboard:overview", args=[empty.pk])),
-        (owner_client, reverse("websites:snippet", args=[empty.pk])),
+        (owner_client, reverse("dashboard:snippet", args=[empty.pk])),
         (owner_client, f"{dashboard}?period=today&page=/&browser=Chrome"),  # filter chips
         (owner_client, f"{dashboard}?period=nonsense"),  # the 400 page
         (owner_client, reverse("websites:edit", args=[999_999])),  # the 404 page

@@ -18,8 +18,12 @@ pytestmark = pytest.mark.django_db
 
 
 def page_view(path: str = "/", *, at: dt.datetime | None = None, ip: str = "203.0.113.7") -> dict:
-    return {"type": "PAGE_VIEW", "url": f"https://example.com{path}", "ip": ip,
-            "at": at or dt.datetime.now(dt.UTC)}  # fmt: skip
+    return {
+        "type": "PAGE_VIEW",
+        "url": f"https://example.com{path}",
+        "ip": ip,
+        "at": at or dt.datetime.now(dt.UTC),
+    }
 
 
 @pytest.fixture
@@ -43,8 +47,8 @@ def urls(website: Website) -> dict[str, str]:
     return {
         "edit": reverse("websites:edit", args=[website.pk]),
         "delete": reverse("websites:delete", args=[website.pk]),
-        "snippet": reverse("websites:snippet", args=[website.pk]),
-        "status": reverse("websites:status", args=[website.pk]),
+        "snippet": reverse("dashboard:snippet", args=[website.pk]),
+        "status": reverse("dashboard:status", args=[website.pk]),
     }
 
 
@@ -52,7 +56,7 @@ def urls(website: Website) -> dict[str, str]:
 
 
 def test_the_list_shows_an_empty_state_with_a_call_to_action(owner_client):
-    response = owner_client.get(reverse("websites:list"))
+    response = owner_client.get(reverse("dashboard:websites"))
     assert response.status_code == 200
     assert b"Add your first website" in response.content
     assert reverse("websites:add").encode() in response.content
@@ -60,11 +64,17 @@ def test_the_list_shows_an_empty_state_with_a_call_to_action(owner_client):
 
 def test_the_list_shows_todays_visitors_and_a_sparkline(owner_client, website, owner):
     now = dt.datetime.now(dt.UTC)
-    record_events(website, [page_view("/", ip="203.0.113.1"), page_view("/a", ip="203.0.113.2"),
-                            page_view("/b", ip="203.0.113.2")])  # fmt: skip
+    record_events(
+        website,
+        [
+            page_view("/", ip="203.0.113.1"),
+            page_view("/a", ip="203.0.113.2"),
+            page_view("/b", ip="203.0.113.2"),
+        ],
+    )
     record_events(website, [page_view("/", ip="203.0.113.3", at=now - dt.timedelta(days=3))])
     other = make_website(owner=make_user(), domain="someone-else.example")
-    response = owner_client.get(reverse("websites:list"))
+    response = owner_client.get(reverse("dashboard:websites"))
     assert response.status_code == 200
     rows = response.context["rows"]
     assert [row.website for row in rows] == [website]
@@ -80,7 +90,7 @@ def test_the_list_shows_todays_visitors_and_a_sparkline(owner_client, website, o
 
 
 def test_a_site_without_events_is_marked_as_waiting(owner_client, website):
-    html = owner_client.get(reverse("websites:list")).content.decode()
+    html = owner_client.get(reverse("dashboard:websites")).content.decode()
     assert "Waiting for data" in html
     assert '<svg class="sparkline is-empty"' in html
 
@@ -95,10 +105,12 @@ def test_add_normalises_a_url_and_redirects_to_the_snippet(owner_client, owner):
     )
     website = Website.objects.get(owner=owner)
     assert (website.domain, website.name, website.timezone) == (
-        "example.org", "example.org", "Asia/Tokyo",
-    )  # fmt: skip
+        "example.org",
+        "example.org",
+        "Asia/Tokyo",
+    )
     assert response.status_code == 302
-    assert response["Location"] == reverse("websites:snippet", args=[website.pk])
+    assert response["Location"] == reverse("dashboard:snippet", args=[website.pk])
     assert tracked_site_get(website.tracking_id) is not None
 
 
@@ -158,8 +170,10 @@ def test_edit_changes_name_domain_and_time_zone(owner_client, website):
     assert response["Location"] == urls(website)["edit"]
     website.refresh_from_db()
     assert (website.domain, website.name, website.timezone) == (
-        "shop.example.com", "Shop", "America/New_York",
-    )  # fmt: skip
+        "shop.example.com",
+        "Shop",
+        "America/New_York",
+    )
     # The ingest cache dropped its copy: the next lookup sees the new settings.
     site = tracked_site_get(website.tracking_id)
     assert site is not None and site.domain == "shop.example.com"
@@ -183,8 +197,10 @@ def test_edit_with_bad_values_changes_nothing(owner_client, website):
     assert set(response.context["form"].errors) == {"domain", "timezone"}
     website.refresh_from_db()
     assert (website.domain, website.name, website.timezone) == (
-        "example.com", "example.com", "Europe/Berlin",
-    )  # fmt: skip
+        "example.com",
+        "example.com",
+        "Europe/Berlin",
+    )
 
 
 def test_edit_keeps_its_own_domain_but_refuses_another_sites(owner_client, website, owner):
@@ -226,7 +242,7 @@ def test_delete_removes_the_website_and_all_its_data(owner_client, website, owne
 
     response = owner_client.post(urls(website)["delete"], {"confirm": " Example.com "})
     assert response.status_code == 302
-    assert response["Location"] == reverse("websites:list")
+    assert response["Location"] == reverse("dashboard:websites")
     assert not Website.objects.filter(pk=website.pk).exists()
     assert not Event.objects.filter(website_id=website.pk).exists()
     assert not Session.objects.filter(website_id=website.pk).exists()
@@ -261,8 +277,10 @@ def test_status_flips_to_receiving_when_the_first_event_arrives(owner_client, we
     assert response["Content-Type"] == "application/json"
     assert "no-cache" in response["Cache-Control"] or "max-age=0" in response["Cache-Control"]
     assert json.loads(response.content) == {
-        "receiving": False, "first_event_at": None, "events_today": 0,
-    }  # fmt: skip
+        "receiving": False,
+        "first_event_at": None,
+        "events_today": 0,
+    }
 
     record_events(website, [page_view("/"), page_view("/pricing")])
     data = json.loads(owner_client.get(urls(website)["status"]).content)
@@ -296,8 +314,10 @@ def _all_requests(website: Website) -> list[tuple[str, str, dict]]:
 def _unchanged(website: Website) -> None:
     fresh = Website.objects.get(pk=website.pk)
     assert (fresh.domain, fresh.name, fresh.timezone) == (
-        website.domain, website.name, website.timezone,
-    )  # fmt: skip
+        website.domain,
+        website.name,
+        website.timezone,
+    )
 
 
 def test_another_user_gets_404_everywhere_and_changes_nothing(website):
@@ -306,19 +326,22 @@ def test_another_user_gets_404_everywhere_and_changes_nothing(website):
     for method, url, data in _all_requests(website):
         assert getattr(outsider, method)(url, data).status_code == 404, (method, url)
     _unchanged(website)
-    assert website.domain.encode() not in outsider.get(reverse("websites:list")).content
+    assert website.domain.encode() not in outsider.get(reverse("dashboard:websites")).content
 
 
 def test_an_unknown_id_is_a_404_like_someone_elses(owner_client):
-    for name in ["edit", "delete", "snippet", "status"]:
-        assert owner_client.get(reverse(f"websites:{name}", args=[999999])).status_code == 404
+    for name in ["websites:edit", "websites:delete", "dashboard:snippet", "dashboard:status"]:
+        assert owner_client.get(reverse(name, args=[999999])).status_code == 404
 
 
 def test_anonymous_users_are_sent_to_the_login_page(client, website):
     login = reverse("account_login")
-    requests = [("get", reverse("websites:list"), {}), ("get", reverse("websites:add"), {}),
-                ("post", reverse("websites:add"), {"domain": "x.example", "timezone": "UTC"}),
-                *_all_requests(website)]  # fmt: skip
+    requests = [
+        ("get", reverse("dashboard:websites"), {}),
+        ("get", reverse("websites:add"), {}),
+        ("post", reverse("websites:add"), {"domain": "x.example", "timezone": "UTC"}),
+        *_all_requests(website),
+    ]
     for method, url, data in requests:
         response = getattr(client, method)(url, data)
         assert response.status_code == 302, (method, url)
@@ -353,7 +376,11 @@ def test_csrf_is_enforced_on_add_edit_and_delete(owner, website):
 
 def test_pages_carry_no_inline_script_or_style(owner_client, website):
     record_events(website, [page_view("/")])
-    pages = [reverse("websites:list"), reverse("websites:add"), *list(urls(website).values())[:3]]
+    pages = [
+        reverse("dashboard:websites"),
+        reverse("websites:add"),
+        *list(urls(website).values())[:3],
+    ]
     for url in pages:
         html = owner_client.get(url).content.decode()
         assert "<script>" not in html and "<script " not in html.replace(

@@ -1,8 +1,11 @@
+"""``prune``: apply retention now (``rollups.retention``)."""
+
 from __future__ import annotations
 
 import sys
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
 from rollups.retention import prune
@@ -14,10 +17,10 @@ class Command(BaseCommand):
         "hourly snapshots after HOURLY_RETENTION_DAYS, daily after DAILY_RETENTION_DAYS."
     )
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--quiet", action="store_true")
 
-    def handle(self, *args, quiet, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, quiet: bool, **options: Any) -> None:
         with tqdm(unit="session", disable=quiet, file=sys.stderr, desc="prune") as bar:
             pruned = prune(progress=bar.update)
         self.stdout.write(

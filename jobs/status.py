@@ -12,8 +12,10 @@ from django.db.models import Sum
 from django.utils import timezone
 from huey.contrib.djhuey import HUEY
 
-from rollups.compute import settle
-from rollups.models import Granularity, JobRun, Watermark
+from core.calendar import DAY, HOUR
+from jobs.models import JobRun
+from rollups.buckets import settle
+from rollups.models import Granularity, Watermark
 from tracking.models import DropCount
 from websites.models import Website
 
@@ -28,13 +30,13 @@ JOBS: dict[str, dt.timedelta] = {
 
 def _queue() -> dict[str, Any]:
     try:
-        return {"pending": HUEY.pending_count(), "scheduled": HUEY.scheduled_count(),
-                "error": None}  # fmt: skip
+        return {"pending": HUEY.pending_count(), "scheduled": HUEY.scheduled_count(), "error": None}
     except Exception as exc:  # Redis down: say so, do not fail the status page
         return {"pending": None, "scheduled": None, "error": f"queue unreachable: {exc}"}
 
 
 def collect(now: dt.datetime | None = None) -> dict[str, Any]:
+    """The status as plain JSON-ready data: ``ok`` is False when there is any warning."""
     now = now or timezone.now()
     warnings: list[str] = []
     queue = _queue()
@@ -46,13 +48,17 @@ def collect(now: dt.datetime | None = None) -> dict[str, Any]:
         run = runs.get(name)
         last = run.last_success_at if run else None
         stale = last is None or now - last > max_age
-        jobs.append({
-            "name": name,
-            "last_success_at": last.isoformat() if last else None,
-            "last_error_at": run.last_error_at.isoformat() if run and run.last_error_at else None,
-            "last_error": run.last_error if run else "",
-            "stale": stale,
-        })  # fmt: skip
+        jobs.append(
+            {
+                "name": name,
+                "last_success_at": last.isoformat() if last else None,
+                "last_error_at": run.last_error_at.isoformat()
+                if run and run.last_error_at
+                else None,
+                "last_error": run.last_error if run else "",
+                "stale": stale,
+            }
+        )
     heartbeat = runs.get("heartbeat")
     if (
         heartbeat is None
@@ -69,22 +75,27 @@ def collect(now: dt.datetime | None = None) -> dict[str, Any]:
     marks = {(w.website_id, w.granularity): w.closed_until for w in Watermark.objects.all()}
     sites = []
     for website in Website.objects.order_by("domain"):
-        lag = {}
-        for granularity in (Granularity.HOUR, Granularity.DAY):
-            closed = marks.get((website.id, granularity))
+        closed_until = {g: marks.get((website.id, g)) for g in (Granularity.HOUR, Granularity.DAY)}
+        lag: dict[str, int | None] = {}
+        for granularity, closed in closed_until.items():
             # A bucket can close once it ended `settle` ago; lag counts from then.
-            due = now - settle() - (dt.timedelta(hours=1) if granularity == Granularity.HOUR
-                                    else dt.timedelta(days=1))  # fmt: skip
+            due = now - settle() - (HOUR if granularity == Granularity.HOUR else DAY)
             lag[granularity] = (
                 None if closed is None else max(0, int((due - closed).total_seconds()))
             )
-        sites.append({"domain": website.domain, "tracking_id": website.tracking_id,
-                      "rollup_lag_s": lag, "closed_until": {
-                          g: (marks[(website.id, g)].isoformat()
-                              if marks.get((website.id, g)) else None)
-                          for g in (Granularity.HOUR, Granularity.DAY)}})  # fmt: skip
-        if lag[Granularity.DAY] and lag[Granularity.DAY] > 2 * 3600:
-            warnings.append(f"{website.domain}: daily rollup is {lag['day'] // 3600} h behind")
+        sites.append(
+            {
+                "domain": website.domain,
+                "tracking_id": website.tracking_id,
+                "rollup_lag_s": lag,
+                "closed_until": {
+                    g: (t.isoformat() if t else None) for g, t in closed_until.items()
+                },
+            }
+        )
+        day_lag = lag[Granularity.DAY]
+        if day_lag and day_lag > 2 * 3600:
+            warnings.append(f"{website.domain}: daily rollup is {day_lag // 3600} h behind")
     since = (now - dt.timedelta(days=6)).date()
     drops = dict(
         DropCount.objects.filter(day__gte=since)

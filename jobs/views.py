@@ -8,11 +8,11 @@ from django.shortcuts import render
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from rollups.status import collect
+from jobs.status import collect
 
 
 @never_cache
 @staff_member_required
 @require_safe
 def status(request: HttpRequest) -> HttpResponse:
-    return render(request, "rollups/status.html", {"status": collect()})
+    return render(request, "jobs/status.html", {"status": collect()})

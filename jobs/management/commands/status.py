@@ -1,19 +1,22 @@
+"""``status``: what the ``/status/`` page shows, as text or JSON (``jobs.status``)."""
+
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
-from rollups.status import collect
+from jobs.status import collect
 
 
 class Command(BaseCommand):
     help = "Queue depth, periodic jobs, rollup lag, drop counters; warns if the worker is down."
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--json", action="store_true")
 
-    def handle(self, *args, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
         data = collect()
         if options["json"]:
             self.stdout.write(json.dumps(data, indent=2))

@@ -1,0 +1,125 @@
+"""Buckets: their boundaries by granularity, and one bucket's snapshot computed (not stored).
+
+An hourly bucket is a UTC hour, a daily bucket a local day of the website's time zone and a
+monthly bucket a local calendar month, each identified by its start (aware UTC). Hours and
+days are computed from raw data with ``stats.raw``, the same code the raw read path uses, so
+a snapshot answer equals the raw answer by construction; a month is the sum of its days.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Iterator, Mapping
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from django.conf import settings
+
+from core.calendar import DAY, HOUR, day_start, hour_start, local_day, local_midnight, next_month
+from rollups.models import Granularity, Snapshot, SnapshotRow
+from stats import measures, raw
+from stats.dimensions import BY_NAME, SESSION_DIMENSIONS
+from stats.filters import NO_FILTERS
+from websites.models import Website
+
+# The event dimension that snapshots keep: page views by path.
+PAGE = BY_NAME["page"]
+# A bucket's contents: its snapshot and its rows, unsaved.
+Contents = tuple[Snapshot, list[SnapshotRow]]
+
+
+def settle() -> dt.timedelta:
+    """How long after its end a bucket closes: by then the sessions that started in it have
+    almost always ended (``SESSION_IDLE_MINUTES``)."""
+    return dt.timedelta(minutes=settings.SESSION_IDLE_MINUTES)
+
+
+def bucket_start(granularity: str, instant: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    """The start (aware UTC) of the bucket holding ``instant``: its UTC hour, its local
+    midnight, or the local midnight that starts its month."""
+    if granularity == Granularity.HOUR:
+        return hour_start(instant)
+    if granularity == Granularity.MONTH:
+        return local_midnight(local_day(instant, tz).replace(day=1), tz)
+    return day_start(instant, tz)
+
+
+def bucket_end(granularity: str, start: dt.datetime, tz: ZoneInfo) -> dt.datetime:
+    """The end (exclusive, aware UTC) of the bucket starting at ``start``."""
+    if granularity == Granularity.HOUR:
+        return start + HOUR
+    if granularity == Granularity.MONTH:
+        return local_midnight(next_month(local_day(start, tz)), tz)
+    return local_midnight(local_day(start, tz) + DAY, tz)
+
+
+def iter_buckets(
+    granularity: str, start: dt.datetime, end: dt.datetime, tz: ZoneInfo
+) -> Iterator[tuple[dt.datetime, dt.datetime]]:
+    """Buckets (start, end) from the one holding ``start`` while they start before ``end``."""
+    b = bucket_start(granularity, start, tz)
+    while b < end:
+        e = bucket_end(granularity, b, tz)
+        yield b, e
+        b = e
+
+
+def bucket_snapshot(
+    website: Website, granularity: str, start: dt.datetime, end: dt.datetime, now: dt.datetime
+) -> Contents | None:
+    """The snapshot and rows of the bucket ``[start, end)`` computed from raw data, unsaved
+    and stamped ``computed_at=now``; None when the bucket has no session and no page view."""
+    summary = raw.summary(website.id, start, end, NO_FILTERS)
+    if summary["sessions"] == 0 and summary["pageviews"] == 0:
+        return None
+    bucket = {"website": website, "granularity": granularity, "start": start}
+    snapshot = Snapshot(**bucket, computed_at=now, **{m: summary[m] for m in measures.SUMMARY})
+    rows = [
+        SnapshotRow(**bucket, dimension=PAGE.name, value=path, pageviews=pv, visitors=v)
+        for path, (pv, v) in raw.page_rows(website.id, start, end, NO_FILTERS, website.tz).items()
+    ]
+    for dimension in SESSION_DIMENSIONS:
+        found = raw.session_rows(website.id, start, end, NO_FILTERS, dimension)
+        rows.extend(
+            SnapshotRow(
+                **bucket,
+                dimension=dimension.name,
+                value=value,
+                **dict(zip(measures.ROW, values, strict=True)),
+            )
+            for value, values in found.items()
+        )
+    return snapshot, rows
+
+
+def month_snapshot(
+    website: Website, start: dt.datetime, end: dt.datetime, now: dt.datetime
+) -> Contents | None:
+    """The month ``[start, end)`` as the sums of its daily snapshots and rows, unsaved and
+    stamped ``computed_at=now``; None when none of its days has data."""
+    days = {
+        "website": website,
+        "granularity": Granularity.DAY,
+        "start__gte": start,
+        "start__lt": end,
+    }
+    totals = Snapshot.objects.filter(**days).aggregate(**measures.sums(measures.SUMMARY))
+    if totals["pageviews"] is None:
+        return None
+    bucket = {"website": website, "granularity": Granularity.MONTH, "start": start}
+    snapshot = Snapshot(**bucket, computed_at=now, **{k: v or 0 for k, v in totals.items()})
+    # Aliased: an annotation may not take the name of a SnapshotRow field.
+    sums = {f"s_{name}": agg for name, agg in measures.sums(measures.ROW).items()}
+    grouped: Iterable[Mapping[str, Any]] = (
+        SnapshotRow.objects.filter(**days).values("dimension", "value").annotate(**sums)
+    )
+    rows = [
+        SnapshotRow(
+            **bucket,
+            dimension=r["dimension"],
+            value=r["value"],
+            **{name: r[f"s_{name}"] or 0 for name in measures.ROW},
+        )
+        for r in grouped
+    ]
+    return snapshot, rows
