@@ -6,7 +6,9 @@ without Django's request/middleware machinery (sessions, auth, CSRF, messages, C
 it applies to an anonymous, cookieless beacon). The answer is 202 only once the event is
 committed (or deliberately dropped: bots, duplicates, Do Not Track, ...); 429 with
 ``Retry-After`` over a rate limit; 503 with ``Retry-After`` when the event could not be
-stored (nothing of it is kept, so the client's retry is safe).
+stored (nothing of it is kept, so the client's retry is safe). What runs after a commit
+(the dashboards' refresh) is set at start-up with ``set_commit_hook``: tracking does not
+depend on the apps that consume its events.
 """
 
 from __future__ import annotations
@@ -23,19 +25,24 @@ from django.conf import settings
 from django.db import InterfaceError, OperationalError
 
 from core.net import client_ip
-from jobs.tasks import request_refresh
 from tracking import payload as payload_mod
 from tracking import pipeline, ratelimit
+from tracking.groupcommit import CommitHook, GroupCommitter, IngestUnavailable
 from tracking.models import DropReason
-from tracking.writer import GroupCommitter, IngestUnavailable
 from websites.selectors import tracked_site_get
 
 COMMITTER = GroupCommitter(
     max_batch=settings.INGEST_BATCH_MAX,
     writers=settings.INGEST_WRITERS,
-    on_commit=request_refresh,
     inline=not settings.INGEST_GROUP_COMMIT,
 )
+
+
+def set_commit_hook(hook: CommitHook | None) -> None:
+    """Call ``hook(website_ids)`` after each commit of live events (``jobs.apps`` sets
+    its refresh request when Django starts)."""
+    COMMITTER.on_commit = hook
+
 
 HEADERS = [
     ("Access-Control-Allow-Origin", "*"),
@@ -65,8 +72,9 @@ class Answer:
 
 # The database could not take the event (stopped, restarting, overloaded): nothing of it
 # is stored, and the client retries with the same event id (pixel.js does, twice).
-UNAVAILABLE = Answer(503, "temporarily unable to store the event, retry later",
-                     [("Retry-After", "5")])  # fmt: skip
+UNAVAILABLE = Answer(
+    503, "temporarily unable to store the event, retry later", [("Retry-After", "5")]
+)
 
 
 def collect(method: str, meta: Mapping[str, str], read: Callable[[int], bytes]) -> Answer:
@@ -141,5 +149,9 @@ def _log_unavailable(exc: BaseException) -> None:
         if now - _unavailable_logged_at < _LOG_EVERY_S:
             return
         count, _unavailable_count, _unavailable_logged_at = _unavailable_count, 0, now
-    log.warning("ingestion answered 503 (%d since the last such line): %s: %s",
-                count, type(exc).__name__, exc)  # fmt: skip
+    log.warning(
+        "ingestion answered 503 (%d since the last such line): %s: %s",
+        count,
+        type(exc).__name__,
+        exc,
+    )

@@ -1,10 +1,9 @@
-"""Cookieless identity: daily salts, the visitor hash and session assignment.
+"""Cookieless identity: daily salts and the visitor hash.
 
 A visitor id is a keyed hash of (the salt of the website's local day, website, IP,
 User-Agent). Salts are random, kept in the database and deleted about two days later, so
-old ids can never be linked again; the IP is never stored. A session continues while
-consecutive events of one visitor are less than ``SESSION_IDLE_MINUTES`` apart; across
-local midnight the previous day's id is tried too, so the session continues.
+old ids can never be linked again; the IP is never stored. Each event carries today's and
+yesterday's id, so a session crossing local midnight continues (``tracking.sessions``).
 """
 
 from __future__ import annotations
@@ -13,12 +12,10 @@ import datetime as dt
 import hashlib
 import secrets
 import threading
-from typing import Any
 
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import IntegrityError, transaction
 
-from tracking import sql
 from tracking.models import Salt
 
 _salts: dict[dt.date, bytes] = {}
@@ -84,19 +81,3 @@ def visitor_ids(website_id: int, local_day: dt.date, ip: str, user_agent: str) -
     today = visitor_id(salt_for(local_day), website_id, ip, user_agent)
     yesterday = visitor_id(salt_for(local_day - dt.timedelta(days=1)), website_id, ip, user_agent)
     return today, yesterday
-
-
-def lock_visitors(cursor: Any, ids: list[int]) -> None:
-    """Serialise concurrent writers of the same visitors until the transaction ends.
-
-    On PostgreSQL two web processes may write events of one visitor at the same moment;
-    without this both could start a session. Locks are taken in sorted order so two
-    batches never deadlock. SQLite needs nothing: IMMEDIATE transactions hold the one
-    write lock of the database. ``cursor``: one from ``tracking.sql.cursor()``.
-    """
-    if connection.vendor != "postgresql" or not ids:
-        return
-    sql.execute(cursor, _LOCK_VISITORS, [sql.ints(sorted(set(ids)))])
-
-
-_LOCK_VISITORS = "SELECT count(pg_advisory_xact_lock(k)) FROM unnest(%s::bigint[]) AS k"

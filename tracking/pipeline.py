@@ -2,8 +2,9 @@
 ``IncomingEvent`` ready to be written, or a ``DropReason``.
 
 Each ``drop_*`` step may reject the event (it is answered 2xx and counted, never stored);
-each ``add_*`` step enriches it. Session assignment needs the database and happens in
-``writer.write_events``, inside the transaction that stores the event.
+each ``add_*`` step enriches it. The session rules (``tracking.sessions``) need the
+visitor's stored sessions: ``writer.write_events`` applies them inside the transaction
+that stores the event, and counts their drops with these.
 """
 
 from __future__ import annotations
@@ -169,8 +170,8 @@ def run(
 
     ``at`` is the event time (aware, UTC): the server clock for live events, the file's
     ``ts`` for imports. ``do_not_track``: the visitor asked not to be tracked and the
-    operator honours it; the event is dropped. Later drops happen in the writer
-    (``DUPLICATE``, ``EXIT_WITHOUT_SESSION``, ``RATE_LIMITED``).
+    operator honours it; the event is dropped. Later drops are decided by the session
+    rules (``DUPLICATE``, ``EXIT_WITHOUT_SESSION``, ``RATE_LIMITED``; ``tracking.sessions``).
     """
     # Some servers and proxies pass a NUL in a header, and import files may hold lone
     # surrogates: PostgreSQL can store neither, and the parsed browser and OS names come

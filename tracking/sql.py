@@ -1,27 +1,26 @@
-"""The cursor the ingest writer's statements run on, and their array parameters.
+"""PostgreSQL's side of the ingest writer's statements: the cursor they run on, how they
+are executed, and their array parameters.
 
 Django's PostgreSQL backend uses psycopg's client-side binding cursor: every parameter is
-quoted into the SQL text in Python, element by element for an array. For the writer's
-statements over arrays (``unnest``) that quoting was a fifth of a web worker's Python CPU
-time under load (py-spy, ``bench/ingest.py --profile``). A plain psycopg cursor on the same
+quoted into the SQL text in Python, element by element for an array, which is costly for
+the writer's statements over arrays (``unnest``). A plain psycopg cursor on the same
 connection, inside the same transaction, binds them on the server instead, and prepares
 the ones whose plan cannot go stale (see ``execute``): PostgreSQL parses and plans them
-once per connection, not once per batch.
-Errors are raised as Django's (``OperationalError``, ...), as from Django's own cursors,
-since the writer tells an unreachable database from a bad row by them. SQLite: Django's
-cursor.
+once per connection, not once per batch. Errors are raised as Django's
+(``OperationalError``, ...), as from Django's own cursors, since the writer tells an
+unreachable database from a bad row by them.
 
 The array parameters are sent as PostgreSQL array literals built here (``ints``,
 ``texts``, ``timestamps``, ``bools``) instead of Python lists: psycopg adapts a list in
-Python, element by element (its ``ListDumper`` was 17% of a worker's Python time), while
-these are one ``join`` per column. Measured with 7-row batches (the live batch size):
-a statement's client CPU 263 -> 96 µs.
+Python, element by element, while these are one ``join`` per column. Figures:
+docs/PERFORMANCE.md. SQLite's forms of the statements need none of this
+(``tracking.statements``).
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -31,30 +30,26 @@ from django.db import connection
 
 @contextmanager
 def cursor() -> Iterator[Any]:
-    if connection.vendor != "postgresql":
-        with connection.cursor() as django_cursor:
-            yield django_cursor
-        return
+    """A psycopg cursor on Django's PostgreSQL connection, in its current transaction."""
     connection.ensure_connection()
     with connection.wrap_database_errors, psycopg.Cursor(connection.connection) as pg_cursor:
         yield pg_cursor
 
 
-def execute(cur: Any, statement: str, params: list[Any], *, prepare: bool = True,
-            binary: bool = False) -> None:  # fmt: skip
-    """Run one of the writer's fixed statements, prepared on PostgreSQL unless ``prepare``
-    is False; ``binary``: results in PostgreSQL's binary format (psycopg's C loaders).
+def execute(
+    cur: Any, statement: str, params: list[Any], *, prepare: bool = True, binary: bool = False
+) -> None:
+    """Run one of the writer's fixed statements on ``cursor()``, prepared unless
+    ``prepare`` is False; ``binary``: results in PostgreSQL's binary format (psycopg's C
+    loaders).
 
     Prepare only a statement whose plan cannot depend on the table's size: PostgreSQL
     may switch a prepared statement to a generic plan after five runs, and keeps it. A
     lookup planned while the table was nearly empty (a new database) is a sequential scan,
-    and stayed one as the table grew: measured, the session lookup read 46 million rows
-    for 70,000 events. Those statements are planned on every run instead
-    (``prepare=False``; ``test_prepared_writer_statements_never_scan_a_table``)."""
-    if connection.vendor == "postgresql":
-        cur.execute(statement, params, prepare=prepare, binary=binary)
-    else:
-        cur.execute(statement, params)
+    and stays one as the table grows (docs/PERFORMANCE.md). Those statements are planned
+    on every run instead (``prepare=False``;
+    ``test_prepared_writer_statements_never_scan_a_table``)."""
+    cur.execute(statement, params, prepare=prepare, binary=binary)
 
 
 # Array literals (https://www.postgresql.org/docs/current/arrays.html#ARRAYS-IO): elements
@@ -91,7 +86,12 @@ def _aware(value: dt.datetime) -> str:
     return '"' + value.isoformat() + '"'
 
 
-ENCODERS = {"i": ints, "t": texts, "d": timestamps, "b": bools}
+ENCODERS: dict[str, Callable[[Iterable[Any]], str]] = {
+    "i": ints,
+    "t": texts,
+    "d": timestamps,
+    "b": bools,
+}
 
 
 def columns(rows: list[tuple[Any, ...]], kinds: str) -> list[str]:

@@ -9,6 +9,7 @@ import pytest
 
 from jobs import tasks
 from simple_analytics.testing import DESKTOP_UA, make_website
+from tracking import collect
 from websites.models import Website
 
 pytestmark = pytest.mark.django_db
@@ -98,3 +99,8 @@ def test_a_refresh_lock_left_by_a_killed_consumer_expires(client, real_queue, mo
     assert Website.objects.get(id=website.id).first_event_at is not None
     assert tasks._refresh_lock(website.id)  # the job released it
     tasks._refresh_unlock(website.id)
+
+
+def test_the_jobs_app_hooks_the_refresh_request_to_ingestion_commits() -> None:
+    # Set by JobsConfig.ready(): tracking itself does not import jobs.
+    assert collect.COMMITTER.on_commit is tasks.request_refresh

@@ -3,19 +3,24 @@ whichever process gets which copy, and an id is only remembered once its event c
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import json
 import threading
 import uuid
+from typing import Any
 
 import pytest
 from django.db import OperationalError, connection
 
 from simple_analytics.testing import DESKTOP_UA, IPHONE_UA, make_website, site_of
-from tracking import pipeline, writer
+from tracking import pipeline, statements
+from tracking.groupcommit import GroupCommitter
 from tracking.models import DropCount, Event, Session
 from tracking.payload import from_dict
-from tracking.writer import GroupCommitter, write_events
+from tracking.pipeline import IncomingEvent
+from tracking.sessions import OpenSession
+from tracking.writer import write_events
 
 pytestmark = pytest.mark.django_db
 
@@ -126,16 +131,17 @@ def test_a_batch_holding_both_copies_stores_one():
 def test_a_failed_write_remembers_nothing_and_its_retry_is_stored(client, monkeypatch):
     """The client got a 503: its retry with the same id must be stored, not dropped."""
     website = make_website()
-    real_insert = writer._insert_events
+    real = statements.for_connection()
     calls = []
 
-    def insert_failing_once(cur, rows):  # type: ignore[no-untyped-def]
+    def insert_failing_once(cur: Any, rows: list[tuple[IncomingEvent, OpenSession]]) -> None:
         calls.append(len(rows))
         if len(calls) == 1:
             raise OperationalError("server closed the connection unexpectedly")
-        return real_insert(cur, rows)
+        return real.insert_events(cur, rows)
 
-    monkeypatch.setattr(writer, "_insert_events", insert_failing_once)
+    failing = dataclasses.replace(real, insert_events=insert_failing_once)
+    monkeypatch.setattr(statements, "for_connection", lambda: failing)
     event_id = new_id()
     failed = post(client, view(website, event_id))
     assert failed.status_code == 503
@@ -174,7 +180,7 @@ def test_copies_arriving_at_once_in_two_processes_are_stored_once():
             try:
                 barrier.wait()
                 answers.append(committer.submit(event, timeout=20))
-            except BaseException as exc:  # noqa: BLE001 - reported below
+            except BaseException as exc:
                 errors.append(exc)
             finally:
                 connection.close()
@@ -212,11 +218,11 @@ def test_copies_from_two_visitor_ids_racing_past_the_check_are_stored_once(monke
     assert copies[0].dedup_key == copies[1].dedup_key
 
     checked = threading.Barrier(2)
-    real_check = writer._stored_dedup_keys
+    real = statements.for_connection()
     checks: list[set[int]] = []
 
-    def check_then_wait(cur, events):  # type: ignore[no-untyped-def]
-        seen = real_check(cur, events)
+    def check_then_wait(cur: Any, keys: set[int]) -> set[int]:
+        seen = real.stored_dedup_keys(cur, keys)
         checks.append(set(seen))  # a copy: the writer adds to its own
         if len(checks) <= 2:  # the first check of each writer waits for the other's
             try:
@@ -225,14 +231,15 @@ def test_copies_from_two_visitor_ids_racing_past_the_check_are_stored_once(monke
                 pass  # SQLite: the other writer waits for our commit to begin at all
         return seen
 
-    monkeypatch.setattr(writer, "_stored_dedup_keys", check_then_wait)
+    waiting = dataclasses.replace(real, stored_dedup_keys=check_then_wait)
+    monkeypatch.setattr(statements, "for_connection", lambda: waiting)
     results: list[bool] = []
     errors: list[BaseException] = []
 
     def one(event) -> None:  # type: ignore[no-untyped-def]
         try:
             results.append(write_events([event]).stored_flags[0])
-        except BaseException as exc:  # noqa: BLE001 - reported below
+        except BaseException as exc:
             errors.append(exc)
         finally:
             connection.close()

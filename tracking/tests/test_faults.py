@@ -1,6 +1,6 @@
 """Ingestion when the database fails: a 503 with Retry-After within the answer budget,
 never a 500 or a hang; a writer whose connection was killed fails its batch at once and
-reconnects. (scripts/faults.py does the same against a real server whose PostgreSQL and
+reconnects. (systemtests/faults.py does the same against a real server whose PostgreSQL and
 Redis are stopped.)"""
 
 from __future__ import annotations
@@ -15,11 +15,11 @@ import pytest
 from django.db import connection
 
 from simple_analytics.testing import IPHONE_UA, make_website, site_of
-from tracking import pipeline, writer
+from tracking import groupcommit, pipeline
+from tracking.groupcommit import GroupCommitter, IngestUnavailable, _Pending
 from tracking.models import Event
 from tracking.payload import from_dict
 from tracking.tests.test_collect import _wsgi
-from tracking.writer import GroupCommitter, IngestUnavailable, _Pending
 from websites.selectors import tracked_site_forget
 
 
@@ -166,5 +166,5 @@ def test_past_its_deadline_an_event_waits_on_while_the_database_is_slow_not_once
     t0 = time.monotonic()
     with pytest.raises(IngestUnavailable):
         stuck.submit(event(3), timeout=0.1)
-    assert writer._HUNG_S <= time.monotonic() - t0 < writer._HUNG_S + 1.0
+    assert groupcommit._HUNG_S <= time.monotonic() - t0 < groupcommit._HUNG_S + 1.0
     assert Event.objects.filter(website=website).count() == 1

@@ -1,14 +1,19 @@
+"""``import_events``: load an NDJSON file of events, then bring rollups and dashboards up
+to date (the import itself is ``tracking.importer``)."""
+
 from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Iterator
+from typing import Any, TextIO
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db.models import Max, Min
 from tqdm import tqdm
 
 from jobs.tasks import request_refresh
-from rollups.compute import mark_dirty
+from rollups.fill import mark_dirty
 from tracking.importer import CHUNK, import_lines
 from tracking.models import Event
 from websites.models import Website
@@ -17,18 +22,22 @@ from websites.models import Website
 class Command(BaseCommand):
     help = "Import NDJSON events (ingestion body + ts, ip, user_agent per line); '-' reads stdin."
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file")
         parser.add_argument("--chunk-size", type=int, default=CHUNK)
         parser.add_argument("--quiet", action="store_true", help="no progress bar")
 
-    def handle(self, *args, file: str, chunk_size: int, quiet: bool, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
+        file: str = options["file"]
+        chunk_size: int = options["chunk_size"]
+        quiet: bool = options["quiet"]
+        stream: TextIO
         if file == "-":
             stream = sys.stdin
             total = None
         else:
             try:
-                stream = open(file, encoding="utf-8", errors="replace")  # noqa: SIM115
+                stream = open(file, encoding="utf-8", errors="replace")
             except OSError as exc:
                 raise CommandError(f"cannot read {file}: {exc.strerror}") from None
             total = os.path.getsize(file)
@@ -45,7 +54,7 @@ class Command(BaseCommand):
             ) as bar,
         ):
 
-            def lines():  # type: ignore[no-untyped-def]
+            def lines() -> Iterator[str]:
                 for line in stream:
                     bar.update(len(line.encode("utf-8", "replace")))
                     yield line
