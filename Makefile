@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/simple_analytics
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install install-dev run worker test test-sqlite test-pg test-faults test-soak browser-deps lint fmt check event bench-ingest bench-soak clean screenshots
+.PHONY: install install-dev run worker test test-sqlite test-pg test-faults test-soak browser-deps lint fmt check event bench-ingest bench-soak clean screenshots lint-js
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -57,24 +57,39 @@ test-pg: install-dev
 	DATA_DIR=$$(mktemp -d) DATABASE_URL=$(TEST_DATABASE_URL) REDIS_URL=$(TEST_REDIS_URL) \
 		$(BIN)/pytest -m "not browser" $(PYTEST_ARGS)
 
-# PostgreSQL stopped, Redis stopped, a worker killed mid-rollup, SIGTERM under load, on a
-# private PostgreSQL cluster and redis-server (never the shared ones). The script skips when
-# the PostgreSQL binaries or redis-server are missing, and fails then under CI=true.
+# System tests (systemtests/, one harness). Faults: PostgreSQL stopped, Redis stopped, a
+# worker killed mid-rollup, SIGTERM under load, on a private PostgreSQL cluster and
+# redis-server (never the shared ones). It skips when the PostgreSQL binaries or
+# redis-server are missing, and fails then under CI=true.
 test-faults: install-dev
-	$(BIN)/python scripts/faults.py
+	$(BIN)/python systemtests/faults.py
 
-# bench/soak.py for one minute at a low rate: two web servers, two workers and a scheduler
-# on the shared PostgreSQL (database sa_soak) and Redis (db 8). `make bench-soak` is the
+# The soak for one minute at a low rate: two web servers, two workers and a scheduler on
+# the shared PostgreSQL (database sa_soak) and Redis (db 8). `make bench-soak` is the
 # ten-minute run at 70% of the measured capacity.
 test-soak: install-dev
 	@$(BIN)/python scripts/services.py --check || { \
 		if [ "$$CI" = "true" ]; then echo "PostgreSQL/Redis required under CI=true"; exit 1; fi; \
 		echo "PostgreSQL or Redis not reachable: skipping the soak"; exit 0; }; \
-	$(BIN)/python bench/soak.py --minutes 1 --rate 150
+	$(BIN)/python systemtests/soak.py --minutes 1 --rate 150
 
 lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+
+# ESLint over the browser JavaScript, at the versions in package-lock.json (`npm ci` only
+# when node_modules is missing or older than the lockfile). Without node/npm: skipped
+# locally, a failure under CI=true.
+lint-js:
+	@if ! command -v node >/dev/null 2>&1 || ! command -v npm >/dev/null 2>&1; then \
+		if [ "$$CI" = "true" ]; then echo "lint-js: node and npm are required under CI=true"; exit 1; fi; \
+		echo "lint-js: node or npm not installed: skipping the JavaScript lint"; exit 0; \
+	fi; \
+	if [ ! -e node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then \
+		npm ci --no-audit --no-fund --loglevel=error || exit 1; \
+	fi; \
+	node_modules/.bin/eslint --max-warnings=0 \
+		dashboard/static/dashboard/*.js websites/static/websites/*.js tracking/static/tracking/pixel.js
 
 fmt: install-dev
 	$(BIN)/ruff format .
@@ -93,7 +108,7 @@ bench-ingest: install-dev
 	$(BIN)/python bench/ingest.py
 
 bench-soak: install-dev
-	$(BIN)/python bench/soak.py
+	$(BIN)/python systemtests/soak.py
 
 # README screenshots (docs/screenshots/) from `serve` with the demo data, in Debian's Chromium.
 screenshots: install-dev browser-deps

@@ -18,25 +18,23 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
-import os
 import statistics
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "simple_analytics.settings")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by path: the repository first
 
-import django  # noqa: E402
+from bench.bootstrap import setup_django
 
-django.setup()
+setup_django()
 
 from django.conf import settings  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 from django.db import connection  # noqa: E402
 from django.test.utils import CaptureQueriesContext  # noqa: E402
 
-from rollups import compute  # noqa: E402
+from rollups import fill  # noqa: E402
 from stats import cache as stats_cache  # noqa: E402
 from stats import queries  # noqa: E402
 from stats.periods import Period, for_days, from_query  # noqa: E402
@@ -60,12 +58,14 @@ def main() -> None:
     website = Website.objects.order_by("id").first()
     if website is None:
         raise SystemExit("no website: run bench/query.py first (it keeps sa_bench_query)")
-    compute.refresh_open(website)
+    fill.refresh_open(website)
     stats_cache.publish_versions(website.id)
     now = dt.datetime.now(dt.UTC)
     today = now.astimezone(website.tz).date()
-    periods = {key: from_query({"period": key}, website.tz, now=now)
-               for key in ("today", "7d", "30d", "12m")}  # fmt: skip
+    periods = {
+        key: from_query({"period": key}, website.tz, now=now)
+        for key in ("today", "7d", "30d", "12m")
+    }
     periods["2y"] = for_days(today - dt.timedelta(days=729), today, website.tz)
     times: dict[str, list[float]] = {key: [] for key in periods}
     for _ in range(args.rounds):

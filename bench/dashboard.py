@@ -11,6 +11,7 @@ time series + every breakdown — for the last 7, 30 and 90 days. Prints medians
 from __future__ import annotations
 
 import argparse
+import datetime as dt
 import os
 import statistics
 import subprocess
@@ -19,7 +20,10 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by path: the repository first
+
+from bench.bootstrap import ROOT, setup_django
+
 BIN = ROOT / ".venv" / "bin"
 PG_URL = "postgres://postgres@127.0.0.1:5432/sa_bench_dash"
 
@@ -32,13 +36,12 @@ def prepare(env: dict[str, str], events: int, days: int) -> str:
     cli = str(BIN / "simple-analytics")
     run([cli, "migrate", "-v0"], env)
     run([cli, "createuser", "bench@example.com", "--password", "bench-password-123"], env)
-    out = run([cli, "site", "add", "bench.example", "--owner", "bench@example.com",
-               "--timezone", "Europe/Berlin"], env)  # fmt: skip
-    site = out.split()[2]
+    owner = ["--owner", "bench@example.com", "--timezone", "Europe/Berlin"]
+    site = run([cli, "site", "add", "bench.example", *owner], env).split()[2]
+    make_events = [str(BIN / "python"), str(ROOT / "bench" / "make_events.py"), "--site", site]
+    options = ["--events", str(events), "--days", str(days), "--domain", "bench.example"]
     with tempfile.NamedTemporaryFile("w", suffix=".ndjson", delete=False) as fh:
-        subprocess.run([str(BIN / "python"), str(ROOT / "bench" / "make_events.py"), "--site", site,
-                        "--events", str(events), "--days", str(days), "--domain", "bench.example"],
-                       stdout=fh, check=True)  # fmt: skip
+        subprocess.run([*make_events, *options], stdout=fh, check=True)
     start = time.perf_counter()
     print(run([cli, "import-events", fh.name, "--quiet"], env).strip())
     print(f"import: {time.perf_counter() - start:.1f} s")
@@ -70,25 +73,22 @@ def main() -> None:
         if args.sqlite:
             subprocess.run(["rm", "-rf", str(data_dir)], check=True)
         else:
-            subprocess.run(["psql", "-h", "127.0.0.1", "-U", "postgres", "-qc",
-                            "DROP DATABASE IF EXISTS sa_bench_dash", "-c",
-                            "CREATE DATABASE sa_bench_dash"], check=True)  # fmt: skip
+            psql = ["psql", "-h", "127.0.0.1", "-U", "postgres", "-q"]
+            recreate = ["-c", "DROP DATABASE IF EXISTS sa_bench_dash"]
+            recreate += ["-c", "CREATE DATABASE sa_bench_dash"]
+            subprocess.run([*psql, *recreate], check=True)
         data_dir.mkdir(parents=True, exist_ok=True)
         site = prepare(env, args.events, args.days)
         (data_dir / "site").write_text(site)
     # Time in this process, against the prepared database.
     os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    setup_django()
     from stats import queries
+    from stats.dimensions import BREAKDOWNS
     from stats.periods import from_query
     from websites.models import Website
 
     website = Website.objects.get(tracking_id=(data_dir / "site").read_text())
-
-    import datetime as dt
 
     today = dt.datetime.now(website.tz).date()
     backend = "SQLite" if args.sqlite else "PostgreSQL"
@@ -105,11 +105,13 @@ def main() -> None:
             queries.summary(website, period)
             queries.summary(website, period.previous())
             queries.timeseries(website, period)
-            for dimension in queries.DIMENSIONS:
+            for dimension in BREAKDOWNS:
                 queries.breakdown(website, period, dimension, limit=10)
             times.append(time.perf_counter() - start)
-        print(f"  {days:>2} days: full dashboard {statistics.median(times) * 1000:8.0f} ms "
-              f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})")  # fmt: skip
+        spread = f"(min {min(times) * 1000:.0f}, max {max(times) * 1000:.0f})"
+        print(
+            f"  {days:>2} days: full dashboard {statistics.median(times) * 1000:8.0f} ms {spread}"
+        )
 
 
 if __name__ == "__main__":

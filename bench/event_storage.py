@@ -16,18 +16,17 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
 import random
 import sys
 import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "simple_analytics.settings")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by path: the repository first
 
-import django  # noqa: E402
+from bench.bootstrap import setup_django
 
-django.setup()
+setup_django()
 
 from django.core.management import call_command  # noqa: E402
 from django.db import connection  # noqa: E402
@@ -73,7 +72,7 @@ def main() -> None:
     website = make_website(owner=make_user(f"{uuid.uuid4().hex}@bench.example"))
     rng = random.Random(7)
 
-    def lines():  # type: ignore[no-untyped-def]
+    def lines() -> Iterator[str]:
         end = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
         for event in generate(site=website.tracking_id, events=args.events, days=30, end=end):
             if not args.without_ids:
@@ -83,11 +82,7 @@ def main() -> None:
     result = import_lines(lines())
     print(f"imported {result.stored} events ({dict(result.dropped)} dropped)")
     rows = Event.objects.filter(website=website).count()
-    with_ids = (
-        Event.objects.filter(website=website, dedup_key__isnull=False).count()
-        if hasattr(Event, "dedup_key")
-        else 0
-    )
+    with_ids = Event.objects.filter(website=website, dedup_key__isnull=False).count()
     print(f"events with a client id: {with_ids}")
     report("after loading", rows)
     with connection.cursor() as cursor:

@@ -13,9 +13,9 @@ import json
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by path: the repository first
 
-from core.synthetic import generate  # noqa: E402
+from core.synthetic import generate
 
 
 def main() -> None:
@@ -29,8 +29,15 @@ def main() -> None:
     args = parser.parse_args()
     end = dt.date.fromisoformat(args.end) if args.end else dt.datetime.now(dt.UTC).date()
     write = sys.stdout.write
-    for event in generate(site=args.site, events=args.events, days=args.days, end=end,
-                          domain=args.domain, seed=args.seed):  # fmt: skip
+    events = generate(
+        site=args.site,
+        events=args.events,
+        days=args.days,
+        end=end,
+        domain=args.domain,
+        seed=args.seed,
+    )
+    for event in events:
         write(json.dumps(event, separators=(",", ":")) + "\n")
 
 

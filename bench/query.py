@@ -31,7 +31,7 @@ What it does, all on 127.0.0.1:
    snapshot answer is compared with the raw answer of the same period (summary, previous
    summary, chart, breakdowns): a mismatch is printed loudly and the exit status is 1.
    Before each period the open day's snapshot is refreshed as the job would while traffic
-   flows (``rollups.compute.refresh_open``, untimed) if the last refresh is over 60 s old.
+   flows (``rollups.fill.refresh_open``, untimed) if the last refresh is over 60 s old.
 5. Storage (pg_total_relation_size: table + indexes + TOAST) after the import, after the
    rollup, after ``simple-analytics prune`` (timed), after a plain VACUUM and after
    VACUUM FULL; then the dashboards once more, cold, checked against the raw answers taken
@@ -57,7 +57,6 @@ import json
 import os
 import re
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -66,12 +65,29 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent  # the venv; ROOT may be an exported tree (PYTHONPATH)
-CLI = str(BIN / "simple-analytics")
-HOST = "127.0.0.1"
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by path: the repository first
+
+from bench.bootstrap import ROOT, revision, setup_django
+from bench.traffic import generate_events
+from systemtests.harness import (
+    CLI,
+    HOST,
+    VENV_BIN,
+    cmdline,
+    free_port,
+    group_members,
+    pss_kb,
+    rss_kb,
+    server_env,
+    tree_depths,
+)
+from systemtests.harness import cli as run_cli
+
+if TYPE_CHECKING:
+    from requests.cookies import RequestsCookieJar
+
 DB_NAME = "sa_bench_query"
 PRISTINE = "sa_bench_query_imported"  # the database right after the import (--reuse)
 ADMIN_DSN = f"postgres://postgres@{HOST}:5432/postgres"
@@ -100,30 +116,30 @@ def mib(n: float) -> str:
 
 
 def app_env(redis_url: str) -> dict[str, str]:
-    env = {
-        **os.environ,
-        "DATABASE_URL": DB_URL,
-        "REDIS_URL": redis_url,
-        "DATA_DIR": str(DATA_DIR),
-        "DJANGO_SETTINGS_MODULE": "simple_analytics.settings",
-        "DEBUG": "False",
-        "LOG_LEVEL": "WARNING",
-        "PYTHONUNBUFFERED": "1",
-        # Measure the code next to this file, whatever the venv's editable install points to.
-        "PYTHONPATH": os.pathsep.join(p for p in (str(ROOT), os.environ.get("PYTHONPATH")) if p),
-    }
-    env.pop("TESTING", None)
-    return env
+    return server_env(
+        database_url=DB_URL,
+        redis_url=redis_url,
+        data_dir=DATA_DIR,
+        DJANGO_SETTINGS_MODULE="simple_analytics.settings",
+    )
 
 
 def cli(env: dict[str, str], *args: str) -> str:
-    proc = subprocess.run([CLI, *args], env=env, cwd=ROOT, capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"`simple-analytics {' '.join(args)}` failed:\n{proc.stderr[-3000:]}")
-    return proc.stdout
+    try:
+        return run_cli(env, *args, timeout=None).stdout
+    except RuntimeError as exc:
+        raise SystemExit(str(exc)) from None
 
 
-def pg(sql: str, dsn: str = DB_URL) -> list[tuple]:
+def number_before(words: str, text: str) -> int:
+    """The integer in ``text`` right before ``words`` (e.g. "events stored")."""
+    m = re.search(rf"(\d+) {words}", text)
+    if not m:
+        raise SystemExit(f"no number before {words!r} in:\n{text}")
+    return int(m.group(1))
+
+
+def pg(sql: str, dsn: str = DB_URL) -> list[tuple[Any, ...]]:
     import psycopg
 
     with psycopg.connect(dsn, autocommit=True) as conn:
@@ -164,11 +180,11 @@ def prepare(env: dict[str, str], events: int, days: int) -> dict[str, Any]:
     path = DATA_DIR / "events.ndjson"
     start = time.perf_counter()
     written = future = 0
+    make_events = [str(VENV_BIN / "python"), str(ROOT / "bench" / "make_events.py")]
+    options = ["--site", site, "--events", str(events), "--days", str(days), "--domain", DOMAIN]
     gen = subprocess.Popen(
-        [str(BIN / "python"), str(ROOT / "bench" / "make_events.py"), "--site", site,
-         "--events", str(events), "--days", str(days), "--domain", DOMAIN],
-        stdout=subprocess.PIPE, text=True, bufsize=1 << 20,
-    )  # fmt: skip
+        [*make_events, *options], stdout=subprocess.PIPE, text=True, bufsize=1 << 20
+    )
     assert gen.stdout is not None
     with path.open("w") as fh:
         for line in gen.stdout:
@@ -187,16 +203,23 @@ def prepare(env: dict[str, str], events: int, days: int) -> dict[str, Any]:
     out = cli(env, "import-events", str(path), "--quiet").strip()
     import_s = time.perf_counter() - start
     path.unlink()
-    stored = int(re.search(r"(\d+) events stored", out).group(1))  # type: ignore[union-attr]
+    stored = number_before("events stored", out)
     print(f"import-events: {out}")
     print(f"import: {stored:,} events in {import_s:.1f} s = {stored / import_s:,.0f} events/s")
     start = time.perf_counter()
     pg("VACUUM (ANALYZE)")
     print(f"VACUUM (ANALYZE) after the import: {time.perf_counter() - start:.1f} s")
     pg(f'CREATE DATABASE "{PRISTINE}" TEMPLATE "{DB_NAME}" STRATEGY FILE_COPY', ADMIN_DSN)
-    meta = {"site": site, "events_requested": events, "days": days, "lines": written,
-            "stored": stored, "import_s": import_s, "generate_s": gen_s,
-            "imported_at": dt.datetime.now(dt.UTC).isoformat()}  # fmt: skip
+    meta = {
+        "site": site,
+        "events_requested": events,
+        "days": days,
+        "lines": written,
+        "stored": stored,
+        "import_s": import_s,
+        "generate_s": gen_s,
+        "imported_at": dt.datetime.now(dt.UTC).isoformat(),
+    }
     (DATA_DIR / "meta.json").write_text(json.dumps(meta, indent=2))
     (DATA_DIR / "site").write_text(site)
     return meta
@@ -207,9 +230,11 @@ def restore() -> dict[str, Any]:
     pg(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)', ADMIN_DSN)
     start = time.perf_counter()
     pg(f'CREATE DATABASE "{DB_NAME}" TEMPLATE "{PRISTINE}" STRATEGY FILE_COPY', ADMIN_DSN)
-    meta = json.loads((DATA_DIR / "meta.json").read_text())
-    print(f"--reuse: cloned {PRISTINE} (imported {meta['imported_at']}, {meta['stored']:,} "
-          f"events) in {time.perf_counter() - start:.1f} s")  # fmt: skip
+    meta: dict[str, Any] = json.loads((DATA_DIR / "meta.json").read_text())
+    print(
+        f"--reuse: cloned {PRISTINE} (imported {meta['imported_at']}, {meta['stored']:,} "
+        f"events) in {time.perf_counter() - start:.1f} s"
+    )
     return meta
 
 
@@ -227,11 +252,14 @@ def storage(stage: str) -> dict[str, Any]:
     }
     raw = sizes["tracking_event"] + sizes["tracking_session"]
     per_event = raw / counts["events"] if counts["events"] else None
-    print(f"  storage {stage}: " + ", ".join(f"{t} {mib(sizes[t])}" for t in TABLES)
-          + f", database {mib(sizes['database'])}; {counts['events']:,} events, "
-          f"{counts['sessions']:,} sessions, {counts['snapshots']:,} snapshots, "
-          f"{counts['snapshot_rows']:,} snapshot rows"
-          + (f"; raw {per_event:,.0f} bytes/event" if per_event else ""))  # fmt: skip
+    print(
+        f"  storage {stage}: "
+        + ", ".join(f"{t} {mib(sizes[t])}" for t in TABLES)
+        + f", database {mib(sizes['database'])}; {counts['events']:,} events, "
+        f"{counts['sessions']:,} sessions, {counts['snapshots']:,} snapshots, "
+        f"{counts['snapshot_rows']:,} snapshot rows"
+        + (f"; raw {per_event:,.0f} bytes/event" if per_event else "")
+    )
     return {"stage": stage, "sizes": sizes, "counts": counts, "raw_bytes_per_event": per_event}
 
 
@@ -257,8 +285,9 @@ def differences(expected: dict[str, Any], got: dict[str, Any]) -> list[str]:
     return out
 
 
-def check(label: str, expected: dict[str, Any], got: dict[str, Any], *,
-          retention: bool = False) -> bool:  # fmt: skip
+def check(
+    label: str, expected: dict[str, Any], got: dict[str, Any], *, retention: bool = False
+) -> bool:
     diff = differences(expected, got)
     if retention:
         # The previous period may reach data retention removed on purpose: daily snapshots
@@ -278,81 +307,31 @@ def check(label: str, expected: dict[str, Any], got: dict[str, Any], *,
 # --- 6. the server's memory ---------------------------------------------------------------
 
 
-def free_port(preferred: int) -> int:
-    for port in (preferred, 0):
-        with socket.socket() as s:
-            try:
-                s.bind((HOST, port))
-            except OSError:
-                continue
-            return s.getsockname()[1]
-    raise SystemExit("no free port")
-
-
-def processes() -> dict[int, tuple[int, int, str]]:
-    """pid -> (parent pid, process group, command line) of every process."""
-    out = {}
-    for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            stat = Path(f"/proc/{name}/stat").read_text()
-            cmd = Path(f"/proc/{name}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except OSError:
-            continue
-        fields = stat[stat.rfind(")") + 2 :].split()
-        out[int(name)] = (int(fields[1]), int(fields[2]), cmd.strip())
-    return out
-
-
-def tree(root: int) -> dict[int, tuple[int, str]]:
-    """pid -> (parent pid, command line) of the process ``root``, its descendants and
-    anything else in its process group."""
-    procs = processes()
-    found = {root} if root in procs else set()
-    grew = True
-    while grew:
-        grew = False
-        for pid, (ppid, pgrp, _) in procs.items():
-            if pid not in found and (ppid in found or pgrp == root):
-                found.add(pid)
-                grew = True
-    return {pid: (procs[pid][0], procs[pid][2]) for pid in found}
+def tree(root: int) -> dict[int, tuple[int | None, str]]:
+    """pid -> (depth below ``root``, None for a process only in its group; command line) of
+    the process ``root``, its descendants and anything else in its process group."""
+    depths: dict[int, int | None] = dict(tree_depths(root))
+    for pid in group_members(root):
+        depths.setdefault(pid, None)
+    return {pid: (depth, cmdline(pid)) for pid, depth in depths.items() if rss_kb(pid) is not None}
 
 
 def memory(pid: int) -> tuple[int, int]:
     """(RSS, PSS) in bytes; zeros if the process is gone."""
-    rss = pss = 0
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                rss = int(line.split()[1]) * 1024
-        for line in Path(f"/proc/{pid}/smaps_rollup").read_text().splitlines():
-            if line.startswith("Pss:"):
-                pss = int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return rss, pss
+    return (rss_kb(pid) or 0) * 1024, (pss_kb(pid) or 0) * 1024
 
 
-def role(pid: int, ppid: int, cmd: str, root: int) -> str:
+def role(pid: int, depth: int | None, cmd: str, root: int) -> str:
     # `serve` execs the supervisor, or with JOBS_IN_WEB granian itself (then its one
     # worker runs the jobs as threads).
-    supervised = "simple_analytics.supervisor" in _cmdline(root)
+    supervised = "simple_analytics.supervisor" in cmdline(root)
     if pid == root:
         return "serve (supervisor)" if supervised else "granian main"
     if "run_huey" in cmd or " worker" in cmd:
         return "jobs worker (Huey + scheduler)"
-    if "granian" in cmd and ppid == root and supervised:
+    if "granian" in cmd and depth == 1 and supervised:
         return "granian main"
     return "granian web worker"
-
-
-def _cmdline(pid: int) -> str:
-    try:
-        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
-    except OSError:
-        return ""
 
 
 class Sampler(threading.Thread):
@@ -369,11 +348,11 @@ class Sampler(threading.Thread):
         procs = tree(self.root)
         total_rss = total_pss = 0
         by_role: dict[str, int] = Counter()
-        for pid, (ppid, cmd) in procs.items():
+        for pid, (depth, cmd) in procs.items():
             rss, pss = memory(pid)
             total_rss += rss
             total_pss += pss
-            by_role[role(pid, ppid, cmd, self.root)] += rss
+            by_role[role(pid, depth, cmd, self.root)] += rss
         return total_rss, total_pss, dict(by_role)
 
     def run(self) -> None:
@@ -385,7 +364,7 @@ class Sampler(threading.Thread):
             self.stop.wait(self.interval)
 
 
-def login(base: str):  # type: ignore[no-untyped-def]
+def login(base: str) -> RequestsCookieJar:
     import requests
 
     s = requests.Session()
@@ -393,29 +372,40 @@ def login(base: str):  # type: ignore[no-untyped-def]
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
     if not token:
         raise SystemExit("no CSRF token on the login page")
-    r = s.post(f"{base}/accounts/login/", timeout=30, allow_redirects=False,
-               data={"login": EMAIL, "password": PASSWORD,
-                     "csrfmiddlewaretoken": token.group(1)})  # fmt: skip
+    r = s.post(
+        f"{base}/accounts/login/",
+        timeout=30,
+        allow_redirects=False,
+        data={"login": EMAIL, "password": PASSWORD, "csrfmiddlewaretoken": token.group(1)},
+    )
     if r.status_code != 302 or "sessionid" not in s.cookies:
         raise SystemExit(f"login failed: {r.status_code} {r.text[:300]}")
     return s.cookies
 
 
-def serve_and_measure(env: dict[str, str], args: argparse.Namespace, site: str,
-                      website_pk: int, two_years: tuple[str, str]) -> dict[str, Any]:  # fmt: skip
+def serve_and_measure(
+    env: dict[str, str],
+    args: argparse.Namespace,
+    site: str,
+    website_pk: int,
+    two_years: tuple[str, str],
+) -> dict[str, Any]:
     import requests
-
-    sys.path.insert(0, str(ROOT / "bench"))
-    from ingest import generate_events  # the live-traffic model of bench/ingest.py
 
     port = free_port(args.port)
     base = f"http://{HOST}:{port}"
-    server_env = {**env, "HOST": HOST, "PORT": str(port), "TRUSTED_PROXIES": f"{HOST}/32"}
+    serve_env = {**env, "HOST": HOST, "PORT": str(port)}
     log_path = DATA_DIR / "serve.log"
     log = log_path.open("w")
     print(f"\n== 6. Memory: `simple-analytics serve` on {base} (log: {log_path}) ==")
-    server = subprocess.Popen([CLI, "serve"], env=server_env, cwd=ROOT, stdout=log,
-                              stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
+    server = subprocess.Popen(
+        [CLI, "serve"],
+        env=serve_env,
+        cwd=ROOT,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     result: dict[str, Any] = {"port": port}
     try:
         deadline = time.monotonic() + 90
@@ -433,14 +423,18 @@ def serve_and_measure(env: dict[str, str], args: argparse.Namespace, site: str,
         started = time.monotonic()
         sampler = Sampler(server.pid)
         procs = tree(server.pid)
-        for pid, (ppid, cmd) in sorted(procs.items()):
-            print(f"  pid {pid:>7}  {role(pid, ppid, cmd, server.pid):<31} {mib(memory(pid)[0]):>10}"
-                  f"  {cmd[:80]}")  # fmt: skip
+        for pid, (depth, cmd) in sorted(procs.items()):
+            print(
+                f"  pid {pid:>7}  {role(pid, depth, cmd, server.pid):<31} {mib(memory(pid)[0]):>10}"
+                f"  {cmd[:80]}"
+            )
         time.sleep(max(0.0, args.idle_seconds - (time.monotonic() - started)))
         rss, pss, by_role = sampler.sample()
         result["idle"] = {"rss": rss, "pss": pss, "by_role": by_role, "processes": len(procs)}
-        print(f"  idle {args.idle_seconds:.0f} s after start: RSS {mib(rss)} (PSS {mib(pss)}); "
-              + ", ".join(f"{k} {mib(v)}" for k, v in sorted(by_role.items())))  # fmt: skip
+        print(
+            f"  idle {args.idle_seconds:.0f} s after start: RSS {mib(rss)} (PSS {mib(pss)}); "
+            + ", ".join(f"{k} {mib(v)}" for k, v in sorted(by_role.items()))
+        )
 
         cookies = login(base)
         traffic = generate_events(20_000, tracking_id=site, n_ips=20_000, seed=4)
@@ -459,9 +453,16 @@ def serve_and_measure(env: dict[str, str], args: argparse.Namespace, site: str,
                 ua, ip, body = traffic[n % len(traffic)]
                 n += args.ingest_clients
                 try:
-                    code: int | str = s.post(f"{base}/api/event", data=body, timeout=30, headers={
-                        "User-Agent": ua, "X-Forwarded-For": ip,
-                        "Content-Type": "text/plain;charset=UTF-8"}).status_code  # fmt: skip
+                    code: int | str = s.post(
+                        f"{base}/api/event",
+                        data=body,
+                        timeout=30,
+                        headers={
+                            "User-Agent": ua,
+                            "X-Forwarded-For": ip,
+                            "Content-Type": "text/plain;charset=UTF-8",
+                        },
+                    ).status_code
                 except requests.RequestException as exc:
                     code = type(exc).__name__
                 with lock:
@@ -484,10 +485,14 @@ def serve_and_measure(env: dict[str, str], args: argparse.Namespace, site: str,
                     page_times.append(time.perf_counter() - t0)
 
         sampler.start()
-        threads = [threading.Thread(target=ingest_client, args=(i,), daemon=True)
-                   for i in range(args.ingest_clients)]  # fmt: skip
-        threads += [threading.Thread(target=page_client, args=(i,), daemon=True)
-                    for i in range(args.page_clients)]  # fmt: skip
+        threads = [
+            threading.Thread(target=ingest_client, args=(i,), daemon=True)
+            for i in range(args.ingest_clients)
+        ]
+        threads += [
+            threading.Thread(target=page_client, args=(i,), daemon=True)
+            for i in range(args.page_clients)
+        ]
         t0 = time.perf_counter()
         for t in threads:
             t.start()
@@ -504,33 +509,43 @@ def serve_and_measure(env: dict[str, str], args: argparse.Namespace, site: str,
         accepted = sum(n for c, n in ingest_codes.items() if isinstance(c, int) and c < 300)
         pages_ok = page_codes.get(200, 0)
         result["load"] = {
-            "seconds": load_s, "ingest_clients": args.ingest_clients,
-            "page_clients": args.page_clients, "ingest_codes": dict(ingest_codes),
-            "page_codes": dict(page_codes), "events_per_s": accepted / load_s,
+            "seconds": load_s,
+            "ingest_clients": args.ingest_clients,
+            "page_clients": args.page_clients,
+            "ingest_codes": dict(ingest_codes),
+            "page_codes": dict(page_codes),
+            "events_per_s": accepted / load_s,
             "pages_per_s": pages_ok / load_s,
             "page_median_s": statistics.median(page_times) if page_times else None,
-            "peak_rss_during_load": peak_load[0], "peak_pss_during_load": peak_load[1],
-            "peak_rss": sampler.peak_rss, "peak_pss": sampler.peak_pss,
+            "peak_rss_during_load": peak_load[0],
+            "peak_pss_during_load": peak_load[1],
+            "peak_rss": sampler.peak_rss,
+            "peak_pss": sampler.peak_pss,
             "peak_by_role": sampler.peak_by_role,
-            "idle_after_rss": after[0], "idle_after_pss": after[1],
-        }  # fmt: skip
-        print(f"  load {load_s:.0f} s: {accepted / load_s:,.0f} events/s accepted "
-              f"({dict(ingest_codes)}), {pages_ok / load_s:.1f} dashboard pages/s "
-              f"({dict(page_codes)}, median {ms(statistics.median(page_times or [0]))})")  # fmt: skip
+            "idle_after_rss": after[0],
+            "idle_after_pss": after[1],
+        }
+        print(
+            f"  load {load_s:.0f} s: {accepted / load_s:,.0f} events/s accepted "
+            f"({dict(ingest_codes)}), {pages_ok / load_s:.1f} dashboard pages/s "
+            f"({dict(page_codes)}, median {ms(statistics.median(page_times or [0]))})"
+        )
         print(
             f"  peak RSS {mib(sampler.peak_rss)} (PSS {mib(sampler.peak_pss)}) during the "
             f"load and the {args.after_seconds:.0f} s after it; per role: "
             + ", ".join(f"{k} {mib(v)}" for k, v in sorted(sampler.peak_by_role.items()))
         )
-        print(f"  {args.after_seconds:.0f} s after the load: RSS {mib(after[0])} "
-              f"(PSS {mib(after[1])})")  # fmt: skip
+        print(
+            f"  {args.after_seconds:.0f} s after the load: RSS {mib(after[0])} "
+            f"(PSS {mib(after[1])})"
+        )
     finally:
         result["stopped"] = stop_server(server)
         log.close()
     return result
 
 
-def stop_server(server: subprocess.Popen) -> dict[str, Any]:
+def stop_server(server: subprocess.Popen[bytes]) -> dict[str, Any]:
     """SIGTERM to the process group; waits, then kills and reports anything left."""
     pgid = server.pid
     try:
@@ -541,7 +556,7 @@ def stop_server(server: subprocess.Popen) -> dict[str, Any]:
     left: dict[int, str] = {}
     while time.monotonic() < deadline:
         server.poll()
-        left = {pid: cmd for pid, (_, pgrp, cmd) in processes().items() if pgrp == pgid}
+        left = {pid: cmdline(pid) for pid in group_members(pgid)}
         if not left and server.returncode is not None:
             break
         time.sleep(0.3)
@@ -552,8 +567,10 @@ def stop_server(server: subprocess.Popen) -> dict[str, Any]:
         except ProcessLookupError:
             pass
     server.wait(timeout=10)
-    print(f"  server stopped (exit status {server.returncode}); "
-          f"{'nothing left behind' if not left else f'{len(left)} processes had to be killed'}")  # fmt: skip
+    print(
+        f"  server stopped (exit status {server.returncode}); "
+        f"{'nothing left behind' if not left else f'{len(left)} processes had to be killed'}"
+    )
     return {"returncode": server.returncode, "left_behind": len(left)}
 
 
@@ -571,8 +588,9 @@ def main() -> None:
         default=9,
         help="interleaved rounds of cold reads (their median is the cold figure)",
     )
-    parser.add_argument("--reuse", action="store_true",
-                        help=f"clone the imported database {PRISTINE} if it exists")  # fmt: skip
+    parser.add_argument(
+        "--reuse", action="store_true", help=f"clone the imported database {PRISTINE} if it exists"
+    )
     parser.add_argument("--redis-url", default=f"redis://{HOST}:6379/9")
     parser.add_argument("--probes", type=int, default=2000, help="bare cache round trips")
     parser.add_argument("--port", type=int, default=8765)
@@ -585,14 +603,18 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args()
     command = "bench/query.py " + " ".join(sys.argv[1:])
-    git = subprocess.run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"],
-                         capture_output=True, text=True).stdout.strip()  # fmt: skip
-    print(f"code measured: {ROOT} ({f'git {git}' if git else 'not a git checkout'})")
+    git = revision()
+    print(f"code measured: {ROOT} (revision {git})")
     env = app_env(args.redis_url)
-    results: dict[str, Any] = {"command": command, "tree": str(ROOT), "git": git,
-                               "events_arg": args.events,
-                               "days": args.days, "repeat": args.repeat,
-                               "cold_rounds": args.cold_rounds}  # fmt: skip
+    results: dict[str, Any] = {
+        "command": command,
+        "tree": str(ROOT),
+        "git": git,
+        "events_arg": args.events,
+        "days": args.days,
+        "repeat": args.repeat,
+        "cold_rounds": args.cold_rounds,
+    }
 
     print(f"== 1. Preparation: PostgreSQL {DB_NAME}, Redis {args.redis_url} ==")
     flush_redis(args.redis_url)
@@ -605,14 +627,11 @@ def main() -> None:
 
     # Everything else runs in this process, against the prepared database.
     os.environ.update(env)
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
+    setup_django()
     from django.core.cache import cache
 
     from jobs.tasks import refresh
-    from rollups import compute
+    from rollups import fill
     from stats import cache as stats_cache
     from stats import planner, queries
     from stats.periods import for_days, from_query
@@ -629,8 +648,10 @@ def main() -> None:
     periods["2y"] = for_days(today - dt.timedelta(days=729), today, tz)
     two_years = (periods["2y"].first_day.isoformat(), periods["2y"].last_day.isoformat())
 
-    print(f"\n== 2. Raw-data baseline: full dashboard inside planner.raw_only(), "
-          f"median of {args.repeat} ==")  # fmt: skip
+    print(
+        f"\n== 2. Raw-data baseline: full dashboard inside planner.raw_only(), "
+        f"median of {args.repeat} =="
+    )
     raw_answers: dict[str, dict[str, Any]] = {}
     raw_times: dict[str, list[float]] = {}
     for key, period in periods.items():
@@ -646,9 +667,12 @@ def main() -> None:
         raw_times[key] = times
         s = raw_answers[key]["summary"]
         note = " (1 run: slower than 10 s)" if len(times) == 1 and args.repeat > 1 else ""
-        print(f"  {key:>5} ({period.first_day} .. {period.last_day}): "
-              f"{ms(statistics.median(times))}{note}  [{s.pageviews:,} page views, "
-              f"{s.visitors:,} visitors, {s.sessions:,} sessions]", flush=True)  # fmt: skip
+        print(
+            f"  {key:>5} ({period.first_day} .. {period.last_day}): "
+            f"{ms(statistics.median(times))}{note}  [{s.pageviews:,} page views, "
+            f"{s.visitors:,} visitors, {s.sessions:,} sessions]",
+            flush=True,
+        )
 
     print("\n== 3. Rollups and the refresh job ==")
     t0 = time.perf_counter()
@@ -689,7 +713,7 @@ def main() -> None:
     for _ in range(args.cold_rounds):
         for key, period in periods.items():
             if time.monotonic() - last_refresh > REFRESH_EVERY_S:
-                compute.refresh_open(website)  # what the refresh job does while traffic flows
+                fill.refresh_open(website)  # what the refresh job does while traffic flows
                 stats_cache.publish_versions(website.id)
                 last_refresh = time.monotonic()
             cache.clear()
@@ -700,7 +724,7 @@ def main() -> None:
             equal[key] &= check(f"{key} cold", raw_answers[key], answer)
     for key, period in periods.items():
         if time.monotonic() - last_refresh > REFRESH_EVERY_S:
-            compute.refresh_open(website)
+            fill.refresh_open(website)
             stats_cache.publish_versions(website.id)
             last_refresh = time.monotonic()
         warm, first_warm, fresh, ok = [], [], [], equal[key]
@@ -722,7 +746,7 @@ def main() -> None:
             warm.append(statistics.median(loop))
             # A refresh (new open-day snapshot, new versions): what a reader meets while
             # traffic flows, with the closed days' shares still cached.
-            compute.refresh_open(website)
+            fill.refresh_open(website)
             stats_cache.publish_versions(website.id)
             last_refresh = time.monotonic()
             t0 = time.perf_counter()
@@ -733,14 +757,16 @@ def main() -> None:
         warm_times[key], equal[key] = warm, ok
         refreshed_times[key] = fresh
         first_warm_times[key] = first_warm
-        print(f"  {key:>5}: cold {ms(statistics.median(cold))}, warm "
-              f"{ms(statistics.median(warm))} ({statistics.median(warm) / bare:.1f}x bare; "
-              f"the first warm read {ms(statistics.median(first_warm))}), "
-              f"after a refresh {ms(statistics.median(fresh))}; "
-              f"answers {'equal the raw ones' if ok else 'DIFFER FROM THE RAW ONES'}",
-              flush=True)  # fmt: skip
+        print(
+            f"  {key:>5}: cold {ms(statistics.median(cold))}, warm "
+            f"{ms(statistics.median(warm))} ({statistics.median(warm) / bare:.1f}x bare; "
+            f"the first warm read {ms(statistics.median(first_warm))}), "
+            f"after a refresh {ms(statistics.median(fresh))}; "
+            f"answers {'equal the raw ones' if ok else 'DIFFER FROM THE RAW ONES'}",
+            flush=True,
+        )
     med = statistics.median
-    ratios = {
+    ratios: dict[str, Any] = {
         "raw_12m_over_cold_12m": med(raw_times["12m"]) / med(cold_times["12m"]),
         "warm_over_bare_max": max(med(w) / bare for w in warm_times.values()),
         "cold_2y_over_cold_7d": med(cold_times["2y"]) / med(cold_times["7d"]),
@@ -752,11 +778,16 @@ def main() -> None:
         f"{min(per_round):.2f}-{max(per_round):.2f}x, median {med(per_round):.2f}x"
     )
     results["timings"] = {
-        key: {"raw": raw_times[key], "cold": cold_times[key], "warm": warm_times[key],
-              "first_warm": first_warm_times[key],
-              "after_refresh": refreshed_times[key], "equal": equal[key]}
+        key: {
+            "raw": raw_times[key],
+            "cold": cold_times[key],
+            "warm": warm_times[key],
+            "first_warm": first_warm_times[key],
+            "after_refresh": refreshed_times[key],
+            "equal": equal[key],
+        }
         for key in periods
-    }  # fmt: skip
+    }
     results["bare_s"] = bare
     results["ratios"] = ratios
 
@@ -764,7 +795,7 @@ def main() -> None:
     t0 = time.perf_counter()
     out = cli(env, "prune", "--quiet").strip()
     prune_s = time.perf_counter() - t0
-    deleted = int(re.search(r"(\d+) events", out).group(1))  # type: ignore[union-attr]
+    deleted = number_before("events", out)
     print(f"  {out}; {prune_s:.1f} s = {deleted / prune_s:,.0f} events deleted/s")
     results["prune"] = {"output": out, "seconds": prune_s, "events_deleted": deleted}
     stages.append(storage("after prune"))
@@ -776,9 +807,11 @@ def main() -> None:
     pg("ANALYZE")
     results["storage"] = stages
 
-    print("  dashboards after retention (cold, from snapshots; checked against the raw "
-          "answers taken before it, previous period apart):")  # fmt: skip
-    compute.refresh_open(website)
+    print(
+        "  dashboards after retention (cold, from snapshots; checked against the raw "
+        "answers taken before it, previous period apart):"
+    )
+    fill.refresh_open(website)
     stats_cache.publish_versions(website.id)
     after_prune: dict[str, float] = {}
     for key, period in periods.items():
@@ -789,8 +822,7 @@ def main() -> None:
         after_prune[key] = time.perf_counter() - t0
         ok = check(f"{key} after retention", raw_answers[key], answer, retention=True)
         equal[key] &= ok
-        print(f"  {key:>5}: cold {ms(after_prune[key])}; "
-              f"{'equal' if ok else 'DIFFERENT'}")  # fmt: skip
+        print(f"  {key:>5}: cold {ms(after_prune[key])}; {'equal' if ok else 'DIFFERENT'}")
     results["after_retention_cold_s"] = after_prune
 
     if not args.no_server:
@@ -800,59 +832,98 @@ def main() -> None:
     # --- results table -----------------------------------------------------------------
     n = meta["stored"]
     print(f"\n== Results: {command} ==")
-    print(f"{n:,} events over {meta['days']} days ({TIMEZONE}), PostgreSQL + Redis db "
-          f"{args.redis_url.rsplit('/', 1)[-1]}; medians of {args.repeat} "
-          f"(cold: of {args.cold_rounds} interleaved rounds)")  # fmt: skip
-    print(f"import {meta['import_s']:.1f} s = {n / meta['import_s']:,.0f} events/s; rollup "
-          f"{rollup_s:.1f} s ({results['rollup']['output']}); refresh job {ms(refresh_s)}; "
-          f"prune {prune_s:.1f} s = {deleted / prune_s:,.0f} events/s")  # fmt: skip
-    print("\n| period | raw (baseline) | cold | warm | after a refresh | raw / cold "
-          "| warm / bare RTT | cold after retention | answers equal raw |")  # fmt: skip
+    print(
+        f"{n:,} events over {meta['days']} days ({TIMEZONE}), PostgreSQL + Redis db "
+        f"{args.redis_url.rsplit('/', 1)[-1]}; medians of {args.repeat} "
+        f"(cold: of {args.cold_rounds} interleaved rounds)"
+    )
+    print(
+        f"import {meta['import_s']:.1f} s = {n / meta['import_s']:,.0f} events/s; rollup "
+        f"{rollup_s:.1f} s ({results['rollup']['output']}); refresh job {ms(refresh_s)}; "
+        f"prune {prune_s:.1f} s = {deleted / prune_s:,.0f} events/s"
+    )
+    print(
+        "\n| period | raw (baseline) | cold | warm | after a refresh | raw / cold "
+        "| warm / bare RTT | cold after retention | answers equal raw |"
+    )
     print("|---|---|---|---|---|---|---|---|---|")
     for key in periods:
         raw_m, cold_m, warm_m = med(raw_times[key]), med(cold_times[key]), med(warm_times[key])
         once = " (1 run)" if len(raw_times[key]) == 1 and args.repeat > 1 else ""
-        print(f"| {key} | {ms(raw_m)}{once} | {ms(cold_m)} | {ms(warm_m)} "
-              f"| {ms(med(refreshed_times[key]))} | {raw_m / cold_m:,.1f}× "
-              f"| {warm_m / bare:.1f}× | {ms(after_prune[key])} | "
-              f"{'yes' if equal[key] else '**NO**'} |")  # fmt: skip
+        print(
+            f"| {key} | {ms(raw_m)}{once} | {ms(cold_m)} | {ms(warm_m)} "
+            f"| {ms(med(refreshed_times[key]))} | {raw_m / cold_m:,.1f}× "
+            f"| {warm_m / bare:.1f}× | {ms(after_prune[key])} | "
+            f"{'yes' if equal[key] else '**NO**'} |"
+        )
     print(f"\nbare cache round trip: {bare * 1e6:.0f} µs")
-    goals = (
-        ("cold 12m vs raw 12m", f"{ratios['raw_12m_over_cold_12m']:,.0f}× faster", "≥ 50×",
-         ratios["raw_12m_over_cold_12m"] >= 50),
-        ("warm vs bare round trip (worst period)", f"{ratios['warm_over_bare_max']:.1f}×",
-         "≤ 3×", ratios["warm_over_bare_max"] <= 3),
-        ("2y cold vs 7d cold", f"{ratios['cold_2y_over_cold_7d']:.1f}×", "≤ 2×",
-         ratios["cold_2y_over_cold_7d"] <= 2),
-        ("raw storage per event", f"{stages[0]['raw_bytes_per_event']:,.0f} bytes",
-         "≤ 300 bytes", stages[0]["raw_bytes_per_event"] <= 300),
-    )  # fmt: skip
+    goals: tuple[tuple[str, str, str, bool], ...] = (
+        (
+            "cold 12m vs raw 12m",
+            f"{ratios['raw_12m_over_cold_12m']:,.0f}× faster",
+            "≥ 50×",
+            ratios["raw_12m_over_cold_12m"] >= 50,
+        ),
+        (
+            "warm vs bare round trip (worst period)",
+            f"{ratios['warm_over_bare_max']:.1f}×",
+            "≤ 3×",
+            ratios["warm_over_bare_max"] <= 3,
+        ),
+        (
+            "2y cold vs 7d cold",
+            f"{ratios['cold_2y_over_cold_7d']:.1f}×",
+            "≤ 2×",
+            ratios["cold_2y_over_cold_7d"] <= 2,
+        ),
+        (
+            "raw storage per event",
+            f"{stages[0]['raw_bytes_per_event']:,.0f} bytes",
+            "≤ 300 bytes",
+            stages[0]["raw_bytes_per_event"] <= 300,
+        ),
+    )
     mem = results.get("memory")
     if mem:
         goals += (
-            ("RSS idle (web + worker)", mib(mem["idle"]["rss"]), "≤ 150 MiB",
-             mem["idle"]["rss"] <= 150 * 2**20),
-            ("peak RSS under load", mib(mem["load"]["peak_rss"]), "≤ 300 MiB",
-             mem["load"]["peak_rss"] <= 300 * 2**20),
-        )  # fmt: skip
+            (
+                "RSS idle (web + worker)",
+                mib(mem["idle"]["rss"]),
+                "≤ 150 MiB",
+                mem["idle"]["rss"] <= 150 * 2**20,
+            ),
+            (
+                "peak RSS under load",
+                mib(mem["load"]["peak_rss"]),
+                "≤ 300 MiB",
+                mem["load"]["peak_rss"] <= 300 * 2**20,
+            ),
+        )
     print("\n| goal | measured | target | met |\n|---|---|---|---|")
     for name, value, target, met in goals:
         print(f"| {name} | {value} | {target} | {'yes' if met else '**no**'} |")
-    print("\n| storage | tracking_event | tracking_session | rollups_snapshot "
-          "| rollups_snapshotrow | database | events | raw bytes/event |")  # fmt: skip
+    print(
+        "\n| storage | tracking_event | tracking_session | rollups_snapshot "
+        "| rollups_snapshotrow | database | events | raw bytes/event |"
+    )
     print("|---|---|---|---|---|---|---|---|")
     for st in stages:
         z, c = st["sizes"], st["counts"]
         per = f"{st['raw_bytes_per_event']:,.0f}" if st["raw_bytes_per_event"] else "–"
-        print(f"| {st['stage']} | " + " | ".join(mib(z[t]) for t in TABLES)
-              + f" | {mib(z['database'])} | {c['events']:,} | {per} |")  # fmt: skip
+        print(
+            f"| {st['stage']} | "
+            + " | ".join(mib(z[t]) for t in TABLES)
+            + f" | {mib(z['database'])} | {c['events']:,} | {per} |"
+        )
     if mem:
         load = mem["load"]
-        print(f"\nmemory (sum over {mem['idle']['processes']} processes): idle {mib(mem['idle']['rss'])} "
-              f"RSS / {mib(mem['idle']['pss'])} PSS; peak under load {mib(load['peak_rss'])} RSS / "
-              f"{mib(load['peak_pss'])} PSS; after the load {mib(load['idle_after_rss'])} RSS; "
-              f"load {load['events_per_s']:,.0f} events/s + {load['pages_per_s']:.1f} pages/s; "
-              f"left behind: {mem['stopped']['left_behind']}")  # fmt: skip
+        print(
+            f"\nmemory (sum over {mem['idle']['processes']} processes): idle {mib(mem['idle']['rss'])} "
+            f"RSS / {mib(mem['idle']['pss'])} PSS; peak under load {mib(load['peak_rss'])} RSS / "
+            f"{mib(load['peak_pss'])} PSS; after the load {mib(load['idle_after_rss'])} RSS; "
+            f"load {load['events_per_s']:,.0f} events/s + {load['pages_per_s']:.1f} pages/s; "
+            f"left behind: {mem['stopped']['left_behind']}"
+        )
     if mismatches:
         print(f"\n{len(mismatches)} MISMATCHES between snapshot and raw answers:")
         for line in mismatches:

@@ -12,20 +12,22 @@ ingestion hardening: the event id check, the dedup key and the referrer spam loo
 
 from __future__ import annotations
 
+import argparse
 import os
 import random
 import statistics
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
+from unittest import mock
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "simple_analytics.settings")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by path: the repository first
 
-import django  # noqa: E402
+from bench.bootstrap import setup_django
 
-django.setup()
+setup_django()
 
 from django.conf import settings  # noqa: E402
 from django.test import override_settings  # noqa: E402
@@ -49,46 +51,54 @@ def ips() -> list[str]:
     return [rng.choice(pool) for _ in range(N)]
 
 
-def timed(fn, args: list[str]) -> tuple[float, float]:  # type: ignore[no-untyped-def]
+def timed(fn: Callable[[str], object], args: list[str]) -> tuple[float, float]:
+    """Microseconds of wall and CPU time per call."""
     wall0, cpu0 = time.perf_counter(), time.process_time()
     for ip in args:
         fn(ip)
-    return (time.perf_counter() - wall0) / len(args) * 1e6, (time.process_time() - cpu0) / len(
-        args
-    ) * 1e6
+    wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
+    return wall / len(args) * 1e6, cpu / len(args) * 1e6
 
 
-def measure(name: str, caches: dict, limits: tuple[int, int]) -> None:
+def fixed_clock(at: float) -> Callable[[], float]:
+    return lambda: at
+
+
+def caches(backend: str, **options: str) -> dict[str, dict[str, str]]:
+    return {"default": {"BACKEND": f"django.core.cache.backends.{backend}", **options}}
+
+
+def measure(name: str, cache_settings: dict[str, dict[str, str]], limits: tuple[int, int]) -> None:
     addresses = ips()
     site = "AbCdEfGh1234"
     with override_settings(
-        CACHES=caches, INGEST_RATE_LIMIT_IP=limits[0], INGEST_RATE_LIMIT_WEBSITE=limits[1]
+        CACHES=cache_settings, INGEST_RATE_LIMIT_IP=limits[0], INGEST_RATE_LIMIT_WEBSITE=limits[1]
     ):
         ratelimit.resume()
         runs = []
         for _ in range(3):  # best of 3 against noise from other processes
             # A new window for each run: fresh counters, as in steady traffic.
             start = random.randrange(10**6, 10**7) * 60 + 1.0
-            ratelimit._clock = lambda start=start: start  # type: ignore[misc]
-            runs.append(timed(lambda ip: ratelimit.check(ip, site), addresses))
+            with mock.patch.object(ratelimit, "_clock", fixed_clock(start)):
+                runs.append(timed(lambda ip: ratelimit.check(ip, site), addresses))
         wall, cpu = min(runs)
         print(f"  {name:<42} {wall:7.1f} us wall  {cpu:7.1f} us CPU per request")
-    ratelimit._clock = time.time
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     defaults = (600, 300_000)
     print(f"ratelimit.check, {N} requests, limits {defaults} per minute:")
-    measure("limits off (floor)", {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}, (0, 0))  # fmt: skip
-    measure("local memory cache", {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}, defaults)  # fmt: skip
+    locmem = caches("locmem.LocMemCache")
+    measure("limits off (floor)", locmem, (0, 0))
+    measure("local memory cache", locmem, defaults)
     with tempfile.TemporaryDirectory() as tmp:
-        measure("file cache (embedded default)", {"default": {
-            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache", "LOCATION": tmp}}, defaults)  # fmt: skip
+        files = caches("filebased.FileBasedCache", LOCATION=tmp)
+        measure("file cache (embedded default)", files, defaults)
     redis_url = os.environ.get("REDIS_URL") or settings.REDIS_URL
     if redis_url:
-        measure("Redis (production: batched EVALSHA)", {"default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache", "LOCATION": redis_url,
-            "KEY_PREFIX": "sa-bench"}}, defaults)  # fmt: skip
+        on_redis = caches("redis.RedisCache", LOCATION=redis_url, KEY_PREFIX="sa-bench")
+        measure("Redis (production: batched EVALSHA)", on_redis, defaults)
         # The floor of any one-round-trip design: a bare PING on a reused redis-py client.
         client = Redis.from_url(redis_url)
         wall, cpu = min(timed(lambda ip: client.ping(), ips()) for _ in range(3))
@@ -99,14 +109,19 @@ def main() -> None:
         print("  Redis: skipped (set REDIS_URL)")
 
     print("other per-request additions:")
-    body = {"site": "AbCdEfGh1234", "type": "PAGE_VIEW", "url": "https://example.com/a",
-            "referrer": "https://news.ycombinator.com/item?id=1"}  # fmt: skip
+    body = {
+        "site": "AbCdEfGh1234",
+        "type": "PAGE_VIEW",
+        "url": "https://example.com/a",
+        "referrer": "https://news.ycombinator.com/item?id=1",
+    }
     with_id = {**body, "id": "3141592653-589793238-4626433832"}
-    for label, fn in [
+    calls: list[tuple[str, Callable[[], object]]] = [
         ("payload without id", lambda: from_dict(body)),
         ("payload with id (validated)", lambda: from_dict(with_id)),
         ("referrer host + spam lookup", lambda: is_referrer_spam(referrer_host(body["referrer"]))),
-    ]:
+    ]
+    for label, fn in calls:
         samples = []
         for _ in range(5):
             t0 = time.perf_counter()

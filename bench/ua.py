@@ -5,9 +5,14 @@
 
 from __future__ import annotations
 
+import argparse
 import random
 import statistics
+import sys
 import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by path: the repository first
 
 from core import ua as ua_mod
 from core.tests.test_enrichment import UAS
@@ -21,6 +26,7 @@ def run(n: int, agents: list[str]) -> float:
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     base = list(UAS.values())
     # Uncached: make every string unique (a version suffix), clear the cache each round.
     unique = [f"{base[i % len(base)]} build/{i}" for i in range(5000)]

@@ -11,28 +11,29 @@ packed bundle, and the whole warm call; medians of 400 calls each, in microsecon
 
 from __future__ import annotations
 
+import argparse
 import datetime as dt
-import os
 import pickle
 import statistics
 import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any, cast
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-os.environ.setdefault("DJANGO_SETTINGS_MODULE", "simple_analytics.settings")
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by path: the repository first
 
-import django  # noqa: E402
+from bench.bootstrap import setup_django
 
-django.setup()
+setup_django()
 
 from django.conf import settings  # noqa: E402
 from django.core.cache import cache  # noqa: E402
 
 from stats import cache as stats_cache  # noqa: E402
 from stats import queries  # noqa: E402
-from stats.periods import from_query  # noqa: E402
+from stats.filters import NO_FILTERS  # noqa: E402
+from stats.periods import Period, from_query  # noqa: E402
 from websites.models import Website  # noqa: E402
 
 
@@ -47,14 +48,18 @@ def median_us(call: Callable[[], object], n: int = 400) -> float:
     return statistics.median(times) * 1e6
 
 
-def measure(name: str, website: Website, period, client) -> None:  # type: ignore[no-untyped-def]
+def measure(name: str, website: Website, period: Period, client: Any) -> None:
     queries.dashboard(website, period)  # fill
 
     def key() -> str:
         return stats_cache.make_key(
-            website.id, "dashboard-2", queries._sig(period), queries._sig(period.previous()),
-            queries.NO_FILTERS.active(), 10,
-        )  # fmt: skip
+            website.id,
+            "dashboard-2",
+            queries._sig(period),
+            queries._sig(period.previous()),
+            NO_FILTERS.active(),
+            10,
+        )
 
     full = cache.make_and_validate_key(key())
     raw = client.get(full)
@@ -68,22 +73,25 @@ def measure(name: str, website: Website, period, client) -> None:  # type: ignor
         "rebuild": median_us(lambda: queries._unpack(packed, period)),
         "whole warm read": median_us(lambda: queries.dashboard(website, period)),
     }
-    print(f"{name} ({len(raw):,} bytes): "
-          + ", ".join(f"{k} {v:.0f}" for k, v in parts.items())
-          + f"; warm / bare {parts['whole warm read'] / parts['bare GET']:.1f}x")  # fmt: skip
+    print(
+        f"{name} ({len(raw):,} bytes): "
+        + ", ".join(f"{k} {v:.0f}" for k, v in parts.items())
+        + f"; warm / bare {parts['whole warm read'] / parts['bare GET']:.1f}x"
+    )
 
 
 def main() -> None:
+    argparse.ArgumentParser(description=__doc__.splitlines()[0]).parse_args()
     settings.STATS_CACHE = True
     website = Website.objects.order_by("id").first()
     if website is None:
         raise SystemExit("no website: run bench/query.py first (it keeps sa_bench_query)")
     today = dt.datetime.now(website.tz).date()
     cache.set("bench-warm-read-probe", b"x" * 16)
-    client = cache._cache.get_client("bench-warm-read-probe")
+    # Django's RedisCache keeps its redis-py client factory private.
+    client = cast(Any, cache)._cache.get_client("bench-warm-read-probe")
     measure("7d", website, from_query({"period": "7d"}, website.tz), client)
-    two_years = {"period": "custom", "from": str(today - dt.timedelta(days=729)),
-                 "to": str(today)}  # fmt: skip
+    two_years = {"period": "custom", "from": str(today - dt.timedelta(days=729)), "to": str(today)}
     measure("2y", website, from_query(two_years, website.tz), client)
 
 

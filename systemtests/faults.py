@@ -1,7 +1,7 @@
 """Fault tests: the production server on a private PostgreSQL and Redis, broken on purpose.
 
-    .venv/bin/python scripts/faults.py                 # every scenario (make test-faults)
-    .venv/bin/python scripts/faults.py --only pg,redis --pg-outage 60 --keep
+    .venv/bin/python systemtests/faults.py             # every scenario (make test-faults)
+    .venv/bin/python systemtests/faults.py --only pg,redis --pg-outage 60 --keep
 
 Nothing shared is touched: the script starts its own PostgreSQL cluster (``initdb`` into a
 temporary directory, its own port and socket directory; as root it runs the cluster as the
@@ -47,7 +47,6 @@ import random
 import secrets
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import tempfile
@@ -55,218 +54,60 @@ import threading
 import time
 import urllib.parse
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-import deployment  # scripts/deployment.py: environment and fixtures (its directory: sys.path[0])
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by path: the repository first
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
-CLI = str(VENV_BIN / "simple-analytics")
-PG_BIN = Path(os.environ.get("PG_BIN", "/usr/lib/postgresql/15/bin"))
-HOST = "127.0.0.1"
+from systemtests.harness import (
+    CLI,
+    HOST,
+    PrivatePostgres,
+    PrivateRedis,
+    Proc,
+    cli,
+    fixture_code,
+    fixture_from,
+    free_port,
+    logger,
+    private_services_missing,
+    server_env,
+    wait_http,
+)
+
 DB_NAME = "sa_faults"
 ANSWER_LIMIT_S = 2.0  # every answer, 2xx or 503, comes within this
 RETRY_CAP_S = 2.0  # clients wait min(Retry-After, this) before retrying a 503
 
 AGENTS = [
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",  # noqa: E501
-    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",  # noqa: E501
-    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",  # noqa: E501
-    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",  # noqa: E501
+    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36",
+    "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Safari/605.1.15",
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 18_1 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/18.1 Mobile/15E148 Safari/604.1",
+    "Mozilla/5.0 (Linux; Android 10; K) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Mobile Safari/537.36",
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0",
 ]
-PATHS = ["/", "/pricing", "/features", "/blog", "/blog/privacy-first", "/docs", "/docs/api",
-         "/about", "/contact", "/signup"]  # fmt: skip
+PATHS = [
+    "/",
+    "/pricing",
+    "/features",
+    "/blog",
+    "/blog/privacy-first",
+    "/docs",
+    "/docs/api",
+    "/about",
+    "/contact",
+    "/signup",
+]
 REFERRERS = ["", "", "https://www.google.com/", "https://news.ycombinator.com/", "https://t.co/"]
-
-
-def log(msg: str) -> None:
-    print(f"[faults {time.strftime('%H:%M:%S')}] {msg}", flush=True)
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind((HOST, 0))
-        return s.getsockname()[1]
+log = logger("faults")
 
 
 def dedup_key(website_id: int, event_id: str) -> int:
     # The same hash as tracking.pipeline.add_dedup_key (the stored key of a client id).
     digest = hashlib.blake2b(f"{website_id}\x1f{event_id}".encode(), digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
-
-
-# --- Private PostgreSQL and Redis -------------------------------------------------------
-class PrivatePostgres:
-    """A throw-away cluster: initdb into ``root/pg``, its own port and socket directory."""
-
-    def __init__(self, root: Path, port: int) -> None:
-        self.dir = root / "pg"
-        self.data = self.dir / "data"
-        self.sock = self.dir / "sock"
-        self.logfile = self.dir / "postgres.log"
-        self.port = port
-
-    def _run(self, *cmd: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-        argv = list(cmd)
-        if os.geteuid() == 0:  # PostgreSQL refuses to run as root
-            argv = ["runuser", "-u", "postgres", "--", *argv]
-        proc = subprocess.run(argv, capture_output=True, text=True, timeout=timeout)
-        if proc.returncode != 0:
-            raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
-        return proc
-
-    def init(self) -> None:
-        self.dir.mkdir()
-        self.sock.mkdir()
-        if os.geteuid() == 0:
-            for path in (self.dir, self.sock):
-                shutil.chown(path, "postgres", "postgres")
-        self._run(str(PG_BIN / "initdb"), "-D", str(self.data), "-U", "postgres",
-                  "--auth=trust", "-E", "UTF8", "--no-sync")  # fmt: skip
-        conf = (
-            f"\nport = {self.port}\nlisten_addresses = '{HOST}'\n"
-            f"unix_socket_directories = '{self.sock}'\nshared_buffers = 32MB\n"
-            "max_connections = 100\nlogging_collector = off\n"
-            # A throw-away cluster, stopped cleanly ("fast") by the tests: durability
-            # against power loss buys nothing here and fsyncs make set-up 3x slower on a
-            # busy disk. A clean shutdown writes everything either way.
-            "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-        )
-        with open(self.data / "postgresql.conf", "a") as f:
-            f.write(conf)
-
-    def start(self) -> None:
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-l", str(self.logfile),
-                  "-w", "-t", "60", "start")  # fmt: skip
-
-    def stop(self, mode: str = "fast") -> None:
-        self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-m", mode, "-w", "-t", "60",
-                  "stop")  # fmt: skip
-
-    def running(self) -> bool:
-        return (self.data / "postmaster.pid").exists()
-
-    def dsn(self, db: str) -> str:
-        return f"host={HOST} port={self.port} user=postgres dbname={db}"
-
-    def url(self, db: str) -> str:
-        return f"postgres://postgres@{HOST}:{self.port}/{db}"
-
-
-class PrivateRedis:
-    def __init__(self, root: Path, port: int) -> None:
-        self.port = port
-        self.dir = root / "redis"
-        self.dir.mkdir()
-        self.proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", HOST, "--save", "",
-             "--appendonly", "no", "--dir", str(self.dir), "--loglevel", "warning"],
-            stdout=open(self.dir / "redis.log", "ab"), stderr=subprocess.STDOUT,  # noqa: SIM115
-            start_new_session=True,
-        )  # fmt: skip
-        deadline = time.monotonic() + 20
-        while time.monotonic() < deadline:
-            with contextlib.suppress(OSError), socket.create_connection((HOST, self.port), 0.5):
-                return
-            time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.proc is not None and self.proc.poll() is None:
-            self.proc.terminate()
-            self.proc.wait(timeout=20)
-        self.proc = None
-
-    def url(self, db: int = 0) -> str:
-        return f"redis://{HOST}:{self.port}/{db}"
-
-
-# --- The application's processes --------------------------------------------------------
-class Proc:
-    """One process of the deployment (in its own process group), logging to a file."""
-
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], logdir: Path) -> None:
-        self.name = name
-        self.argv = argv
-        self.env = env
-        self.logpath = logdir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        self.exit_codes: list[int] = []
-
-    def start(self) -> None:
-        self._log = open(self.logpath, "ab")  # noqa: SIM115 - closed in wait()/kill()
-        self._log.write(f"\n=== start {time.strftime('%H:%M:%S')} ===\n".encode())
-        self._log.flush()
-        self.proc = subprocess.Popen(
-            self.argv, env=self.env, cwd=ROOT, stdout=self._log, stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )  # fmt: skip
-
-    @property
-    def pid(self) -> int:
-        assert self.proc is not None
-        return self.proc.pid
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def signal(self, sig: int) -> None:
-        if self.alive():
-            os.kill(self.pid, sig)
-
-    def wait(self, timeout: float) -> int | None:
-        """The exit code, or None if it is still running after ``timeout``."""
-        if self.proc is None:
-            return None
-        try:
-            code = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            return None
-        self.exit_codes.append(code)
-        self._close_log()
-        return code
-
-    def kill(self) -> None:
-        """Everything in the process group, at once (also the clean-up at the end)."""
-        if self.proc is None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.proc.wait(timeout=10)
-        self._close_log()
-
-    def _close_log(self) -> None:
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_text(self) -> str:
-        try:
-            return self.logpath.read_text(errors="replace")
-        except OSError:
-            return ""
-
-
-def wait_http(port: int, path: str = "/healthz", timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection(HOST, port, timeout=2)
-            conn.request("GET", path)
-            if conn.getresponse().status == 200:
-                return
-        except OSError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"no answer on port {port} within {timeout:.0f} s")
 
 
 # --- Clients ----------------------------------------------------------------------------
@@ -293,9 +134,17 @@ class Traffic:
     """Client threads that send realistic visits, one event after another per thread,
     each event with its own id, retried (same id) until it is answered 2xx."""
 
-    def __init__(self, ports: list[int], site: str, *, threads: int = 6, pace_s: float = 0.02,
-                 retry_cap_s: float = RETRY_CAP_S, timeout_s: float = 10.0,
-                 label: str = "t") -> None:  # fmt: skip
+    def __init__(
+        self,
+        ports: list[int],
+        site: str,
+        *,
+        threads: int = 6,
+        pace_s: float = 0.02,
+        retry_cap_s: float = RETRY_CAP_S,
+        timeout_s: float = 10.0,
+        label: str = "t",
+    ) -> None:
         self.ports = ports
         self.site = site
         self.n_threads = threads
@@ -340,8 +189,10 @@ class Traffic:
         conns: dict[int, http.client.HTTPConnection] = {}
         turn = n
         while not self._stop.is_set():
-            ip = f"{rng.choice([5, 31, 46, 77, 89, 109, 151])}.{rng.randrange(256)}." \
-                 f"{rng.randrange(256)}.{rng.randrange(1, 255)}"  # fmt: skip
+            ip = (
+                f"{rng.choice([5, 31, 46, 77, 89, 109, 151])}.{rng.randrange(256)}."
+                f"{rng.randrange(256)}.{rng.randrange(1, 255)}"
+            )
             ua = rng.choice(AGENTS)
             views = 1 + min(4, int(rng.expovariate(0.7)))
             spa = rng.random() < 0.5
@@ -352,24 +203,43 @@ class Traffic:
                 if v < views:
                     kind = "PAGE_VIEW" if v == 0 or not spa else "PATH_CHANGE"
                     url = f"https://faults.example{rng.choice(PATHS)}"
-                    body: dict[str, Any] = {"site": self.site, "type": kind, "url": url,
-                                            "screen": 1440}  # fmt: skip
+                    body: dict[str, Any] = {
+                        "site": self.site,
+                        "type": kind,
+                        "url": url,
+                        "screen": 1440,
+                    }
                     if v == 0 and (ref := rng.choice(REFERRERS)):
                         body["referrer"] = ref
                 else:  # the exit, only after the visit's views were all accepted
-                    body = {"site": self.site, "type": "PAGE_EXIT", "url": url,
-                            "engaged_ms": rng.randrange(1000, 60000)}  # fmt: skip
+                    body = {
+                        "site": self.site,
+                        "type": "PAGE_EXIT",
+                        "url": url,
+                        "engaged_ms": rng.randrange(1000, 60000),
+                    }
                 body["id"] = f"{self.label}{n}-{secrets.token_hex(12)}"
                 turn += 1
                 if not self._send_until_accepted(n, conns, turn, body, ua, ip):
                     return
                 time.sleep(self.pace_s)
 
-    def _send_until_accepted(self, n: int, conns: dict[int, http.client.HTTPConnection],
-                             turn: int, body: dict[str, Any], ua: str, ip: str) -> bool:  # fmt: skip
+    def _send_until_accepted(
+        self,
+        n: int,
+        conns: dict[int, http.client.HTTPConnection],
+        turn: int,
+        body: dict[str, Any],
+        ua: str,
+        ip: str,
+    ) -> bool:
         data = json.dumps(body).encode()
-        headers = {"Content-Type": "text/plain;charset=UTF-8", "User-Agent": ua,
-                   "X-Forwarded-For": ip, "Origin": "https://faults.example"}  # fmt: skip
+        headers = {
+            "Content-Type": "text/plain;charset=UTF-8",
+            "User-Agent": ua,
+            "X-Forwarded-For": ip,
+            "Origin": "https://faults.example",
+        }
         tries = 0
         k = turn
         while True:
@@ -387,8 +257,9 @@ class Traffic:
             try:
                 conn = conns.get(port)
                 if conn is None:
-                    conn = conns[port] = http.client.HTTPConnection(HOST, port,
-                                                                    timeout=self.timeout_s)  # fmt: skip
+                    conn = conns[port] = http.client.HTTPConnection(
+                        HOST, port, timeout=self.timeout_s
+                    )
                 conn.request("POST", "/api/event", body=data, headers=headers)
                 resp = conn.getresponse()
                 resp.read()
@@ -421,13 +292,20 @@ class Traffic:
                 time.sleep(0.5)  # a 500 or 4xx: reported by the checks; try again
 
 
-def answer_problems(attempts: list[Attempt], *, allow_errors_between: list[tuple[float, float]] = (),
-                    allow_503: bool = True) -> list[str]:  # fmt: skip
+def answer_problems(
+    attempts: list[Attempt],
+    *,
+    allow_errors_between: Sequence[tuple[float, float]] = (),
+    allow_503: bool = True,
+) -> list[str]:
     """Every answer a 2xx or a 503 with Retry-After, each within ANSWER_LIMIT_S; no
     connection errors outside the given windows (a server being restarted)."""
     problems = []
-    bad_status = Counter(a.status for a in attempts if a.status is not None
-                         and not (200 <= a.status < 300 or (allow_503 and a.status == 503)))  # fmt: skip
+    bad_status = Counter(
+        a.status
+        for a in attempts
+        if a.status is not None and not (200 <= a.status < 300 or (allow_503 and a.status == 503))
+    )
     if bad_status:
         problems.append(f"answers other than 2xx/503: {dict(bad_status)}")
     no_ra = [a for a in attempts if a.status == 503 and not a.retry_after]
@@ -435,10 +313,15 @@ def answer_problems(attempts: list[Attempt], *, allow_errors_between: list[tuple
         problems.append(f"{len(no_ra)} answers 503 without Retry-After")
     slow = [a for a in attempts if a.status is not None and a.latency > ANSWER_LIMIT_S]
     if slow:
-        problems.append(f"{len(slow)} answers slower than {ANSWER_LIMIT_S} s (slowest "
-                        f"{max(a.latency for a in slow):.2f} s)")  # fmt: skip
-    errors = [a for a in attempts if a.status is None
-              and not any(lo <= a.at <= hi for lo, hi in allow_errors_between)]  # fmt: skip
+        problems.append(
+            f"{len(slow)} answers slower than {ANSWER_LIMIT_S} s (slowest "
+            f"{max(a.latency for a in slow):.2f} s)"
+        )
+    errors = [
+        a
+        for a in attempts
+        if a.status is None and not any(lo <= a.at <= hi for lo, hi in allow_errors_between)
+    ]
     if errors:
         kinds = Counter(a.error for a in errors)
         problems.append(f"{len(errors)} requests without an HTTP answer: {dict(kinds)}")
@@ -449,9 +332,15 @@ def describe_answers(attempts: list[Attempt]) -> str:
     statuses = Counter(a.status if a.status is not None else "no answer" for a in attempts)
     answered = sorted(a.latency for a in attempts if a.status is not None)
     p99 = answered[min(len(answered) - 1, int(0.99 * len(answered)))] if answered else 0
-    return (f"{len(attempts)} requests: " + ", ".join(f"{k}: {v}" for k, v in statuses.items())
-            + (f"; latency p99 {p99 * 1000:.0f} ms, max {answered[-1] * 1000:.0f} ms"
-               if answered else ""))  # fmt: skip
+    return (
+        f"{len(attempts)} requests: "
+        + ", ".join(f"{k}: {v}" for k, v in statuses.items())
+        + (
+            f"; latency p99 {p99 * 1000:.0f} ms, max {answered[-1] * 1000:.0f} ms"
+            if answered
+            else ""
+        )
+    )
 
 
 # --- The deployment under test ----------------------------------------------------------
@@ -468,19 +357,16 @@ class Deployment:
     session_cookie: str = ""
     api_key: str = ""
 
-    def query(self, sql: str, params: tuple = ()) -> list[tuple]:
+    def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
         import psycopg
 
         with psycopg.connect(self.pg.dsn(DB_NAME), autocommit=True, connect_timeout=5) as conn:
             return conn.execute(sql, params).fetchall()
 
-    def cli(self, *args: str, check: bool = True, timeout: float = 300,
-            stdin: str | None = None) -> subprocess.CompletedProcess[str]:  # fmt: skip
-        proc = subprocess.run([CLI, *args], env=self.env, cwd=ROOT, capture_output=True,
-                              text=True, timeout=timeout, input=stdin)  # fmt: skip
-        if check and proc.returncode != 0:
-            raise RuntimeError(f"simple-analytics {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
-        return proc
+    def cli(
+        self, *args: str, check: bool = True, timeout: float = 300, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
+        return cli(self.env, *args, check=check, timeout=timeout, stdin=stdin)
 
     def setup(self) -> None:
         import psycopg
@@ -492,22 +378,26 @@ class Deployment:
             conn.execute(f'CREATE DATABASE "{DB_NAME}"')
         data_dir = self.root / "data"
         data_dir.mkdir()
-        self.env = deployment.server_env(
-            database_url=self.pg.url(DB_NAME), redis_url=self.redis.url(0), data_dir=data_dir,
-            host=HOST, WEB_WORKERS="2", WEB_THREADS="16",
-        )  # fmt: skip
+        self.env = server_env(
+            database_url=self.pg.url(DB_NAME),
+            redis_url=self.redis.url(0),
+            data_dir=data_dir,
+            host=HOST,
+            WEB_WORKERS="2",
+            WEB_THREADS="16",
+        )
         self.cli("migrate", "--verbosity", "0")
         # One process for the rest (each CLI start costs seconds on a busy machine): the
         # user, a website per scenario, a logged-in browser session and an API key.
         names = ["pg", "redis", "worker", "sigterm"]
-        code = deployment.fixture_code("faults@example.com", [f"{n}.faults.example" for n in names])
-        made = deployment.fixture_from(self.cli("shell", "-c", code).stdout)
+        code = fixture_code("faults@example.com", [f"{n}.faults.example" for n in names])
+        made = fixture_from(self.cli("shell", "-c", code).stdout)
         self.sites = {n: tuple(made["sites"][f"{n}.faults.example"]) for n in names}
         self.session_cookie, self.api_key = made["session"], made["key"]
 
     def start_web(self) -> None:
-        self.web = Proc("web", [CLI, "serve", "--no-jobs", "--no-migrate", "--host", HOST,
-                                "--port", str(self.web_port)], self.env, self.root)  # fmt: skip
+        argv = [CLI, "serve", "--no-jobs", "--no-migrate", "--host", HOST]
+        self.web = Proc("web", [*argv, "--port", str(self.web_port)], self.env, self.root)
         self.web.start()
         wait_http(self.web_port)
 
@@ -538,8 +428,13 @@ class Deployment:
 
     def drops(self, site: str) -> dict[str, int]:
         _, pk = self.sites[site]
-        return dict(self.query("SELECT reason, sum(count)::int FROM tracking_dropcount "
-                               "WHERE website_id = %s GROUP BY reason", (pk,)))  # fmt: skip
+        return dict(
+            self.query(
+                "SELECT reason, sum(count)::int FROM tracking_dropcount "
+                "WHERE website_id = %s GROUP BY reason",
+                (pk,),
+            )
+        )
 
     def get(
         self, path: str, headers: dict[str, str], timeout: float = 10
@@ -556,10 +451,12 @@ class Deployment:
     def stats_api(self, site: str) -> tuple[int, dict[str, Any] | None, float]:
         tracking_id, _ = self.sites[site]
         today = dt.datetime.now(dt.UTC).date()
-        q = urllib.parse.urlencode({"site": tracking_id, "from": str(today - dt.timedelta(days=1)),
-                                    "to": str(today)})  # fmt: skip
-        status, body, took = self.get(f"/api/v1/stats?{q}",
-                                      {"Authorization": f"Bearer {self.api_key}"})  # fmt: skip
+        q = urllib.parse.urlencode(
+            {"site": tracking_id, "from": str(today - dt.timedelta(days=1)), "to": str(today)}
+        )
+        status, body, took = self.get(
+            f"/api/v1/stats?{q}", {"Authorization": f"Bearer {self.api_key}"}
+        )
         return status, (json.loads(body) if status == 200 else None), took
 
     def dashboard(self, site: str) -> tuple[int, float]:
@@ -570,7 +467,10 @@ class Deployment:
         return status, took
 
     def status_json(self) -> dict[str, Any]:
-        return json.loads(self.cli("status", "--json", check=False, timeout=60).stdout or "{}")
+        status: dict[str, Any] = json.loads(
+            self.cli("status", "--json", check=False, timeout=60).stdout or "{}"
+        )
+        return status
 
     def wait_stats_api(self, site: str, pageviews: int, timeout: float = 45) -> str | None:
         """None once the stats API counts ``pageviews`` (its answers follow the refresh job's
@@ -589,8 +489,11 @@ class Deployment:
         """(page views, computed at) of the site's daily snapshot of today (UTC site)."""
         _, pk = self.sites[site]
         today = dt.datetime.now(dt.UTC).replace(hour=0, minute=0, second=0, microsecond=0)
-        rows = self.query("SELECT pageviews, computed_at FROM rollups_snapshot WHERE website_id "
-                          "= %s AND granularity = 'day' AND start = %s", (pk, today))  # fmt: skip
+        rows = self.query(
+            "SELECT pageviews, computed_at FROM rollups_snapshot WHERE website_id "
+            "= %s AND granularity = 'day' AND start = %s",
+            (pk, today),
+        )
         return rows[0] if rows else None
 
     def wait_refreshed(self, site: str, pageviews: int, timeout: float = 45) -> str | None:
@@ -649,8 +552,10 @@ def scenario_pg(d: Deployment, outage_s: float) -> Outcome:
     if traffic.unfinished:
         out.problems.append(f"{len(traffic.unfinished)} events never accepted")
     out.problems += d.stored_problems("pg", traffic.accepted)
-    out.notes.append(f"{len(traffic.accepted)} events accepted and stored exactly once; "
-                     f"drops: {d.drops('pg') or 'none'}")  # fmt: skip
+    out.notes.append(
+        f"{len(traffic.accepted)} events accepted and stored exactly once; "
+        f"drops: {d.drops('pg') or 'none'}"
+    )
     return out
 
 
@@ -705,8 +610,10 @@ def scenario_redis(d: Deployment, outage_s: float) -> Outcome:
         out.problems.append(f"dashboard/API reads not answered 200: {Counter(bad_reads)}")
     if not reads_down:
         out.problems.append("no dashboard read while Redis was down")
-    out.notes.append(f"{len(reads)} dashboard and stats API reads, {len(reads_down)} while Redis "
-                     f"was down, slowest {max((r[3] for r in reads), default=0):.2f} s")  # fmt: skip
+    out.notes.append(
+        f"{len(reads)} dashboard and stats API reads, {len(reads_down)} while Redis "
+        f"was down, slowest {max((r[3] for r in reads), default=0):.2f} s"
+    )
     down_warnings = [w for w in status_down.get("warnings", []) if "queue unreachable" in w]
     if not down_warnings:
         out.problems.append(
@@ -724,8 +631,10 @@ def scenario_redis(d: Deployment, outage_s: float) -> Outcome:
     problem = d.wait_stats_api("redis", traffic.pageviews())
     if problem:
         out.problems.append(problem)
-    out.notes.append(f"{len(traffic.accepted)} events accepted and stored; stats API and "
-                     f"snapshot show {traffic.pageviews()} page views")  # fmt: skip
+    out.notes.append(
+        f"{len(traffic.accepted)} events accepted and stored; stats API and "
+        f"snapshot show {traffic.pageviews()} page views"
+    )
     if not d.worker or not d.worker.alive():
         out.problems.append("the worker exited while Redis was down")
     return out
@@ -744,10 +653,15 @@ def import_history(d: Deployment, site: str, days: int, per_day: int) -> int:
             ua = AGENTS[i % len(AGENTS)]
             for k in range(1 + i % 3):
                 ts = (at + dt.timedelta(seconds=40 * k)).isoformat()
-                body = {"site": tracking_id, "type": "PAGE_VIEW" if k == 0 else "PATH_CHANGE",
-                        "url": f"https://worker.faults.example{rng.choice(PATHS)}",
-                        "referrer": rng.choice(REFERRERS), "ts": ts, "ip": ip,
-                        "user_agent": ua}  # fmt: skip
+                body = {
+                    "site": tracking_id,
+                    "type": "PAGE_VIEW" if k == 0 else "PATH_CHANGE",
+                    "url": f"https://worker.faults.example{rng.choice(PATHS)}",
+                    "referrer": rng.choice(REFERRERS),
+                    "ts": ts,
+                    "ip": ip,
+                    "user_agent": ua,
+                }
                 lines.append((ts, json.dumps(body)))
     lines.sort()
     path = d.root / "history.ndjson"
@@ -766,14 +680,22 @@ def leftover_locks(d: Deployment) -> list[str]:
     client = redis.Redis.from_url(d.redis.url(0), socket_timeout=5)
     found = []
     for key in client.scan_iter("huey.results.*"):
-        found += [f.decode().split(".lock.", 1)[1] for f in client.hkeys(key) if b".lock." in f]
+        for field_name in client.hkeys(key):
+            name = field_name.decode() if isinstance(field_name, bytes) else field_name
+            if ".lock." in name:
+                found.append(name.split(".lock.", 1)[1])
     return sorted(found)
 
 
-def snapshot_state(d: Deployment, pk: int) -> tuple[list, list, dict]:
+def snapshot_state(
+    d: Deployment, pk: int
+) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]], dict[str, Any]]:
     """Closed snapshots and their rows (everything but computed_at), and the watermarks."""
-    marks = dict(d.query("SELECT granularity, closed_until FROM rollups_watermark "
-                         "WHERE website_id = %s", (pk,)))  # fmt: skip
+    marks = dict(
+        d.query(
+            "SELECT granularity, closed_until FROM rollups_watermark WHERE website_id = %s", (pk,)
+        )
+    )
     snaps, rows = [], []
     for g, closed in marks.items():
         if closed is None:
@@ -781,11 +703,15 @@ def snapshot_state(d: Deployment, pk: int) -> tuple[list, list, dict]:
         snaps += d.query(
             "SELECT granularity, start, pageviews, visitors, sessions, bounces, duration_s, "
             "session_pageviews, exits FROM rollups_snapshot WHERE website_id = %s AND "
-            "granularity = %s AND start < %s ORDER BY 1, 2", (pk, g, closed))  # fmt: skip
+            "granularity = %s AND start < %s ORDER BY 1, 2",
+            (pk, g, closed),
+        )
         rows += d.query(
             "SELECT granularity, start, dimension, value, pageviews, visitors, sessions, bounces, "
             "duration_s, exits FROM rollups_snapshotrow WHERE website_id = %s AND granularity = %s "
-            "AND start < %s ORDER BY 1, 2, 3, 4", (pk, g, closed))  # fmt: skip
+            "AND start < %s ORDER BY 1, 2, 3, 4",
+            (pk, g, closed),
+        )
     return sorted(snaps), sorted(rows), marks
 
 
@@ -805,8 +731,10 @@ def scenario_worker(d: Deployment) -> Outcome:
     t0 = time.monotonic()
     killed_at = None
     while time.monotonic() - t0 < 120:
-        (hours,), = d.query("SELECT count(*) FROM rollups_snapshot WHERE website_id = %s AND "
-                            "granularity = 'hour'", (pk,))  # fmt: skip
+        ((hours,),) = d.query(
+            "SELECT count(*) FROM rollups_snapshot WHERE website_id = %s AND granularity = 'hour'",
+            (pk,),
+        )
         if hours >= 30:
             d.worker.kill()  # SIGKILL to the whole process group
             killed_at = hours
@@ -816,15 +744,21 @@ def scenario_worker(d: Deployment) -> Outcome:
         out.problems.append("the rollup never got going: nothing to kill")
         return out
     held_at_kill = leftover_locks(d)
-    marks = dict(d.query("SELECT granularity, closed_until FROM rollups_watermark "
-                         "WHERE website_id = %s", (pk,)))  # fmt: skip
+    marks = dict(
+        d.query(
+            "SELECT granularity, closed_until FROM rollups_watermark WHERE website_id = %s", (pk,)
+        )
+    )
     # Only a success of the run enqueued above counts: the scheduler's own quarter-hourly
     # rollup_all may have succeeded before (the scenario then was flaky on the clock).
-    (runs,), = d.query("SELECT count(*) FROM rollups_jobrun WHERE name = 'rollup_all' AND "
-                       "last_success_at > %s", (t_enqueued,))  # fmt: skip
-    out.notes.append(f"killed after {killed_at} hourly snapshots; watermarks then: "
-                     + ", ".join(f"{g} {v:%m-%d %H:%M}" if v else f"{g} none"
-                                 for g, v in sorted(marks.items())))  # fmt: skip
+    ((runs,),) = d.query(
+        "SELECT count(*) FROM rollups_jobrun WHERE name = 'rollup_all' AND last_success_at > %s",
+        (t_enqueued,),
+    )
+    out.notes.append(
+        f"killed after {killed_at} hourly snapshots; watermarks then: "
+        + ", ".join(f"{g} {v:%m-%d %H:%M}" if v else f"{g} none" for g, v in sorted(marks.items()))
+    )
     if runs:
         out.problems.append("rollup_all had already finished when the worker was killed")
     # Restart: the scheduling consumer clears the lock the killed one left, then rolls up.
@@ -834,8 +768,10 @@ def scenario_worker(d: Deployment) -> Outcome:
     deadline = time.monotonic() + 120
     done = False
     while time.monotonic() < deadline:
-        rows = d.query("SELECT last_success_at, last_error_at, last_error FROM rollups_jobrun "
-                       "WHERE name = 'rollup_all'")  # fmt: skip
+        rows = d.query(
+            "SELECT last_success_at, last_error_at, last_error FROM rollups_jobrun "
+            "WHERE name = 'rollup_all'"
+        )
         if rows and rows[0][0] and rows[0][0] > t_restart:
             done = True
             break
@@ -869,8 +805,10 @@ def scenario_worker(d: Deployment) -> Outcome:
         out.problems.append(f"snapshot rows differ from the from-scratch rollup ({diff} differ)")
     if not recovered[0]:
         out.problems.append("no snapshots were written")
-    out.notes.append(f"recovered = from scratch: {len(recovered[0])} snapshots, "
-                     f"{len(recovered[1])} breakdown rows")  # fmt: skip
+    out.notes.append(
+        f"recovered = from scratch: {len(recovered[0])} snapshots, "
+        f"{len(recovered[1])} breakdown rows"
+    )
     return out
 
 
@@ -923,8 +861,9 @@ def scenario_sigterm(d: Deployment) -> Outcome:
         out.problems.append(f"{len(traffic.unfinished)} events never accepted")
     out.problems += d.stored_problems("sigterm", traffic.accepted)
     drops = d.drops("sigterm")
-    out.notes.append(f"{len(traffic.accepted)} events accepted and stored exactly once; drops: "
-                     f"{drops or 'none'}")  # fmt: skip
+    out.notes.append(
+        f"{len(traffic.accepted)} events accepted and stored exactly once; drops: {drops or 'none'}"
+    )
     problem = d.wait_refreshed("sigterm", traffic.pageviews())
     if problem:
         out.problems.append("after the worker's restart, " + problem)
@@ -936,22 +875,17 @@ def scenario_sigterm(d: Deployment) -> Outcome:
 
 
 # --- Main -------------------------------------------------------------------------------
-def missing_tools() -> list[str]:
-    missing = [str(PG_BIN / b) for b in ("initdb", "pg_ctl") if not (PG_BIN / b).exists()]
-    if not shutil.which("redis-server"):
-        missing.append("redis-server")
-    if os.geteuid() == 0 and not shutil.which("runuser"):
-        missing.append("runuser")
-    return missing
-
-
 def main() -> int:
     ci = os.environ.get("CI") == "true"
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--only", default="pg,redis,worker,sigterm",
-                        help="comma-separated scenarios: pg, redis, worker, sigterm")  # fmt: skip
-    parser.add_argument("--pg-outage", type=float, default=30.0,
-                        help="seconds PostgreSQL stays down (30)")  # fmt: skip
+    parser.add_argument(
+        "--only",
+        default="pg,redis,worker,sigterm",
+        help="comma-separated scenarios: pg, redis, worker, sigterm",
+    )
+    parser.add_argument(
+        "--pg-outage", type=float, default=30.0, help="seconds PostgreSQL stays down (30)"
+    )
     parser.add_argument("--redis-outage", type=float, default=8.0)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir (logs, data)")
     parser.add_argument("--json", type=Path, help="write the outcomes here")
@@ -962,7 +896,7 @@ def main() -> int:
     if unknown:
         parser.error(f"unknown scenarios: {', '.join(sorted(unknown))}")
 
-    missing = missing_tools()
+    missing = private_services_missing()
     if missing:
         msg = f"fault tests need {', '.join(missing)}"
         if ci:
@@ -974,8 +908,12 @@ def main() -> int:
     started = time.monotonic()
     root = Path(tempfile.mkdtemp(prefix="sa-faults-"))
     root.chmod(0o711)  # the postgres user must reach its directory inside
-    d = Deployment(root=root, pg=PrivatePostgres(root, free_port()),
-                   redis=PrivateRedis(root, free_port()), web_port=free_port())  # fmt: skip
+    d = Deployment(
+        root=root,
+        pg=PrivatePostgres(root, free_port()),
+        redis=PrivateRedis(root, free_port()),
+        web_port=free_port(),
+    )
     outcomes: list[Outcome] = []
     try:
         log(f"private PostgreSQL on port {d.pg.port}, Redis on {d.redis.port}, in {root}")
@@ -1031,8 +969,10 @@ def main() -> int:
     if args.json:
         args.json.write_text(json.dumps([o.__dict__ for o in outcomes], indent=2))
     failed = [o for o in outcomes if o.problems]
-    log(f"{len(outcomes) - len(failed)} of {len(outcomes)} scenarios passed in "
-        f"{time.monotonic() - started:.0f} s")  # fmt: skip
+    log(
+        f"{len(outcomes) - len(failed)} of {len(outcomes)} scenarios passed in "
+        f"{time.monotonic() - started:.0f} s"
+    )
     return 1 if failed or not outcomes else 0
 
 

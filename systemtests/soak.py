@@ -1,7 +1,7 @@
 """Soak test: minutes of realistic mixed traffic against a scale-out deployment.
 
-    .venv/bin/python bench/soak.py                       # 10 minutes at 70% of capacity
-    .venv/bin/python bench/soak.py --minutes 1 --rate 150   # the short version `make test` runs
+    .venv/bin/python systemtests/soak.py                       # 10 minutes at 70% of capacity
+    .venv/bin/python systemtests/soak.py --minutes 1 --rate 150   # what `make test` runs
 
 The deployment, all on 127.0.0.1 and removed when the run ends: the database ``sa_soak``
 on the shared PostgreSQL (dropped and recreated), Redis db 8 (flushed), and the production
@@ -12,7 +12,7 @@ ports, two job consumers (``simple-analytics worker``) and one consumer with the
 
 The load: an open-loop client (its own process, asyncio, keep-alive connections to both
 servers) sends ``POST /api/event`` at a fixed rate, round robin over the two servers,
-with the traffic of ``bench/ingest.py`` (thousands of visitors in progress at once, real
+with the traffic of ``bench/ingest.py`` (``bench/traffic.py``: thousands of visitors in progress at once, real
 browser User-Agents, referrers, UTM tags, PAGE_VIEW / PATH_CHANGE / PAGE_EXIT), each
 event with its own client id like pixel.js. The rate defaults to 70% of the ingestion
 capacity measured in docs/PERFORMANCE.md (1,983 events/s at c=64: 1,388/s); latency is
@@ -49,10 +49,7 @@ import queue
 import resource
 import secrets
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
@@ -60,91 +57,44 @@ import time
 import urllib.parse
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "scripts"))
-import deployment  # noqa: E402  (scripts/deployment.py: environment and fixtures)
-import ingest as ingest_bench  # noqa: E402  (bench/ingest.py: the traffic and helpers)
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by path: the repository first
 
-ROOT = Path(__file__).resolve().parent.parent
-VENV_BIN = Path(sys.executable).parent
-CLI = str(VENV_BIN / "simple-analytics")
-HOST = "127.0.0.1"
-SITE_DOMAIN = ingest_bench.SITE_DOMAIN
+from bench.traffic import (
+    SITE_DOMAIN,
+    describe_traffic,
+    generate_events,
+    post_request,
+    read_events,
+    write_events,
+)
+from systemtests.harness import (
+    CLI,
+    HOST,
+    Proc,
+    cli,
+    cpu_delta,
+    fixture_code,
+    fixture_from,
+    free_port,
+    logger,
+    machine_cpu,
+    postgres_pids,
+    proc_cpu,
+    reachable,
+    rss_kb,
+    server_env,
+    wait_http,
+)
+
 # docs/PERFORMANCE.md, "Ingestion": accepted events/s at c=64, median of 3 (145ba35).
 MEASURED_CAPACITY = 1983.0
 PAGEVIEW_TYPES = (b'"type":"PAGE_VIEW"', b'"type":"PATH_CHANGE"')
-
-
-def log(msg: str) -> None:
-    print(f"[soak {time.strftime('%H:%M:%S')}] {msg}", flush=True)
+log = logger("soak")
 
 
 # --- The deployment ---------------------------------------------------------------------
-class Proc:
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], logdir: Path) -> None:
-        self.name, self.argv, self.env = name, argv, env
-        self.logpath = logdir / f"{name}.log"
-        self.proc: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        self._terminated = False
-
-    def start(self) -> None:
-        self._log = open(self.logpath, "ab")  # noqa: SIM115 - closed in stop()
-        self._terminated = False
-        self.proc = subprocess.Popen(self.argv, env=self.env, cwd=ROOT, stdout=self._log,
-                                     stderr=subprocess.STDOUT, start_new_session=True)  # fmt: skip
-
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    def pids(self) -> dict[int, str]:
-        """pid -> role within this process tree (supervisor, granian, worker N)."""
-        if not self.alive():
-            return {}
-        assert self.proc is not None
-        parents = ingest_bench._ppid_map()
-        out = {self.proc.pid: "main"}
-        frontier = [self.proc.pid]
-        depth = {self.proc.pid: 0}
-        while frontier:
-            p = frontier.pop()
-            for child, parent in parents.items():
-                if parent == p:
-                    depth[child] = depth[p] + 1
-                    out[child] = {1: "granian", 2: "granian-worker"}.get(depth[child], "child")
-                    frontier.append(child)
-        return out
-
-    def terminate(self) -> None:
-        """SIGTERM to the main process, as a service manager sends it: once (a second
-        one tells `serve`'s supervisor to kill everything at once)."""
-        if self.proc is not None and self.proc.poll() is None and not self._terminated:
-            self._terminated = True
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(self.proc.pid, signal.SIGTERM)
-
-    def stop(self, timeout: float = 30) -> None:
-        self.terminate()
-        if self.proc is not None:
-            try:
-                self.proc.wait(timeout=timeout)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.proc.pid, signal.SIGKILL)
-                self.proc.wait(timeout=10)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-
-    def log_text(self) -> str:
-        try:
-            return self.logpath.read_text(errors="replace")
-        except OSError:
-            return ""
-
-
 @dataclass
 class Deployment:
     tmp: Path
@@ -163,67 +113,60 @@ class Deployment:
     def database_url(self) -> str:
         return f"postgres://postgres@{HOST}:5432/{self.db_name}"
 
-    def query(self, sql: str) -> list[tuple]:
+    def query(self, sql: str) -> list[tuple[Any, ...]]:
         import psycopg
 
         with psycopg.connect(self.database_url, autocommit=True, connect_timeout=10) as conn:
             return conn.execute(sql).fetchall()
 
     def cli(self, *args: str, timeout: float = 300) -> str:
-        proc = subprocess.run([CLI, *args], env=self.env, cwd=ROOT, capture_output=True,
-                              text=True, timeout=timeout)  # fmt: skip
-        if proc.returncode != 0:
-            raise SystemExit(f"simple-analytics {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
-        return proc.stdout
+        return cli(self.env, *args, timeout=timeout).stdout
 
     def setup(self) -> None:
         import psycopg
         import redis
 
-        with psycopg.connect(f"host={HOST} port=5432 user=postgres dbname=postgres",
-                             autocommit=True) as conn:  # fmt: skip
+        with psycopg.connect(
+            f"host={HOST} port=5432 user=postgres dbname=postgres", autocommit=True
+        ) as conn:
             conn.execute(f'DROP DATABASE IF EXISTS "{self.db_name}" WITH (FORCE)')
             conn.execute(f'CREATE DATABASE "{self.db_name}"')
         redis.Redis.from_url(self.redis_url).flushdb()
         data_dir = self.tmp / "data"
         data_dir.mkdir()
-        self.env = deployment.server_env(
-            database_url=self.database_url, redis_url=self.redis_url, data_dir=data_dir,
-            host=HOST, WEB_WORKERS=str(self.web_workers),
-        )  # fmt: skip
+        self.env = server_env(
+            database_url=self.database_url,
+            redis_url=self.redis_url,
+            data_dir=data_dir,
+            host=HOST,
+            WEB_WORKERS=str(self.web_workers),
+        )
         self.cli("migrate", "--verbosity", "0")
-        code = deployment.fixture_code("soak@example.com", [SITE_DOMAIN])
-        made = deployment.fixture_from(self.cli("shell", "-c", code))
+        code = fixture_code("soak@example.com", [SITE_DOMAIN])
+        made = fixture_from(self.cli("shell", "-c", code))
         self.tracking_id, self.site_pk = made["sites"][SITE_DOMAIN]
         self.session, self.api_key = made["session"], made["key"]
 
     def start(self) -> None:
+        serve = [CLI, "serve", "--no-jobs", "--no-migrate", "--host", HOST]
         for n, port in enumerate(self.ports, 1):
-            self.procs.append(Proc(f"web{n}", [CLI, "serve", "--no-jobs", "--no-migrate",
-                                               "--host", HOST, "--port", str(port)],
-                                   self.env, self.tmp))  # fmt: skip
+            self.procs.append(Proc(f"web{n}", [*serve, "--port", str(port)], self.env, self.tmp))
         self.procs.append(Proc("worker1", [CLI, "worker"], self.env, self.tmp))
         self.procs.append(Proc("worker2", [CLI, "worker"], self.env, self.tmp))
         self.procs.append(Proc("scheduler", [CLI, "worker", "--scheduler"], self.env, self.tmp))
         for p in self.procs:
             p.start()
         for port in self.ports:
-            deadline = time.monotonic() + 90
-            while True:
-                try:
-                    conn = http.client.HTTPConnection(HOST, port, timeout=2)
-                    conn.request("GET", "/healthz")
-                    if conn.getresponse().status == 200:
-                        break
-                except OSError:
-                    pass
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"web server on {port} did not start")
-                time.sleep(0.2)
+            try:
+                wait_http(port, timeout=90)
+            except RuntimeError:
+                raise SystemExit(f"web server on {port} did not start") from None
         # Every granian worker up.
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            workers = sum(1 for p in self.procs for r in p.pids().values() if r == "granian-worker")
+            workers = sum(
+                1 for p in self.procs for r in p.roles().values() if r == "granian-worker"
+            )
             if workers >= self.web_workers * len(self.ports):
                 break
             time.sleep(0.2)
@@ -245,10 +188,12 @@ class Deployment:
 
     def stats(self, port: int) -> dict[str, Any] | None:
         today = dt.datetime.now(dt.UTC).date()
-        q = urllib.parse.urlencode({"site": self.tracking_id,
-                                    "from": str(today - dt.timedelta(days=1)), "to": str(today)})  # fmt: skip
-        status, body = self.get(port, f"/api/v1/stats?{q}",
-                                {"Authorization": f"Bearer {self.api_key}"})  # fmt: skip
+        q = urllib.parse.urlencode(
+            {"site": self.tracking_id, "from": str(today - dt.timedelta(days=1)), "to": str(today)}
+        )
+        status, body = self.get(
+            port, f"/api/v1/stats?{q}", {"Authorization": f"Bearer {self.api_key}"}
+        )
         return json.loads(body) if status == 200 else None
 
     def queue_depth(self) -> int | None:
@@ -256,28 +201,28 @@ class Deployment:
             out = json.loads(self.cli("status", "--json", timeout=60))
             q = out["queue"]
             return None if q.get("error") else int(q["pending"]) + int(q["scheduled"])
-        except (SystemExit, ValueError, KeyError, TypeError):
+        except (RuntimeError, ValueError, KeyError, TypeError):
             return None
 
 
 # --- Load: open loop, round robin over the servers --------------------------------------
-def _request(port: int, ua: str, ip: str, body: bytes) -> bytes:
-    return (
-        f"POST /api/event HTTP/1.1\r\nHost: {HOST}:{port}\r\n"
-        "Content-Type: text/plain;charset=UTF-8\r\n"
-        f"Origin: https://{SITE_DOMAIN}\r\nUser-Agent: {ua}\r\nX-Forwarded-For: {ip}\r\n"
-        f"Content-Length: {len(body)}\r\n\r\n"
-    ).encode("latin-1") + body
-
-
-async def _load(events: list[tuple[str, str, str]], ports: list[int], rate: float,
-                duration: float, conns_per_port: int, stats: dict[str, Any]) -> None:  # fmt: skip
+async def _load(
+    events: list[tuple[str, str, str]],
+    ports: list[int],
+    rate: float,
+    duration: float,
+    conns_per_port: int,
+    stats: dict[str, Any],
+) -> None:
     loop = asyncio.get_running_loop()
-    queues = {port: asyncio.Queue() for port in ports}
-    lat: array.array = stats["lat"]
+    queues: dict[int, asyncio.Queue[tuple[float, bytes, bool] | None]] = {
+        port: asyncio.Queue() for port in ports
+    }
+    lat: array.array[float] = stats["lat"]
 
     async def connection(port: int) -> None:
-        reader = writer = None
+        reader: asyncio.StreamReader | None = None
+        writer: asyncio.StreamWriter | None = None
         q = queues[port]
         while True:
             item = await q.get()
@@ -287,7 +232,7 @@ async def _load(events: list[tuple[str, str, str]], ports: list[int], rate: floa
             for attempt in range(2):
                 reused = reader is not None
                 try:
-                    if reader is None:
+                    if reader is None or writer is None:
                         reader, writer = await asyncio.open_connection(HOST, port)
                     writer.write(raw)
                     head = await reader.readuntil(b"\r\n\r\n")
@@ -338,7 +283,7 @@ async def _load(events: list[tuple[str, str, str]], ports: list[int], rate: floa
             b = body[:-1].encode() + b',"id":"' + secrets.token_hex(12).encode() + b'"}'
             port = ports[i % len(ports)]
             is_view = any(t in b for t in PAGEVIEW_TYPES)
-            queues[port].put_nowait((start + i / rate, _request(port, ua, ip, b), is_view))
+            queues[port].put_nowait((start + i / rate, post_request(port, ua, ip, b), is_view))
             stats["sent"] += 1
             i += 1
         await asyncio.sleep(0.002)
@@ -349,13 +294,27 @@ async def _load(events: list[tuple[str, str, str]], ports: list[int], rate: floa
     stats["unanswered"] = sum(q.qsize() for q in queues.values())
 
 
-def _load_process(events_path: str, ports: list[int], rate: float, duration: float,
-                  conns_per_port: int, out: mp.Queue) -> None:  # fmt: skip
-    events = [tuple(line.split("\t", 2)) for line in Path(events_path).read_text().splitlines()]
-    stats: dict[str, Any] = {"lat": array.array("d"), "ok": 0, "ok_views": 0, "non2xx": 0,
-                             "socket_errors": 0, "sent": 0, "resent": 0, "status": {},
-                             "errors_detail": {}}  # fmt: skip
-    asyncio.run(_load(events, ports, rate, duration, conns_per_port, stats))  # type: ignore[arg-type]
+def _load_process(
+    events_path: str,
+    ports: list[int],
+    rate: float,
+    duration: float,
+    conns_per_port: int,
+    out: mp.Queue[dict[str, Any]],
+) -> None:
+    events = read_events(Path(events_path))
+    stats: dict[str, Any] = {
+        "lat": array.array("d"),
+        "ok": 0,
+        "ok_views": 0,
+        "non2xx": 0,
+        "socket_errors": 0,
+        "sent": 0,
+        "resent": 0,
+        "status": {},
+        "errors_detail": {},
+    }
+    asyncio.run(_load(events, ports, rate, duration, conns_per_port, stats))
     lat = stats.pop("lat")
     ru = resource.getrusage(resource.RUSAGE_SELF)
     out.put({**stats, "lat": lat.tobytes(), "cpu_s": ru.ru_utime + ru.ru_stime})
@@ -376,14 +335,20 @@ class Reader(threading.Thread):
         site = urllib.parse.quote(self.d.tracking_id)
         auth = {"Authorization": f"Bearer {self.d.api_key}"}
         pages = [
-            ("dashboard today", f"/websites/{self.d.site_pk}/?period=today",
-             {"Cookie": f"sessionid={self.d.session}"}),
-            ("dashboard 7d", f"/websites/{self.d.site_pk}/?period=7d",
-             {"Cookie": f"sessionid={self.d.session}"}),
+            (
+                "dashboard today",
+                f"/websites/{self.d.site_pk}/?period=today",
+                {"Cookie": f"sessionid={self.d.session}"},
+            ),
+            (
+                "dashboard 7d",
+                f"/websites/{self.d.site_pk}/?period=7d",
+                {"Cookie": f"sessionid={self.d.session}"},
+            ),
             ("api stats", f"/api/v1/stats?site={site}&period=today", auth),
             ("api timeseries", f"/api/v1/timeseries?site={site}&period=30d", auth),
             ("api pages", f"/api/v1/breakdown/pages?site={site}&period=7d", auth),
-        ]  # fmt: skip
+        ]
         n = 0
         while not self.stop.is_set():
             what, path, headers = pages[n % len(pages)]
@@ -398,17 +363,6 @@ class Reader(threading.Thread):
             self.stop.wait(max(0.0, self.pause_s - (time.monotonic() - t0)))
 
 
-def rss_kb(pid: int) -> int | None:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        return None
-    return None
-
-
 class MemorySampler(threading.Thread):
     def __init__(self, d: Deployment, every_s: float = 5.0) -> None:
         super().__init__(daemon=True)
@@ -420,7 +374,7 @@ class MemorySampler(threading.Thread):
     def sample(self) -> None:
         t = time.monotonic() - self.t0
         for proc in self.d.procs:
-            for pid, role in sorted(proc.pids().items()):
+            for pid, role in sorted(proc.roles().items()):
                 kb = rss_kb(pid)
                 if kb is not None:
                     label = f"{proc.name}/{role}" + (f"#{pid}" if role == "granian-worker" else "")
@@ -439,40 +393,31 @@ class CpuMeter:
     def __init__(self, d: Deployment) -> None:
         self.d = d
         self.t0 = time.monotonic()
-        self.machine0 = ingest_bench.machine_cpu()
+        self.machine0 = machine_cpu()
         self.before = self._read()
 
     def _groups(self) -> dict[str, list[int]]:
-        groups = {"web": [], "workers": []}
+        groups: dict[str, list[int]] = {"web": [], "workers": []}
         for p in self.d.procs:
-            groups["web" if p.name.startswith("web") else "workers"] += list(p.pids())
-        groups["postgres"] = ingest_bench.postgres_pids(self.d.db_name)
+            groups["web" if p.name.startswith("web") else "workers"] += list(p.roles())
+        groups["postgres"] = postgres_pids(self.d.db_name)
         return groups
 
     def _read(self) -> dict[str, dict[int, float]]:
-        return {k: ingest_bench.proc_cpu(pids) for k, pids in self._groups().items()}
+        return {k: proc_cpu(pids) for k, pids in self._groups().items()}
 
     def cores(self, client_cpu_s: float) -> dict[str, float]:
         """``client_cpu_s``: what the client reported (it may have exited by now)."""
         after = self._read()
         wall = time.monotonic() - self.t0
-        used = {k: ingest_bench.cpu_delta(self.before.get(k, {}), v) / wall
-                for k, v in after.items()}  # fmt: skip
+        used = {k: cpu_delta(self.before.get(k, {}), v) / wall for k, v in after.items()}
         used["client"] = client_cpu_s / wall
-        total = (ingest_bench.machine_cpu() - self.machine0) / wall
+        total = (machine_cpu() - self.machine0) / wall
         used["others"] = max(0.0, total - sum(used.values()))
         return {k: round(v, 2) for k, v in used.items()}
 
 
 # --- Main -------------------------------------------------------------------------------
-def reachable(port: int) -> bool:
-    try:
-        with socket.create_connection((HOST, port), timeout=1):
-            return True
-    except OSError:
-        return False
-
-
 def pct(values: list[float], q: float) -> float:
     if not values:
         return 0.0
@@ -483,14 +428,22 @@ def pct(values: list[float], q: float) -> float:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--minutes", type=float, default=10.0)
-    parser.add_argument("--rate", type=float, default=None,
-                        help=f"events/s (default 70%% of {MEASURED_CAPACITY:,.0f}, "
-                             "docs/PERFORMANCE.md)")  # fmt: skip
-    parser.add_argument("--web-workers", type=int, default=1,
-                        help="granian workers per web server instance (2 instances)")  # fmt: skip
+    parser.add_argument(
+        "--rate",
+        type=float,
+        default=None,
+        help=f"events/s (default 70%% of {MEASURED_CAPACITY:,.0f}, docs/PERFORMANCE.md)",
+    )
+    parser.add_argument(
+        "--web-workers",
+        type=int,
+        default=1,
+        help="granian workers per web server instance (2 instances)",
+    )
     parser.add_argument("--conns", type=int, default=32, help="connections per server")
-    parser.add_argument("--reads", type=float, default=0.5,
-                        help="dashboard and stats API reads per second (0.5)")  # fmt: skip
+    parser.add_argument(
+        "--reads", type=float, default=0.5, help="dashboard and stats API reads per second (0.5)"
+    )
     parser.add_argument("--db-name", default="sa_soak")
     parser.add_argument("--redis-db", type=int, default=8)
     parser.add_argument("--keep", action="store_true", help="keep the temp dir with the logs")
@@ -498,16 +451,23 @@ def main() -> int:
     args = parser.parse_args()
     rate = args.rate or round(0.7 * MEASURED_CAPACITY)
     duration = args.minutes * 60
-    missing = [f"{name} ({port})" for name, port in (("PostgreSQL", 5432), ("Redis", 6379))
-               if not reachable(port)]  # fmt: skip
+    missing = [
+        f"{name} ({port})"
+        for name, port in (("PostgreSQL", 5432), ("Redis", 6379))
+        if not reachable(port)
+    ]
     if missing:
         print(f"soak needs {', '.join(missing)} on {HOST}")
         return 1
 
     tmp = Path(tempfile.mkdtemp(prefix="sa-soak-"))
-    d = Deployment(tmp=tmp, db_name=args.db_name, redis_url=f"redis://{HOST}:6379/{args.redis_db}",
-                   ports=[ingest_bench.free_port(), ingest_bench.free_port()],
-                   web_workers=args.web_workers)  # fmt: skip
+    d = Deployment(
+        tmp=tmp,
+        db_name=args.db_name,
+        redis_url=f"redis://{HOST}:6379/{args.redis_db}",
+        ports=[free_port(), free_port()],
+        web_workers=args.web_workers,
+    )
     problems: list[str] = []
     report: dict[str, Any] = {"minutes": args.minutes, "rate": rate}
     load = None
@@ -516,23 +476,25 @@ def main() -> int:
         d.setup()
         # The stream repeats after 120,000 events (visits continue, ids are new each time).
         n_events = int(min(120_000, max(10_000, rate * duration)))
-        events = ingest_bench.generate_events(n_events, tracking_id=d.tracking_id,
-                                              n_ips=20_000, seed=5)  # fmt: skip
+        events = generate_events(n_events, tracking_id=d.tracking_id, n_ips=20_000, seed=5)
         events_path = tmp / "events.tsv"
-        events_path.write_text("".join(f"{ua}\t{ip}\t{body}\n" for ua, ip, body in events))
-        log(ingest_bench.describe_traffic(events))
+        write_events(events_path, events)
+        log(describe_traffic(events))
         d.start()
-        log(f"set up in {time.monotonic() - t_setup:.0f} s: web servers on {d.ports} "
+        log(
+            f"set up in {time.monotonic() - t_setup:.0f} s: web servers on {d.ports} "
             f"({args.web_workers} granian worker(s) each), 2 workers + 1 scheduler; "
-            f"load average {os.getloadavg()[0]:.1f}")  # fmt: skip
+            f"load average {os.getloadavg()[0]:.1f}"
+        )
         sampler, reader = MemorySampler(d), Reader(d, args.reads)
         sampler.start()
         reader.start()
-        out: mp.Queue = mp.get_context("fork").Queue()
+        out: mp.Queue[dict[str, Any]] = mp.get_context("fork").Queue()
         load = mp.get_context("fork").Process(
             target=_load_process,
-            args=(str(events_path), d.ports, rate, duration, args.conns, out), daemon=True,
-        )  # fmt: skip
+            args=(str(events_path), d.ports, rate, duration, args.conns, out),
+            daemon=True,
+        )
         log(f"{args.minutes:g} minutes at {rate:,.0f} events/s, round robin over 2 servers")
         t_load = time.monotonic()
         load.start()
@@ -598,20 +560,33 @@ def main() -> int:
         lat_ms = [v * 1000 for v in lat]
         errors = result["non2xx"] + result["socket_errors"] + result["unanswered"]
         achieved = result["ok"] / duration
-        report.update({
-            "sent": result["sent"], "accepted": result["ok"], "accepted_pageviews": result["ok_views"],
-            "achieved_rate": round(achieved, 1), "errors": errors, "non2xx": result["status"],
-            "socket_errors": result["errors_detail"], "unanswered": result["unanswered"],
-            "resent_on_closed_keepalive": result["resent"],
-            "p50_ms": round(pct(lat_ms, 50), 1), "p99_ms": round(pct(lat_ms, 99), 1),
-            "max_ms": round(max(lat_ms, default=0), 1), "stored": stored, "dropped": drops,
-            "queue_drained_after_s": drained_after, "stats_pageviews": shown,
-            "consistent_after_s": consistent_after,
-        })  # fmt: skip
-        log(f"ingestion: {result['sent']:,} sent, {result['ok']:,} accepted ({achieved:,.0f}/s), "
+        report.update(
+            {
+                "sent": result["sent"],
+                "accepted": result["ok"],
+                "accepted_pageviews": result["ok_views"],
+                "achieved_rate": round(achieved, 1),
+                "errors": errors,
+                "non2xx": result["status"],
+                "socket_errors": result["errors_detail"],
+                "unanswered": result["unanswered"],
+                "resent_on_closed_keepalive": result["resent"],
+                "p50_ms": round(pct(lat_ms, 50), 1),
+                "p99_ms": round(pct(lat_ms, 99), 1),
+                "max_ms": round(max(lat_ms, default=0), 1),
+                "stored": stored,
+                "dropped": drops,
+                "queue_drained_after_s": drained_after,
+                "stats_pageviews": shown,
+                "consistent_after_s": consistent_after,
+            }
+        )
+        log(
+            f"ingestion: {result['sent']:,} sent, {result['ok']:,} accepted ({achieved:,.0f}/s), "
             f"errors {errors} (non-2xx {result['status'] or 0}, socket {result['errors_detail'] or 0}, "
             f"unanswered {result['unanswered']}); latency p50 {report['p50_ms']} ms, "
-            f"p99 {report['p99_ms']} ms, max {report['max_ms']} ms")  # fmt: skip
+            f"p99 {report['p99_ms']} ms, max {report['max_ms']} ms"
+        )
         report["cores"] = cores
         log(
             "CPU, cores averaged over the run: "
@@ -620,23 +595,31 @@ def main() -> int:
         reads = reader.results
         bad_reads = [(w, s) for w, s, _ in reads if not 200 <= s < 300]
         read_ms = [t * 1000 for _, _, t in reads]
-        report["reads"] = {"count": len(reads), "errors": len(bad_reads),
-                           "p50_ms": round(pct(read_ms, 50), 1), "p99_ms": round(pct(read_ms, 99), 1),
-                           "max_ms": round(max(read_ms, default=0), 1)}  # fmt: skip
+        report["reads"] = {
+            "count": len(reads),
+            "errors": len(bad_reads),
+            "p50_ms": round(pct(read_ms, 50), 1),
+            "p99_ms": round(pct(read_ms, 99), 1),
+            "max_ms": round(max(read_ms, default=0), 1),
+        }
         by_what: dict[str, list[float]] = {}
         for w, _, t in reads:
             by_what.setdefault(w, []).append(t * 1000)
-        log(f"dashboard reads: {len(reads)}, errors {len(bad_reads)}; latency p50 "
+        log(
+            f"dashboard reads: {len(reads)}, errors {len(bad_reads)}; latency p50 "
             f"{report['reads']['p50_ms']} ms, p99 {report['reads']['p99_ms']} ms; medians: "
-            + ", ".join(f"{w} {statistics.median(v):.0f} ms" for w, v in by_what.items()))  # fmt: skip
+            + ", ".join(f"{w} {statistics.median(v):.0f} ms" for w, v in by_what.items())
+        )
         if errors:
             problems.append(f"{errors} ingestion requests not answered 2xx")
         if bad_reads:
             problems.append(f"{len(bad_reads)} reads not answered 2xx: {bad_reads[:5]}")
         if achieved < 0.97 * rate:
             problems.append(f"the client achieved {achieved:,.0f}/s, not the {rate:,.0f}/s asked")
-        log(f"stored {stored:,} + dropped {sum(drops.values())} {drops or ''} = "
-            f"{stored + sum(drops.values()):,}; accepted {result['ok']:,}")  # fmt: skip
+        log(
+            f"stored {stored:,} + dropped {sum(drops.values())} {drops or ''} = "
+            f"{stored + sum(drops.values()):,}; accepted {result['ok']:,}"
+        )
         if stored + sum(drops.values()) != result["ok"]:
             problems.append("stored + dropped != accepted")
         if drained_after is None:
@@ -644,11 +627,14 @@ def main() -> int:
         else:
             log(f"job queue drained {drained_after:.0f} s after the traffic stopped")
         if consistent_after is None:
-            problems.append(f"the stats API shows {shown} page views, not the "
-                            f"{result['ok_views']} accepted")  # fmt: skip
+            problems.append(
+                f"the stats API shows {shown} page views, not the {result['ok_views']} accepted"
+            )
         else:
-            log(f"stats API page views {shown:,} == accepted page views, "
-                f"{consistent_after:.0f} s after the traffic stopped")  # fmt: skip
+            log(
+                f"stats API page views {shown:,} == accepted page views, "
+                f"{consistent_after:.0f} s after the traffic stopped"
+            )
 
         # Memory: start (after a minute's warm-up in longer runs), end, max per process.
         warm = 60.0 if duration >= 300 else 0.0
@@ -657,8 +643,12 @@ def main() -> int:
         for label, samples in sorted(sampler.samples.items()):
             after = [kb for t, kb in samples if t >= warm] or [kb for _, kb in samples]
             start_mb, end_mb, max_mb = after[0] / 1024, after[-1] / 1024, max(after) / 1024
-            mem[label] = {"start": round(start_mb, 1), "end": round(end_mb, 1),
-                          "max": round(max_mb, 1), "samples": len(samples)}  # fmt: skip
+            mem[label] = {
+                "start": round(start_mb, 1),
+                "end": round(end_mb, 1),
+                "max": round(max_mb, 1),
+                "samples": len(samples),
+            }
             grew = end_mb - start_mb
             flat = grew <= max(0.10 * start_mb, 15.0)
             note = "" if flat else ("   GREW" if duration >= 300 else "   (warm-up)")
@@ -667,14 +657,23 @@ def main() -> int:
                 problems.append(f"memory of {label} grew {start_mb:.0f} -> {end_mb:.0f} MB")
         report["rss_mb"] = mem
         # How long the refresh jobs took (huey logs each run at INFO).
-        took = [float(line.rsplit(" ", 1)[1].rstrip("s")) for p in d.procs
-                if not p.name.startswith("web") for line in p.log_text().splitlines()
-                if "refresh_website" in line and "executed in" in line]  # fmt: skip
+        took = [
+            float(line.rsplit(" ", 1)[1].rstrip("s"))
+            for p in d.procs
+            if not p.name.startswith("web")
+            for line in p.log_text().splitlines()
+            if "refresh_website" in line and "executed in" in line
+        ]
         if took:
-            report["refresh_jobs"] = {"count": len(took), "median_s": statistics.median(took),
-                                      "max_s": max(took)}  # fmt: skip
-            log(f"refresh jobs: {len(took)}, median {statistics.median(took):.2f} s, "
-                f"max {max(took):.2f} s")  # fmt: skip
+            report["refresh_jobs"] = {
+                "count": len(took),
+                "median_s": statistics.median(took),
+                "max_s": max(took),
+            }
+            log(
+                f"refresh jobs: {len(took)}, median {statistics.median(took):.2f} s, "
+                f"max {max(took):.2f} s"
+            )
         for p in d.procs:
             text = p.log_text()
             if "Traceback" in text:
@@ -690,16 +689,17 @@ def main() -> int:
             with contextlib.suppress(Exception):
                 import psycopg
 
-                with psycopg.connect(f"host={HOST} port=5432 user=postgres dbname=postgres",
-                                     autocommit=True) as conn:  # fmt: skip
+                with psycopg.connect(
+                    f"host={HOST} port=5432 user=postgres dbname=postgres", autocommit=True
+                ) as conn:
                     conn.execute(f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
         else:
             log(f"kept {tmp} (and the database {args.db_name})")
     report["problems"] = problems
     if args.json:
         args.json.write_text(json.dumps(report, indent=2, default=str))
-    for p in problems:
-        log(f"FAIL: {p}")
+    for problem in problems:
+        log(f"FAIL: {problem}")
     log("PASS" if not problems else f"FAIL ({len(problems)} problems)")
     return 1 if problems else 0
 
