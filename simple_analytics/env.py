@@ -5,6 +5,7 @@ Only ``settings.py`` calls these; the rest of the code reads ``django.conf.setti
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from pathlib import Path
 from typing import TypeVar
@@ -50,6 +51,28 @@ def env_list(name: str, default: list[str]) -> list[str]:
     if raw is None or raw.strip() == "":
         return default
     return [item.strip() for item in raw.split(",") if item.strip()]
+
+
+def env_seconds(name: str, default: float, *, maximum: float = 3600) -> float:
+    """A duration in seconds, above 0 and at most ``maximum``; ``default`` when unset or empty."""
+    raw = os.environ.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number of seconds, not {raw!r}") from None
+    if not 0 < value <= maximum:
+        raise ConfigError(f"{name} must be between 0 and {maximum:g} seconds")
+    return value
+
+
+def env_networks(name: str) -> list[ipaddress.IPv4Network | ipaddress.IPv6Network]:
+    """Comma-separated CIDRs (a bare address is its /32 or /128); empty when unset."""
+    try:
+        return [ipaddress.ip_network(cidr, strict=False) for cidr in env_list(name, [])]
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a comma-separated list of CIDRs: {exc}") from None
 
 
 def env_secret(name: str) -> str:

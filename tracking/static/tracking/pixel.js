@@ -11,90 +11,91 @@
  */
 (function (win, doc) {
   try {
-    var script = doc.currentScript,
-      site = script && script.getAttribute("data-site"),
-      loc = win.location,
-      nav = win.navigator;
+    const script = doc.currentScript;
+    const site = script && script.getAttribute("data-site");
+    const loc = win.location;
+    const nav = win.navigator;
     if (!site || nav.webdriver) return;
     if (
-      (loc.protocol == "file:" || /^(localhost|127(\.\d+){3}|\[::1\])$/.test(loc.hostname)) &&
+      (loc.protocol === "file:" || /^(localhost|127(\.\d+){3}|\[::1\])$/.test(loc.hostname)) &&
       !script.hasAttribute("data-allow-localhost")
     ) return;
-    var api = (script.getAttribute("data-api") || new URL(script.src).origin) + "/api/event",
-      path,
-      referrer = doc.referrer,
-      engaged,
-      shownAt,
-      exited,
-      count = 0,
-      // Events go out one after another: the server answers after the commit, so a quick
-      // PATH_CHANGE can never overtake the PAGE_VIEW that opens the session.
-      queue = Promise.resolve(),
-      post = function (body, tries) {
-        queue = queue.then(function () {
-          // A string body goes as text/plain: a "simple" CORS request, no preflight.
-          return fetch(api, {
-            method: "POST",
-            body: body,
-            keepalive: true,
-            credentials: "omit"
-          }).then(function (r) {
-            if (r.status > 499) throw r;
-          });
-        })["catch"](function () {
-          // The same body and so the same id: a retry of an event that did arrive is dropped.
-          tries < 3 && setTimeout(post, tries * 2e3, body, tries + 1);
-        });
-      },
-      send = function (type, exit) {
-        var body = JSON.stringify({
-          site: site,
-          type: type,
-          url: loc.href,
-          referrer: referrer,
-          screen: screen.width,
-          engaged_ms: exit && engaged,
-          // 96 random bits (without Web Crypto: Math.random and the clock).
-          id: (win.crypto ? crypto.getRandomValues(new Uint32Array(3)) : [Math.random(), Date.now()]).join("-")
-        });
-        try {
-          if (!exit || !nav.sendBeacon || !nav.sendBeacon(api, body)) post(body, 1);
-        } catch (e) {}
-      },
-      // Start counting a new page: its path, and its visible time from zero.
-      page = function () {
-        path = loc.pathname;
-        engaged = exited = 0;
-        shownAt = doc.visibilityState != "hidden" ? Date.now() : 0;
-      },
-      exit = function () {
-        if (shownAt) engaged += Date.now() - shownAt;
-        shownAt = 0;
-        if (!exited) {
-          exited = 1;
-          send("PAGE_EXIT", 1);
-        }
-      },
-      changed = function () {
-        // The same path again sends nothing, and a router stuck in a loop cannot flood.
-        if (loc.pathname == path || ++count > 30) return;
-        // The previous page refers the next one; the server ignores internal referrers.
-        referrer = "";
-        page();
-        send("PATH_CHANGE");
-      },
-      wrap = function (name) {
-        var orig = history[name];
-        history[name] = function () {
-          var res = orig.apply(this, arguments);
-          try {
-            changed();
-          } catch (e) {}
-          return res;
-        };
-      };
+    const api = (script.getAttribute("data-api") || new URL(script.src).origin) + "/api/event";
+    let path, engaged, shownAt, exited, count = 0;
+    let referrer = doc.referrer;
+    // Events go out one after another: the server answers after the commit, so a quick
+    // PATH_CHANGE can never overtake the PAGE_VIEW that opens the session.
+    let queue = Promise.resolve();
 
-    setInterval(function () {
+    function post(body, tries) {
+      queue = queue
+        // A string body goes as text/plain: a "simple" CORS request, no preflight.
+        .then(() => fetch(api, { method: "POST", body, keepalive: true, credentials: "omit" }))
+        .then((r) => {
+          if (r.status > 499) throw r;
+        })
+        .catch(() => {
+          // The same body and so the same id: a retry of an event that did arrive is dropped.
+          if (tries < 3) setTimeout(post, tries * 2e3, body, tries + 1);
+        });
+    }
+
+    function send(type, isExit) {
+      const body = JSON.stringify({
+        site,
+        type,
+        url: loc.href,
+        referrer,
+        screen: screen.width,
+        engaged_ms: isExit && engaged,
+        // 96 random bits (without Web Crypto: Math.random and the clock).
+        id: (win.crypto
+          ? crypto.getRandomValues(new Uint32Array(3))
+          : [Math.random(), Date.now()]
+        ).join("-")
+      });
+      try {
+        if (!isExit || !nav.sendBeacon || !nav.sendBeacon(api, body)) post(body, 1);
+      } catch {}
+    }
+
+    // Start counting a new page: its path, and its visible time from zero.
+    function page() {
+      path = loc.pathname;
+      engaged = exited = 0;
+      shownAt = doc.visibilityState !== "hidden" ? Date.now() : 0;
+    }
+
+    function exit() {
+      if (shownAt) engaged += Date.now() - shownAt;
+      shownAt = 0;
+      if (!exited) {
+        exited = 1;
+        send("PAGE_EXIT", 1);
+      }
+    }
+
+    function changed() {
+      // The same path again sends nothing, and a router stuck in a loop cannot flood.
+      if (loc.pathname === path || ++count > 30) return;
+      // The previous page refers the next one; the server ignores internal referrers.
+      referrer = "";
+      page();
+      send("PATH_CHANGE");
+    }
+
+    function wrap(name) {
+      const orig = history[name];
+      history[name] = function (...args) {
+        const res = orig.apply(this, args);
+        try {
+          changed();
+        } catch {}
+        return res;
+      };
+    }
+
+    setInterval(() => {
       count = 0;
     }, 6e4);
     wrap("pushState");
@@ -102,19 +103,19 @@
     win.addEventListener("popstate", changed);
     win.addEventListener("pagehide", exit);
     // Back/forward cache: a restored page is viewed again and may exit again.
-    win.addEventListener("pageshow", function (e) {
+    win.addEventListener("pageshow", (e) => {
       if (e.persisted) {
         referrer = "";
         page();
         send("PAGE_VIEW");
       }
     });
-    doc.addEventListener("visibilitychange", function () {
-      if (doc.visibilityState == "hidden") exit();
+    doc.addEventListener("visibilitychange", () => {
+      if (doc.visibilityState === "hidden") exit();
       else if (!shownAt) shownAt = Date.now();
     });
 
     page();
     send("PAGE_VIEW");
-  } catch (e) {}
+  } catch {}
 })(window, document);
