@@ -8,7 +8,7 @@ PORT ?= 8000
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/simple_analytics
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install install-dev run worker test test-sqlite test-pg test-faults test-soak browser-deps lint fmt check event bench-ingest bench-soak clean screenshots lint-js
+.PHONY: install install-dev run worker test test-fast test-sqlite test-pg test-faults test-soak browser-deps lint lint-py typecheck lint-js fmt check event bench-ingest bench-soak clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -39,13 +39,19 @@ browser-deps:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else echo "chromium not installed: browser tests will skip (apt-get install chromium)"; fi; }
 
-# The whole suite on SQLite, then again on PostgreSQL + Redis, then the fault tests and a
-# one-minute soak of the production processes.
+# Lint and types first, then the whole suite on SQLite, again on PostgreSQL + Redis, then
+# the fault tests and a one-minute soak of the production processes.
 test: install-dev browser-deps
+	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-pg
 	$(MAKE) --no-print-directory test-faults
 	$(MAKE) --no-print-directory test-soak
+
+# The inner loop: the SQLite suite without browsers, server processes, fuzzers and property
+# tests (about half the time); `make test` still runs everything.
+test-fast: install-dev
+	DATA_DIR=$$(mktemp -d) $(BIN)/pytest -m "not postgres and not slow" $(PYTEST_ARGS)
 
 test-sqlite: install-dev
 	DATA_DIR=$$(mktemp -d) $(BIN)/pytest -m "not postgres" $(PYTEST_ARGS)
@@ -73,9 +79,17 @@ test-soak: install-dev
 		echo "PostgreSQL or Redis not reachable: skipping the soak"; exit 0; }; \
 	$(BIN)/python systemtests/soak.py --minutes 1 --rate 150
 
-lint: install-dev
+# ruff (lint and format), the import layers (pyproject's [tool.importlinter]), mypy with
+# django-stubs over the product code, and ESLint over the browser JavaScript.
+lint: lint-py typecheck lint-js
+
+lint-py: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	$(BIN)/lint-imports
+
+typecheck: install-dev
+	$(BIN)/mypy simple_analytics accounts websites tracking stats dashboard api jobs core rollups bench systemtests scripts
 
 # ESLint over the browser JavaScript, at the versions in package-lock.json (`npm ci` only
 # when node_modules is missing or older than the lockfile). Without node/npm: skipped
@@ -95,7 +109,7 @@ fmt: install-dev
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-check: lint test
+check: test
 
 # A realistic PAGE_VIEW to a running server: make event SITE=<tracking id>
 event:

@@ -83,7 +83,7 @@ def _orm_beside_playwright() -> Iterator[None]:
 
 
 @pytest.fixture(scope="module")
-def browser(_orm_beside_playwright) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+def browser(_orm_beside_playwright) -> Iterator[Any]:
     """Debian's Chromium through Playwright; skips locally without it, fails under CI=true."""
     from simple_analytics.tests.browser import CHROMIUM_ARGS
 
@@ -98,3 +98,10 @@ def browser(_orm_beside_playwright) -> Iterator[Any]:  # type: ignore[no-untyped
         chromium = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Browser tests are slow by nature: ``-m "not slow"`` leaves them out too."""
+    for item in items:
+        if item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.slow)

@@ -4,16 +4,17 @@ from allauth.account.adapter import DefaultAccountAdapter
 from allauth.account.utils import user_email, user_username
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from accounts.throttle import client_id
 
 
 class AccountAdapter(DefaultAccountAdapter):
-    def is_open_for_signup(self, request) -> bool:  # type: ignore[no-untyped-def]
-        return settings.REGISTRATION_OPEN
+    def is_open_for_signup(self, request: HttpRequest) -> bool:
+        return bool(settings.REGISTRATION_OPEN)
 
-    def populate_username(self, request, user) -> None:  # type: ignore[no-untyped-def]
+    def populate_username(self, request: HttpRequest, user: User) -> None:
         # The username is the lower-cased email, as `createuser` makes it, so commands that
         # take an email (`site add --owner`) find users however they signed up.
         email = (user_email(user) or "").strip().lower()

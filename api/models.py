@@ -37,7 +37,9 @@ class ApiKey(models.Model):
         """Create a key; returns the row and the plain key, which is shown once only."""
         plain = KEY_PREFIX + secrets.token_urlsafe(32)
         row = cls.objects.create(
-            user=user, name=name.strip()[:100] or "API key", prefix=plain[:10],
+            user=user,
+            name=name.strip()[:100] or "API key",
+            prefix=plain[:10],
             key_hash=hash_key(plain),
-        )  # fmt: skip
+        )
         return row, plain

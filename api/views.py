@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 from accounts import throttle
 from api.models import ApiKey, hash_key
 from api.openapi import document as openapi_document
+from core.http import AuthenticatedHttpRequest
 from stats import queries
 from stats.dimensions import PUBLIC_BREAKDOWNS
 from stats.filters import FilterError, Filters
@@ -60,8 +61,9 @@ def _key_user(request: HttpRequest) -> User:
     # Checked before the key, and for good keys too: otherwise a guesser would still learn
     # which key is valid from a 200 among the 429s.
     if failures is not None and throttle.count(failures) >= limit:
-        raise ApiError(429, "too many invalid API keys from your address; retry later",
-                       failures.retry_after)  # fmt: skip
+        raise ApiError(
+            429, "too many invalid API keys from your address; retry later", failures.retry_after
+        )
     header = request.META.get("HTTP_AUTHORIZATION", "")
     key = header[7:].strip() if header[:7].lower() == "bearer " else ""
     key = key or request.META.get("HTTP_X_API_KEY", "").strip()
@@ -163,7 +165,7 @@ def openapi(request: HttpRequest) -> HttpResponse:
 
 
 @login_required
-def keys(request: HttpRequest) -> HttpResponse:
+def keys(request: AuthenticatedHttpRequest) -> HttpResponse:
     rows = ApiKey.objects.filter(user=request.user)
     new_key = request.session.pop("new_api_key", None)
     return render(request, "api/keys.html", {"keys": rows, "new_key": new_key})
@@ -171,7 +173,7 @@ def keys(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def key_create(request: HttpRequest) -> HttpResponse:
+def key_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     created = throttle.window("api-key-create", str(request.user.pk), 3600)
     if throttle.count(created) >= settings.API_KEYS_CREATED_PER_HOUR:
         messages.error(request, "Too many keys created in the last hour; try again later.")
@@ -189,7 +191,7 @@ def key_create(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_POST
-def key_revoke(request: HttpRequest, pk: int) -> HttpResponse:
+def key_revoke(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     row = get_object_or_404(ApiKey, pk=pk, user=request.user, revoked_at__isnull=True)
     row.revoked_at = timezone.now()
     row.save(update_fields=["revoked_at"])

@@ -16,19 +16,49 @@ from collections.abc import Iterator
 from typing import Any
 
 USER_AGENTS = [
-    (30, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"),
-    (14, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1"),
-    (12, "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36"),
-    (9, "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15"),
+    (
+        30,
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36",
+    ),
+    (
+        14,
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1",
+    ),
+    (
+        12,
+        "Mozilla/5.0 (Linux; Android 14; Pixel 8) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Mobile Safari/537.36",
+    ),
+    (
+        9,
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Safari/605.1.15",
+    ),
     (8, "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0"),
-    (7, "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0"),
-    (6, "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"),
-    (5, "Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36"),
-    (4, "Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1"),
+    (
+        7,
+        "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36 Edg/130.0.0.0",
+    ),
+    (
+        6,
+        "Mozilla/5.0 (Macintosh; Intel Mac OS X 10_15_7) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36",
+    ),
+    (
+        5,
+        "Mozilla/5.0 (Linux; Android 14; SAMSUNG SM-S918B) AppleWebKit/537.36 (KHTML, like Gecko) SamsungBrowser/26.0 Chrome/122.0.0.0 Mobile Safari/537.36",
+    ),
+    (
+        4,
+        "Mozilla/5.0 (iPad; CPU OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) Version/17.6 Mobile/15E148 Safari/604.1",
+    ),
     (3, "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"),
-    (2, "Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36"),
-    (2, "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/130.0.6723.90 Mobile/15E148 Safari/604.1"),
-]  # fmt: skip
+    (
+        2,
+        "Mozilla/5.0 (Linux; Android 13; SM-X710) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/130.0.0.0 Safari/537.36",
+    ),
+    (
+        2,
+        "Mozilla/5.0 (iPhone; CPU iPhone OS 17_6 like Mac OS X) AppleWebKit/605.1.15 (KHTML, like Gecko) CriOS/130.0.6723.90 Mobile/15E148 Safari/604.1",
+    ),
+]
 REFERRERS = [
     (45, ""),
     (25, "https://www.google.com/"),
@@ -49,9 +79,22 @@ CAMPAIGNS = [
 ]
 BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 SPIKE = "?utm_source=newsletter&utm_medium=email&utm_campaign=black-friday"
-PATHS = ["/", "/pricing", "/docs", "/blog", "/about", "/signup", "/login", "/features",
-         "/changelog", "/contact"] + [f"/blog/post-{i}" for i in range(120)] + [
-         f"/docs/page-{i}" for i in range(60)]  # fmt: skip
+PATHS = (
+    [
+        "/",
+        "/pricing",
+        "/docs",
+        "/blog",
+        "/about",
+        "/signup",
+        "/login",
+        "/features",
+        "/changelog",
+        "/contact",
+    ]
+    + [f"/blog/post-{i}" for i in range(120)]
+    + [f"/docs/page-{i}" for i in range(60)]
+)
 ZIPF = [1 / (i + 1) ** 1.1 for i in range(len(PATHS))]
 EVENTS_PER_VISIT = 2.93  # measured: events per visit (returns and bots included)
 
@@ -118,8 +161,14 @@ def generate(
         ip = f"10.{n % 250}.{(n // 250) % 250}.{n // 62500 % 250 + 1}"
         if rng.random() < 0.02:
             # A crawler: dropped by ingestion and counted as a bot.
-            event = {"site": site, "type": "PAGE_VIEW", "url": f"https://{domain}/",
-                     "ts": at.isoformat(), "ip": ip, "user_agent": BOT_UA}  # fmt: skip
+            event: dict[str, Any] = {
+                "site": site,
+                "type": "PAGE_VIEW",
+                "url": f"https://{domain}/",
+                "ts": at.isoformat(),
+                "ip": ip,
+                "user_agent": BOT_UA,
+            }
             heapq.heappush(pending, (event["ts"], seq, event))
             seq += 1
             continue
@@ -129,17 +178,29 @@ def generate(
         path = "/"
         for i in range(min(6, 1 + int(rng.expovariate(0.6)))):
             path = rng.choices(PATHS, weights=ZIPF)[0]
-            event = {"site": site, "type": "PAGE_VIEW" if i == 0 else "PATH_CHANGE",
-                     "url": f"https://{domain}{path}{tail if i == 0 else ''}",
-                     "referrer": referrer if i == 0 else "", "screen": 390 if "Mobile" in ua else 1440,
-                     "ts": at.isoformat(), "ip": ip, "user_agent": ua}  # fmt: skip
+            event = {
+                "site": site,
+                "type": "PAGE_VIEW" if i == 0 else "PATH_CHANGE",
+                "url": f"https://{domain}{path}{tail if i == 0 else ''}",
+                "referrer": referrer if i == 0 else "",
+                "screen": 390 if "Mobile" in ua else 1440,
+                "ts": at.isoformat(),
+                "ip": ip,
+                "user_agent": ua,
+            }
             heapq.heappush(pending, (event["ts"], seq, event))
             seq += 1
             at += dt.timedelta(seconds=rng.randint(5, 240))
         if rng.random() < 0.8:
-            event = {"site": site, "type": "PAGE_EXIT", "url": f"https://{domain}{path}",
-                     "engaged_ms": rng.randint(1000, 120_000), "ts": at.isoformat(),
-                     "ip": ip, "user_agent": ua}  # fmt: skip
+            event = {
+                "site": site,
+                "type": "PAGE_EXIT",
+                "url": f"https://{domain}{path}",
+                "engaged_ms": rng.randint(1000, 120_000),
+                "ts": at.isoformat(),
+                "ip": ip,
+                "user_agent": ua,
+            }
             heapq.heappush(pending, (event["ts"], seq, event))
             seq += 1
     while pending:

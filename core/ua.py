@@ -8,10 +8,11 @@ from typing import NamedTuple
 
 import ua_parser
 from crawlerdetect import CrawlerDetect
+from ua_parser.regex import Resolver as RegexResolver
 
 # The Rust-backed resolver (ua-parser-rs) is pinned explicitly: ~100x the pure-Python one,
 # and results differ slightly between resolvers, so every process must use the same one.
-_PARSER = ua_parser.Parser(ua_parser.RegexResolver(ua_parser.load_builtins()))
+_PARSER = ua_parser.Parser(RegexResolver(ua_parser.load_builtins()))
 # One shared instance; only its boolean answer is used (its match details are not
 # thread-safe).
 _CRAWLERS = CrawlerDetect()

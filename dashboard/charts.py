@@ -135,8 +135,12 @@ def _candidates(points: Sequence[Point], granularity: str, step: int, months: bo
     return out
 
 
-_STEPS = {"minute": (1, 2, 5, 10, 15, 30), "hour": (1, 2, 3, 4, 6, 12, 24),
-          "day": (1, 2, 3, 4, 5, 7, 14, 21, 28), "month": (1, 2, 3, 6, 12)}  # fmt: skip
+_STEPS = {
+    "minute": (1, 2, 5, 10, 15, 30),
+    "hour": (1, 2, 3, 4, 6, 12, 24),
+    "day": (1, 2, 3, 4, 5, 7, 14, 21, 28),
+    "month": (1, 2, 3, 6, 12),
+}
 
 
 def _pick(points: Sequence[Point], granularity: str, limit: int) -> list[int]:
@@ -196,7 +200,7 @@ def build(
         return PLOT_UNITS - value / top * PLOT_UNITS
 
     buckets = []
-    segments = []
+    segments: list[str] = []
     for i, p in enumerate(points):
         x = i * BUCKET_W
         future = p.t > now

@@ -19,58 +19,22 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
-import time
-import urllib.error
-import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-from simple_analytics.tests.chromium import chromium_args  # noqa: E402  (the tests' flags)
+if TYPE_CHECKING:
+    from playwright.sync_api import Page, ViewportSize
 
-BIN = Path(sys.executable).parent
-CLI = str(BIN / "simple-analytics")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from simple_analytics.tests.chromium import chromium_args
+from systemtests.harness import CLI, HOST, ROOT, Proc, cli, free_port, wait_http
+
 DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-analytics"
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_until_up(url: str, server: subprocess.Popen[bytes], timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited with {server.returncode} before it answered")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except (urllib.error.URLError, OSError):
-            pass
-        time.sleep(0.2)
-    raise SystemExit(f"the server did not answer {url} within {timeout:.0f}s")
-
-
-def stop(server: subprocess.Popen[bytes]) -> None:
-    # `serve` stops its web server and job consumer on SIGTERM.
-    if server.poll() is None:
-        server.send_signal(signal.SIGTERM)
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait()
+DESKTOP: ViewportSize = {"width": 1440, "height": 900}
+PHONE: ViewportSize = {"width": 390, "height": 844}
 
 
 def shoot(base: str, out: Path) -> list[Path]:
@@ -90,7 +54,7 @@ def shoot(base: str, out: Path) -> list[Path]:
         page.click('main form button[type="submit"]')
         page.wait_for_url(f"{base}/websites/")
 
-        def save(p, name: str) -> None:  # type: ignore[no-untyped-def]
+        def save(p: Page, name: str) -> None:
             p.wait_for_load_state("networkidle")
             p.evaluate("document.fonts.ready")
             path = out / name
@@ -125,36 +89,25 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
 
-    data_dir = tempfile.mkdtemp(prefix="sa-screenshots-")
+    data_dir = Path(tempfile.mkdtemp(prefix="sa-screenshots-"))
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
-    env.update({"DATA_DIR": data_dir, "DEBUG": "False", "LOG_LEVEL": "WARNING"})
+    env.update({"DATA_DIR": str(data_dir), "DEBUG": "False", "LOG_LEVEL": "WARNING"})
     port = free_port()
     base = f"http://localhost:{port}"  # the host the snippet on the snippet page shows
-    log_path = Path(data_dir) / "serve.log"
-    log = log_path.open("wb")
-    server = subprocess.Popen(
-        [CLI, "serve", "--host", "127.0.0.1", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        start_new_session=True,  # its own process group: nothing is left behind
-    )
+    server = Proc("serve", [CLI, "serve", "--host", HOST, "--port", str(port)], env, data_dir)
+    server.start()
     ok = False
     try:
-        wait_until_up(f"{base}/healthz", server)
+        wait_http(port, alive=server.alive)
         print(f"server up at {base}; loading the demo data ...", flush=True)
-        subprocess.run(
-            [CLI, "demo", "--quiet", "--events", str(args.events)], env=env, cwd=ROOT, check=True
-        )
+        cli(env, "demo", "--quiet", "--events", str(args.events), timeout=None)
         for path in shoot(base, args.out):
             print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
         ok = True
     finally:
-        stop(server)
-        log.close()
+        server.stop(timeout=20)
         if not ok:
-            print(f"--- the server's output ---\n{log_path.read_text(errors='replace')[-4000:]}")
+            print(f"--- the server's output ---\n{server.log_text()[-4000:]}")
         shutil.rmtree(data_dir, ignore_errors=True)
 
 

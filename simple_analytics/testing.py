@@ -8,6 +8,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from django.contrib.auth import get_user_model
+from django.contrib.auth.models import User
 
 from tracking import pipeline
 from tracking.payload import from_dict
@@ -27,12 +28,14 @@ IPHONE_UA = (
 _seq = itertools.count(1)
 
 
-def make_user(email: str | None = None, password: str = "correct-horse-battery-9"):  # type: ignore[no-untyped-def]
+def make_user(email: str | None = None, password: str = "correct-horse-battery-9") -> User:
     email = email or f"user{next(_seq)}@example.com"
     return get_user_model().objects.create_user(username=email, email=email, password=password)
 
 
-def make_website(owner=None, domain: str = "example.com", timezone: str = "UTC") -> Website:  # type: ignore[no-untyped-def]
+def make_website(
+    owner: User | None = None, domain: str = "example.com", timezone: str = "UTC"
+) -> Website:
     return website_create(owner=owner or make_user(), domain=domain, timezone=timezone)
 
 

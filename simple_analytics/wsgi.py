@@ -31,8 +31,16 @@ if os.environ.get("SIMPLE_ANALYTICS_JOBS_IN_WEB") == "1":
 
     inprocess.start()
 INGEST_PATH = "/api/event"
-_REASONS = {202: "Accepted", 204: "No Content", 400: "Bad Request", 405: "Method Not Allowed",
-            413: "Content Too Large", 429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}  # fmt: skip
+_REASONS = {
+    202: "Accepted",
+    204: "No Content",
+    400: "Bad Request",
+    405: "Method Not Allowed",
+    413: "Content Too Large",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    503: "Service Unavailable",
+}
 
 
 def ingest(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

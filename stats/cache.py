@@ -20,7 +20,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterator
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.core.cache import cache
@@ -134,10 +134,10 @@ def cached(key: str | Callable[[], str], compute: Callable[[], T], *, live: bool
         key = key()
     batch = _batch.get()
     if batch is not None and key in batch:
-        return batch[key]
+        return cast(T, batch[key])
     found = safe_get_many([key]).get(key, MISSING)
     if found is not MISSING:
-        return found  # type: ignore[return-value]
+        return cast(T, found)
     value = compute()
     safe_set(key, value, settings.STATS_LIVE_CACHE_SECONDS if live else LONG_SECONDS)
     if batch is not None:

@@ -119,17 +119,19 @@ def timeseries(
             acc[1] += row["v"]
             acc[2] += row["n"]
         return dict(out)
-    for row in (
+    for view in (
         pageviews_qs(website_id, start, end, filters)
         .annotate(b=trunc("created_at", tzinfo=trunc_tz))
         .values("b")
         .annotate(n=Count("id"))
     ):
-        out[bucket_key(row["b"], granularity, tz)][0] += row["n"]
-    for row in sessions.values("b").annotate(n=Count("id"), v=Count("visitor_id", distinct=True)):
-        acc = out[bucket_key(row["b"], granularity, tz)]
-        acc[1] += row["v"]
-        acc[2] += row["n"]
+        out[bucket_key(view["b"], granularity, tz)][0] += view["n"]
+    for started in sessions.values("b").annotate(
+        n=Count("id"), v=Count("visitor_id", distinct=True)
+    ):
+        acc = out[bucket_key(started["b"], granularity, tz)]
+        acc[1] += started["v"]
+        acc[2] += started["n"]
     return dict(out)
 
 

@@ -31,6 +31,7 @@ import logging
 import math
 import threading
 import time
+from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import caches
@@ -61,7 +62,7 @@ end
 return totals
 """
 # Bound to no client: each call passes the backend's current one.
-_SCRIPT = Script(None, _LUA.encode())  # type: ignore[arg-type]
+_SCRIPT = Script(cast(Redis, None), _LUA.encode())
 
 _clock = time.time  # replaced by tests to pin a window
 _paused_until = 0.0
@@ -213,7 +214,8 @@ def _redis(backend: RedisCache) -> Redis:
     connections). Django builds a new client object for every cache call, which costs
     more than the round trip itself (measured: ~0.4 ms of CPU); one per pool is enough,
     as redis-py clients are thread-safe."""
-    pool = backend._cache._get_connection_pool(write=True)
+    # A private method of Django's Redis client, which its type stubs do not declare.
+    pool = cast(Any, backend._cache)._get_connection_pool(write=True)
     client = _clients.get(id(pool))
     if client is None or client.connection_pool is not pool:
         client = _clients[id(pool)] = Redis(connection_pool=pool)

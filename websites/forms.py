@@ -4,17 +4,27 @@ from __future__ import annotations
 
 import functools
 import zoneinfo
+from typing import Any
 
 from django import forms
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 
 from websites.models import Website
 from websites.services import normalise_domain, validate_timezone
 
 _REGIONS = (
-    "Africa", "America", "Antarctica", "Arctic", "Asia", "Atlantic", "Australia", "Europe",
-    "Indian", "Pacific",
-)  # fmt: skip
+    "Africa",
+    "America",
+    "Antarctica",
+    "Arctic",
+    "Asia",
+    "Atlantic",
+    "Australia",
+    "Europe",
+    "Indian",
+    "Pacific",
+)
 # In the IANA list but not a zone anyone would pick.
 _HIDDEN_ZONES = {"Factory", "localtime"}
 
@@ -67,7 +77,9 @@ class WebsiteForm(forms.Form):
         help_text="Reports count days from midnight in this time zone.",
     )
 
-    def __init__(self, *args, owner, website: Website | None = None, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(
+        self, *args: Any, owner: User, website: Website | None = None, **kwargs: Any
+    ) -> None:
         if website is not None:
             kwargs.setdefault(
                 "initial",
@@ -115,13 +127,13 @@ class DeleteWebsiteForm(forms.Form):
         ),
     )
 
-    def __init__(self, *args, website: Website, **kwargs) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, *args: Any, website: Website, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.website = website
         self.fields["confirm"].widget.attrs["placeholder"] = website.domain
 
     def clean_confirm(self) -> str:
-        value = self.cleaned_data["confirm"].strip().lower()
+        value: str = self.cleaned_data["confirm"].strip().lower()
         if value != self.website.domain:
             raise ValidationError(
                 f"Type {self.website.domain} exactly to delete this website.", code="mismatch"

@@ -11,6 +11,7 @@ import re
 import zoneinfo
 from urllib.parse import urlsplit
 
+from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
@@ -44,7 +45,7 @@ def validate_timezone(name: str) -> str:
     return name
 
 
-def website_create(*, owner, domain: str, name: str = "", timezone: str = "UTC") -> Website:  # type: ignore[no-untyped-def]
+def website_create(*, owner: User, domain: str, name: str = "", timezone: str = "UTC") -> Website:
     domain = normalise_domain(domain)
     website = Website.objects.create(
         owner=owner,

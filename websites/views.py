@@ -14,6 +14,7 @@ from django.http import HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
+from core.http import AuthenticatedHttpRequest
 from websites.forms import DeleteWebsiteForm, WebsiteForm
 from websites.selectors import website_get_for_user_or_404
 from websites.services import website_create, website_delete, website_update
@@ -26,7 +27,7 @@ def _data(request: HttpRequest) -> QueryDict | None:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def website_add(request: HttpRequest) -> HttpResponse:
+def website_add(request: AuthenticatedHttpRequest) -> HttpResponse:
     form = WebsiteForm(_data(request), owner=request.user)
     if request.method == "POST" and form.is_valid():
         try:
@@ -41,7 +42,7 @@ def website_add(request: HttpRequest) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def website_edit(request: HttpRequest, pk: int) -> HttpResponse:
+def website_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     website = website_get_for_user_or_404(request.user, pk)
     form = WebsiteForm(_data(request), owner=request.user, website=website)
     if request.method == "POST" and form.is_valid():
@@ -57,7 +58,7 @@ def website_edit(request: HttpRequest, pk: int) -> HttpResponse:
 
 @login_required
 @require_http_methods(["GET", "POST"])
-def website_delete_view(request: HttpRequest, pk: int) -> HttpResponse:
+def website_delete_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     website = website_get_for_user_or_404(request.user, pk)
     form = DeleteWebsiteForm(_data(request), website=website)
     if request.method == "POST" and form.is_valid():

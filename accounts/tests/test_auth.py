@@ -25,14 +25,14 @@ def logged_in_user_id(client: Client) -> str | None:
     return client.session.get("_auth_user_id")
 
 
-def signup(client: Client, email: str = "new@example.com", password: str = PASSWORD):  # type: ignore[no-untyped-def]
+def signup(client: Client, email: str = "new@example.com", password: str = PASSWORD):
     return client.post(
         reverse("account_signup"),
         {"email": email, "password1": password, "password2": password},
     )
 
 
-def login(client: Client, email: str, password: str = PASSWORD):  # type: ignore[no-untyped-def]
+def login(client: Client, email: str, password: str = PASSWORD):
     return client.post(reverse("account_login"), {"login": email, "password": password})
 
 
@@ -143,8 +143,10 @@ def test_password_reset_mails_a_link_without_revealing_whether_the_address_exist
     form = client.get("/" + path, follow=True)
     assert form.status_code == 200
     new = "a-brand-new-passphrase-7"
-    done = client.post(form.redirect_chain[-1][0] if form.redirect_chain else "/" + path,
-                       {"password1": new, "password2": new})  # fmt: skip
+    done = client.post(
+        form.redirect_chain[-1][0] if form.redirect_chain else "/" + path,
+        {"password1": new, "password2": new},
+    )
     assert done.status_code == 302
     assert login(Client(), "ops@example.com", new).status_code == 302
 

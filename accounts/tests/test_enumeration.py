@@ -22,7 +22,7 @@ PASSWORD = "correct-horse-battery-9"
 _CSRF = re.compile(rb'name="csrfmiddlewaretoken" value="[^"]+"')
 
 
-def page(response, *replace: str) -> bytes:  # type: ignore[no-untyped-def]
+def page(response, *replace: str) -> bytes:
     content = _CSRF.sub(b"csrf", response.content)
     for value in replace:
         content = content.replace(value.encode(), b"<EMAIL>")

@@ -28,22 +28,29 @@ def rate(action: str) -> tuple[int, str]:
     return int(amount), per
 
 
-def login(email: str, password: str, ip: str = "203.0.113.7", **headers: str):  # type: ignore[no-untyped-def]
+def login(email: str, password: str, ip: str = "203.0.113.7", **headers: str):
     client = Client(REMOTE_ADDR=ip)
-    response = client.post(reverse("account_login"), {"login": email, "password": password},
-                           **headers)  # fmt: skip
+    response = client.post(
+        reverse("account_login"), {"login": email, "password": password}, **headers
+    )
     return response, "_auth_user_id" in client.session
 
 
-def blocked(response) -> bool:  # type: ignore[no-untyped-def]
+def blocked(response) -> bool:
     return response.status_code == 429 or b"Too many failed login attempts" in response.content
 
 
 def test_the_limits_are_configured():
     from allauth.account import app_settings
 
-    for action in ("login", "login_failed", "signup", "reset_password",
-                   "reset_password_from_key", "change_password"):  # fmt: skip
+    for action in (
+        "login",
+        "login_failed",
+        "signup",
+        "reset_password",
+        "reset_password_from_key",
+        "change_password",
+    ):
         assert app_settings.RATE_LIMITS[action] == django_settings.ACCOUNT_RATE_LIMITS[action]
     assert rate("login_failed") == (10, "ip")
 
@@ -76,19 +83,22 @@ def test_behind_a_trusted_proxy_clients_are_told_apart(settings):
     amount, _ = rate("login_failed")
     for n in range(amount):
         login(f"guess{n}@example.com", "wrong-1", ip="10.0.0.2", HTTP_X_FORWARDED_FOR="192.0.2.1")
-    response, ok = login("victim@example.com", PASSWORD, ip="10.0.0.2",
-                         HTTP_X_FORWARDED_FOR="192.0.2.1")  # fmt: skip
+    response, ok = login(
+        "victim@example.com", PASSWORD, ip="10.0.0.2", HTTP_X_FORWARDED_FOR="192.0.2.1"
+    )
     assert blocked(response) and not ok
-    response, ok = login("victim@example.com", PASSWORD, ip="10.0.0.2",
-                         HTTP_X_FORWARDED_FOR="192.0.2.2")  # fmt: skip
+    response, ok = login(
+        "victim@example.com", PASSWORD, ip="10.0.0.2", HTTP_X_FORWARDED_FOR="192.0.2.2"
+    )
     assert ok
 
 
 def test_password_reset_requests_are_throttled_per_address_and_per_email():
     make_user("known@example.com")
     url = reverse("account_reset_password")
-    per_email = int(django_settings.ACCOUNT_RATE_LIMITS["reset_password"].split(",")[1]
-                    .split("/")[0])  # fmt: skip
+    per_email = int(
+        django_settings.ACCOUNT_RATE_LIMITS["reset_password"].split(",")[1].split("/")[0]
+    )
     for n in range(per_email):
         response = Client(REMOTE_ADDR=f"198.51.100.{n + 1}").post(
             url, {"email": "known@example.com"}
@@ -122,9 +132,10 @@ def test_sign_ups_are_throttled_per_address():
 
 def test_rate_limit_cache_keys_hold_no_address():
     login("guess@example.com", "wrong-password-1", ip="203.0.113.77")
-    Client(REMOTE_ADDR="203.0.113.77").post(reverse("account_reset_password"),
-                                             {"email": "x@example.com"})  # fmt: skip
-    store = cache._cache  # type: ignore[attr-defined]
+    Client(REMOTE_ADDR="203.0.113.77").post(
+        reverse("account_reset_password"), {"email": "x@example.com"}
+    )
+    store = cache._cache
     if isinstance(store, dict):  # the in-process cache
         keys = list(store)
     else:  # Redis: scan the keys of this cache

@@ -73,8 +73,14 @@ def test_timeseries_and_breakdown_endpoints(client, owner_key):
 
 def test_filters_apply_to_the_api(client, owner_key):
     website, key = owner_key
-    data = get(client, "/api/v1/stats", key, site=website.tracking_id, period="custom",
-               **{"from": "2026-02-03", "to": "2026-02-03", "utm_source": "mail"}).json()  # fmt: skip
+    data = get(
+        client,
+        "/api/v1/stats",
+        key,
+        site=website.tracking_id,
+        period="custom",
+        **{"from": "2026-02-03", "to": "2026-02-03", "utm_source": "mail"},
+    ).json()
     assert (data["sessions"], data["pageviews"]) == (1, 2)
 
 
@@ -162,8 +168,13 @@ def test_cli_stats_prints_the_same_json(owner_key, capsys):
         "--json",
     )
     cli = json.loads(capsys.readouterr().out)
-    api = get(Client(), "/api/v1/stats", key, site=website.tracking_id,
-              **{"from": "2026-02-03", "to": "2026-02-03"}).json()  # fmt: skip
+    api = get(
+        Client(),
+        "/api/v1/stats",
+        key,
+        site=website.tracking_id,
+        **{"from": "2026-02-03", "to": "2026-02-03"},
+    ).json()
     assert cli == api
 
 

@@ -24,7 +24,7 @@ from schemathesis import GenerationMode
 from api.models import ApiKey
 from simple_analytics.testing import make_user, make_website, record_events
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 CHECKS = [
     schemathesis.checks.not_a_server_error,
@@ -59,14 +59,26 @@ def owner_site():
     website = make_website(owner=owner, domain="example.com")
     now = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=2)
     url = "https://example.com"
-    record_events(website, [
-        {"type": "PAGE_VIEW", "url": f"{url}/?utm_source=news&utm_campaign=launch", "at": now},
-        {"type": "PATH_CHANGE", "url": f"{url}/pricing", "at": now + dt.timedelta(seconds=5)},
-        {"type": "PAGE_EXIT", "url": f"{url}/pricing", "at": now + dt.timedelta(seconds=40),
-         "engaged_ms": 30_000},
-        {"type": "PAGE_VIEW", "url": f"{url}/", "at": now, "ip": "198.51.100.9",
-         "referrer": "https://www.google.com/"},
-    ])  # fmt: skip
+    record_events(
+        website,
+        [
+            {"type": "PAGE_VIEW", "url": f"{url}/?utm_source=news&utm_campaign=launch", "at": now},
+            {"type": "PATH_CHANGE", "url": f"{url}/pricing", "at": now + dt.timedelta(seconds=5)},
+            {
+                "type": "PAGE_EXIT",
+                "url": f"{url}/pricing",
+                "at": now + dt.timedelta(seconds=40),
+                "engaged_ms": 30_000,
+            },
+            {
+                "type": "PAGE_VIEW",
+                "url": f"{url}/",
+                "at": now,
+                "ip": "198.51.100.9",
+                "referrer": "https://www.google.com/",
+            },
+        ],
+    )
     _, key = ApiKey.issue(user=owner, name="schemathesis")
     return website, key
 
@@ -77,9 +89,13 @@ FUZZ = settings(
     max_examples=int(os.environ.get("FUZZ_EXAMPLES", "40")),
     deadline=None,
     database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow,
-                           HealthCheck.filter_too_much, HealthCheck.data_too_large],
-)  # fmt: skip
+    suppress_health_check=[
+        HealthCheck.function_scoped_fixture,
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.data_too_large,
+    ],
+)
 
 
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])

@@ -161,8 +161,9 @@ def test_creating_keys_is_capped_per_hour(settings):
         assert client.post("/account/api-keys/create/", {"name": f"k{n}"}).status_code == 302
     response = client.post("/account/api-keys/create/", {"name": "one too many"}, follow=True)
     assert b"Too many keys created" in response.content
-    assert list(ApiKey.objects.filter(user=user).order_by("name").values_list("name", flat=True)) \
-        == ["k0", "k1", "k2"]  # fmt: skip
+    assert list(
+        ApiKey.objects.filter(user=user).order_by("name").values_list("name", flat=True)
+    ) == ["k0", "k1", "k2"]
     # Someone else is not affected.
     other = Client()
     other.force_login(make_user())

@@ -63,15 +63,15 @@ def website(owner):
     return website
 
 
-def export(client: Client, website, **query):  # type: ignore[no-untyped-def]
+def export(client: Client, website, **query):
     return client.get(reverse("dashboard:export", args=[website.pk]), query)
 
 
-def table(response) -> list[dict[str, str]]:  # type: ignore[no-untyped-def]
+def table(response) -> list[dict[str, str]]:
     return list(csv.DictReader(io.StringIO(response.content.decode("utf-8"))))
 
 
-def logged_in(user) -> Client:  # type: ignore[no-untyped-def]
+def logged_in(user) -> Client:
     client = Client()
     client.force_login(user)
     return client

@@ -93,9 +93,14 @@ def test_createuser_and_site_add_print_a_working_snippet():
         "createuser", "Owner@Example.com", "--password", "a-long-pass-phrase-77", stdout=out
     )
     call_command(
-        "site_add", "https://www.Shop.example/", "--owner", "owner@example.com",
-        "--timezone", "Europe/Berlin", stdout=out,
-    )  # fmt: skip
+        "site_add",
+        "https://www.Shop.example/",
+        "--owner",
+        "owner@example.com",
+        "--timezone",
+        "Europe/Berlin",
+        stdout=out,
+    )
     website = Website.objects.get()
     assert (website.domain, website.timezone) == ("shop.example", "Europe/Berlin")
     assert f'data-site="{website.tracking_id}"' in out.getvalue()

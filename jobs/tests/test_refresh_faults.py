@@ -18,8 +18,9 @@ pytestmark = pytest.mark.django_db
 
 
 def _refresh_jobs():
-    return sorted(t.args for t in HUEY.scheduled() + HUEY.pending()
-                  if t.name.endswith("refresh_website"))  # fmt: skip
+    return sorted(
+        t.args for t in HUEY.scheduled() + HUEY.pending() if t.name.endswith("refresh_website")
+    )
 
 
 def _unreachable_storage() -> RedisStorage:

@@ -27,7 +27,7 @@ from stats.filters import NO_FILTERS, Filters
 from stats.periods import for_days, from_query
 from tracking.models import Event, Session
 
-pytestmark = pytest.mark.django_db(transaction=False)
+pytestmark = [pytest.mark.django_db(transaction=False), pytest.mark.slow]
 
 ZONES = [
     "UTC",

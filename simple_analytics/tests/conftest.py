@@ -27,7 +27,7 @@ def world(db) -> World:
 
 
 @pytest.fixture
-def new_context(browser) -> Iterator[Callable[..., Any]]:  # type: ignore[no-untyped-def]
+def new_context(browser) -> Iterator[Callable[..., Any]]:
     """Open browser contexts (desktop 1280 px unless told otherwise); all closed at the end."""
     opened: list[Any] = []
 

@@ -170,8 +170,9 @@ def make_world() -> World:
     EmailAddress.objects.create(user=other, email=other.email, verified=True, primary=True)
     other_website = make_website(owner=other, domain="other.example")
     _, other_plain = ApiKey.issue(user=other, name="other key")
-    return World(owner, other, website, other_website, owner_key, owner_plain, other_plain,
-                 revoked_plain)  # fmt: skip
+    return World(
+        owner, other, website, other_website, owner_key, owner_plain, other_plain, revoked_plain
+    )
 
 
 # --- how to fill each parameter ---------------------------------------------------------
@@ -193,8 +194,9 @@ class Fill:
 
 
 def _missing_pk(model: Any) -> Callable[[World], str]:
-    return lambda w: str((model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0)
-                         + 10_000)  # fmt: skip
+    return lambda w: str(
+        (model.objects.order_by("-pk").values_list("pk", flat=True).first() or 0) + 10_000
+    )
 
 
 _USER_PK = Fill("object", lambda w: str(w.owner.pk), _missing_pk(get_user_model()))

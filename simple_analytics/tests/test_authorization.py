@@ -75,15 +75,22 @@ def snapshot() -> dict[str, list[tuple[Any, ...]]]:
             f.attname for f in meta.concrete_fields if (meta.label, f.name) not in BOOKKEEPING
         ]
         rows = model._default_manager.order_by("pk").values_list(*columns)
-        out[meta.label] = [tuple(bytes(v) if isinstance(v, memoryview) else v for v in row)
-                           for row in rows]  # fmt: skip
+        out[meta.label] = [
+            tuple(bytes(v) if isinstance(v, memoryview) else v for v in row) for row in rows
+        ]
     return out
 
 
 def test_the_snapshot_sees_every_app_and_every_change(world):
     before = snapshot()
-    assert {"auth.User", "websites.Website", "api.ApiKey", "tracking.Event",
-            "tracking.Session", "account.EmailAddress"} <= set(before)  # fmt: skip
+    assert {
+        "auth.User",
+        "websites.Website",
+        "api.ApiKey",
+        "tracking.Event",
+        "tracking.Session",
+        "account.EmailAddress",
+    } <= set(before)
     world.website.name = "renamed"
     world.website.save(update_fields=["name"])
     assert snapshot() != before
@@ -345,8 +352,13 @@ def test_api_route_needs_the_owners_key(route, world):
     assert snapshot() == before, "another user's key changed the database"
 
     # Every other method changes nothing and is refused alike, for anyone.
-    keys = (None, "sa_not-a-key", world.revoked_plain_key, world.other_plain_key,
-            world.owner_plain_key)  # fmt: skip
+    keys = (
+        None,
+        "sa_not-a-key",
+        world.revoked_plain_key,
+        world.other_plain_key,
+        world.owner_plain_key,
+    )
     for method in ("POST", *OTHER_METHODS):
         for key in keys:
             a, b = call(method, site, key), call(method, missing_site, key)

@@ -88,8 +88,9 @@ def test_every_route_but_ingest_refuses_a_post_without_a_token(world, owner, web
         for who in (owner, None):
             response = csrf_client(who).post(url, {"name": "x", "confirm": website.domain})
             if response.status_code != 403:
-                refused.append(f"{route.id} as {'owner' if who else 'anonymous'}: "
-                               f"{response.status_code}")  # fmt: skip
+                refused.append(
+                    f"{route.id} as {'owner' if who else 'anonymous'}: {response.status_code}"
+                )
             elif category(route) != "api":
                 # Our page, which says what happened (the stats API answers in JSON anyway).
                 assert b"This form has expired" in response.content
@@ -164,8 +165,11 @@ def test_logout_needs_a_post_with_the_token(owner):
 def test_changing_the_password_needs_the_token(owner):
     client = csrf_client(owner)
     change = reverse("account_change_password")
-    data = {"oldpassword": PASSWORD, "password1": "a-new-pass-phrase-7", "password2":
-            "a-new-pass-phrase-7"}  # fmt: skip
+    data = {
+        "oldpassword": PASSWORD,
+        "password1": "a-new-pass-phrase-7",
+        "password2": "a-new-pass-phrase-7",
+    }
     assert client.post(change, data).status_code == 403
     owner.refresh_from_db()
     assert owner.check_password(PASSWORD)
@@ -236,7 +240,7 @@ def test_the_ingest_endpoint_is_csrf_exempt_and_sets_no_cookies(website):
 # --- security headers and no inline code ----------------------------------------------
 
 
-def csp(response) -> dict[str, list[str]]:  # type: ignore[no-untyped-def]
+def csp(response) -> dict[str, list[str]]:
     header = response.headers.get("Content-Security-Policy", "")
     out = {}
     for part in filter(None, (p.strip() for p in header.split(";"))):
@@ -278,7 +282,7 @@ class InlineCode(HTMLParser):
             self._script_without_src = False
 
 
-def assert_secure_page(response, what: str) -> None:  # type: ignore[no-untyped-def]
+def assert_secure_page(response, what: str) -> None:
     policy = csp(response)
     assert policy, f"{what}: no Content-Security-Policy"
     script_src = policy.get("script-src", policy.get("default-src"))

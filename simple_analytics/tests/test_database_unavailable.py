@@ -18,7 +18,7 @@ from api.models import ApiKey
 from simple_analytics.testing import make_user, make_website
 
 
-def _in_another_thread(call):  # type: ignore[no-untyped-def]
+def _in_another_thread(call):
     """Run ``call`` in a thread of its own: it borrows its own pooled connection, as a
     request thread of the server does."""
     result = {}

@@ -22,6 +22,8 @@ from django.test import Client
 
 from simple_analytics.tests.error_urls import CANARY
 
+pytestmark = pytest.mark.slow
+
 ROOT = Path(__file__).resolve().parents[2]
 SECRET = secrets.token_urlsafe(50)
 # What README's "Deploying" section tells an operator behind a TLS proxy to set.
@@ -82,6 +84,7 @@ _SHOW = """
 import django, json
 django.setup()
 from django.conf import settings as s
+
 print(json.dumps({k: getattr(s, k) for k in (
     "DEBUG", "SECURE_SSL_REDIRECT", "SECURE_HSTS_SECONDS", "SESSION_COOKIE_SECURE",
     "CSRF_COOKIE_SECURE", "SILENCED_SYSTEM_CHECKS")}))
@@ -153,7 +156,7 @@ FORBIDDEN_IN_ERROR_PAGES = [
 ]
 
 
-def assert_plain(response, status: int) -> None:  # type: ignore[no-untyped-def]
+def assert_plain(response, status: int) -> None:
     assert response.status_code == status
     body = response.content.decode()
     for needle in [*FORBIDDEN_IN_ERROR_PAGES, django_settings.SECRET_KEY]:

@@ -31,7 +31,7 @@ PHONE = {"width": 390, "height": 844}
 
 
 @pytest.fixture
-def customer_page():  # type: ignore[no-untyped-def]
+def customer_page():
     browser_urls.PAGE["snippet"] = ""
     yield browser_urls.PAGE
     browser_urls.PAGE["snippet"] = ""
@@ -161,8 +161,11 @@ def test_a_new_customer_sees_the_first_visit_and_filters_it(
     assert kpi(page, "Page views") == "2"
 
     # The same pages on a phone: nothing wider than the screen.
-    phone = watcher.attach(new_context(viewport=PHONE, storage_state=context.storage_state(),
-                                       is_mobile=True, has_touch=True).new_page())  # fmt: skip
+    phone = watcher.attach(
+        new_context(
+            viewport=PHONE, storage_state=context.storage_state(), is_mobile=True, has_touch=True
+        ).new_page()
+    )
     for url in (
         f"{dashboard}?period=today",
         f"{dashboard}?period=today&page=%2Fpricing",

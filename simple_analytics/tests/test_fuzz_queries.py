@@ -27,7 +27,7 @@ from stats.filters import MAX_FILTER_CHARS
 from stats.filters import NAMES as FILTER_NAMES
 from stats.periods import EARLIEST, MAX_CUSTOM_DAYS, PERIODS
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 FILTERS = list(FILTER_NAMES)
 TODAY = dt.datetime.now(dt.UTC).date()  # the fixture website's time zone is UTC
@@ -38,14 +38,25 @@ def dates() -> st.SearchStrategy[str]:
     days = st.dates(min_value=dt.date(1990, 1, 1), max_value=dt.date(2110, 1, 1))
     return st.one_of(
         days.map(dt.date.isoformat),
-        st.sampled_from([
-            TODAY.isoformat(), (TODAY - dt.timedelta(days=1)).isoformat(), EARLIEST.isoformat(),
-            (EARLIEST - dt.timedelta(days=1)).isoformat(), LATEST.isoformat(),
-            (LATEST + dt.timedelta(days=1)).isoformat(), "2026-02-30", "2026-1-5", "20260105",
-            "2026-01-05T00:00", "9999-12-31", "0001-01-01", "",
-        ]),
+        st.sampled_from(
+            [
+                TODAY.isoformat(),
+                (TODAY - dt.timedelta(days=1)).isoformat(),
+                EARLIEST.isoformat(),
+                (EARLIEST - dt.timedelta(days=1)).isoformat(),
+                LATEST.isoformat(),
+                (LATEST + dt.timedelta(days=1)).isoformat(),
+                "2026-02-30",
+                "2026-1-5",
+                "20260105",
+                "2026-01-05T00:00",
+                "9999-12-31",
+                "0001-01-01",
+                "",
+            ]
+        ),
         text(12),
-    )  # fmt: skip
+    )
 
 
 VALUES: dict[str, st.SearchStrategy[str]] = {
@@ -56,7 +67,7 @@ VALUES: dict[str, st.SearchStrategy[str]] = {
         st.integers(-5, 1005).map(str),
         st.sampled_from(["", "1e3", "9" * 30, "1.5", "+5", " 5", "٣"]),
         text(6),
-    ),  # fmt: skip
+    ),
     **{
         name: st.one_of(
             st.sampled_from(
@@ -74,7 +85,7 @@ VALUES: dict[str, st.SearchStrategy[str]] = {
             text(30),
         )
         for name in FILTERS
-    },  # fmt: skip
+    },
     "unknown": text(10),
 }
 
@@ -86,8 +97,22 @@ def query_strings(draw: st.DrawFn) -> str:
     query = urlencode(pairs, quote_via=quote, errors="surrogatepass")
     # Sometimes what no encoder writes: raw escapes of NUL and invalid UTF-8, stray
     # separators, a lone '%'.
-    raw = draw(st.sampled_from(["", "", "", "&%ff=%00", "&page=%ED%A0%80", "&&=&", "&period",
-                                "&%", "&browser=%C0%80", "&period=%00"]))  # fmt: skip
+    raw = draw(
+        st.sampled_from(
+            [
+                "",
+                "",
+                "",
+                "&%ff=%00",
+                "&page=%ED%A0%80",
+                "&&=&",
+                "&period",
+                "&%",
+                "&browser=%C0%80",
+                "&period=%00",
+            ]
+        )
+    )
     return query + raw
 
 
@@ -125,8 +150,10 @@ def test_the_dashboard_and_the_api_answer_any_query_alike(world, query):
     # The same rules: what one refuses the other refuses (the dashboard has no limit).
     if "limit" not in query:
         assert (page.status_code == 400) == (answer.status_code == 400), (
-            query, page.status_code, answer.content[:200],
-        )  # fmt: skip
+            query,
+            page.status_code,
+            answer.content[:200],
+        )
     assert snapshot() == before, query
 
 
@@ -172,8 +199,9 @@ def test_live_numbers_ignore_the_query(world, query):
 
 
 def custom(first: dt.date, last: dt.date, **extra: str) -> str:
-    return urlencode({"period": "custom", "from": first.isoformat(), "to": last.isoformat(),
-                      **extra})  # fmt: skip
+    return urlencode(
+        {"period": "custom", "from": first.isoformat(), "to": last.isoformat(), **extra}
+    )
 
 
 def limit_cases() -> list[tuple[str, str, int]]:

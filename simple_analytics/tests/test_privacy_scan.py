@@ -50,12 +50,16 @@ IPV4 = "203.0.113.77"
 IPV6 = "2001:db8:abcd:12::77"
 DNT_IP = "198.51.100.201"
 # Real-looking agents with a token that nothing but the agent itself would contain.
-UA_DESKTOP = ("Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
-              "Chrome/131.0.6778.1 Safari/537.36 PrivacyCanaryDesk/7.3")  # fmt: skip
-UA_PHONE = ("Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
-            "(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1 PrivacyCanaryPhone/2")  # fmt: skip
+UA_DESKTOP = (
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+    "Chrome/131.0.6778.1 Safari/537.36 PrivacyCanaryDesk/7.3"
+)
+UA_PHONE = (
+    "Mozilla/5.0 (iPhone; CPU iPhone OS 17_1 like Mac OS X) AppleWebKit/605.1.15 "
+    "(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1 PrivacyCanaryPhone/2"
+)
 UA_BOT = "PrivacyCanaryBot/1.0 (+https://bot.example/about; crawler)"
-UA_DNT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0 PrivacyCanaryDNT/1"  # fmt: skip
+UA_DNT = "Mozilla/5.0 (Windows NT 10.0; Win64; x64; rv:133.0) Gecko/20100101 Firefox/133.0 PrivacyCanaryDNT/1"
 AGENTS = (UA_DESKTOP, UA_PHONE, UA_BOT, UA_DNT)
 TOKENS = ("PrivacyCanaryDesk", "PrivacyCanaryPhone", "PrivacyCanaryBot", "PrivacyCanaryDNT")
 ADDRESSES = (IPV4, IPV6, DNT_IP)
@@ -110,12 +114,25 @@ def ingest_both_doors(body: dict[str, Any], ip: str, agent: str, **headers: str)
 
     data = json.dumps(body).encode()
     statuses = set()
-    response = Client().post("/api/event", data=data, content_type="text/plain",
-                             REMOTE_ADDR=ip, HTTP_USER_AGENT=agent, **headers)  # fmt: skip
+    response = Client().post(
+        "/api/event",
+        data=data,
+        content_type="text/plain",
+        REMOTE_ADDR=ip,
+        HTTP_USER_AGENT=agent,
+        **headers,
+    )
     statuses.add(response.status_code)
-    environ = {"REQUEST_METHOD": "POST", "PATH_INFO": "/api/event", "CONTENT_TYPE": "text/plain",
-               "CONTENT_LENGTH": str(len(data)), "wsgi.input": io.BytesIO(data),
-               "REMOTE_ADDR": ip, "HTTP_USER_AGENT": agent, **headers}  # fmt: skip
+    environ = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": "/api/event",
+        "CONTENT_TYPE": "text/plain",
+        "CONTENT_LENGTH": str(len(data)),
+        "wsgi.input": io.BytesIO(data),
+        "REMOTE_ADDR": ip,
+        "HTTP_USER_AGENT": agent,
+        **headers,
+    }
     setup_testing_defaults(environ)
     seen: dict[str, str] = {}
     b"".join(wsgi.application(environ, lambda status, h: seen.update(status=status)))
@@ -176,19 +193,28 @@ def traffic(log_lines, real_jobs, settings):
     site_b = make_website(owner=make_user(), domain="b.example")
     _, key = ApiKey.issue(user=owner, name="reader")
 
-    def page(site, path: str, **extra: Any) -> dict[str, Any]:  # type: ignore[no-untyped-def]
-        return {"site": site.tracking_id, "type": "PAGE_VIEW",
-                "url": f"https://{site.domain}{path}", **extra}  # fmt: skip
+    def page(site, path: str, **extra: Any) -> dict[str, Any]:
+        return {
+            "site": site.tracking_id,
+            "type": "PAGE_VIEW",
+            "url": f"https://{site.domain}{path}",
+            **extra,
+        }
 
     accepted = []
     for ip, agent in ((IPV4, UA_DESKTOP), (IPV6, UA_PHONE)):
         for site in (site_a, site_b):
-            accepted.append(ingest_both_doors(page(site, "/", referrer="https://www.google.com/"),
-                                              ip, agent))  # fmt: skip
-            accepted.append(ingest_both_doors(
-                {**page(site, "/pricing"), "type": "PATH_CHANGE"}, ip, agent))  # fmt: skip
-        accepted.append(ingest_both_doors(
-            {**page(site_a, "/pricing"), "type": "PAGE_EXIT", "engaged_ms": 4000}, ip, agent))  # fmt: skip
+            accepted.append(
+                ingest_both_doors(page(site, "/", referrer="https://www.google.com/"), ip, agent)
+            )
+            accepted.append(
+                ingest_both_doors({**page(site, "/pricing"), "type": "PATH_CHANGE"}, ip, agent)
+            )
+        accepted.append(
+            ingest_both_doors(
+                {**page(site_a, "/pricing"), "type": "PAGE_EXIT", "engaged_ms": 4000}, ip, agent
+            )
+        )
     assert accepted == [{202}] * len(accepted)
     assert ingest_both_doors(page(site_a, "/"), IPV4, UA_BOT) == {202}  # a bot: dropped
     assert ingest_both_doors(page(site_a, "/"), DNT_IP, UA_DNT, HTTP_DNT="1") == {202}
@@ -196,12 +222,21 @@ def traffic(log_lines, real_jobs, settings):
     assert ingest_both_doors({"site": "nope"}, IPV4, UA_DESKTOP) == {400}  # malformed
 
     # The same address fails a login and guesses an API key; the owner reads the numbers.
-    Client(REMOTE_ADDR=IPV4).post("/accounts/login/", {"login": "x@example.com", "password": "no"},
-                                  HTTP_USER_AGENT=UA_DESKTOP)  # fmt: skip
-    Client(REMOTE_ADDR=IPV4).get("/api/v1/stats", {"site": site_a.tracking_id},
-                                 HTTP_AUTHORIZATION="Bearer sa_wrong", HTTP_USER_AGENT=UA_DESKTOP)  # fmt: skip
-    Client(REMOTE_ADDR=IPV4).get("/api/v1/stats", {"site": site_a.tracking_id, "period": "today"},
-                                 HTTP_AUTHORIZATION=f"Bearer {key}", HTTP_USER_AGENT=UA_DESKTOP)  # fmt: skip
+    Client(REMOTE_ADDR=IPV4).post(
+        "/accounts/login/", {"login": "x@example.com", "password": "no"}, HTTP_USER_AGENT=UA_DESKTOP
+    )
+    Client(REMOTE_ADDR=IPV4).get(
+        "/api/v1/stats",
+        {"site": site_a.tracking_id},
+        HTTP_AUTHORIZATION="Bearer sa_wrong",
+        HTTP_USER_AGENT=UA_DESKTOP,
+    )
+    Client(REMOTE_ADDR=IPV4).get(
+        "/api/v1/stats",
+        {"site": site_a.tracking_id, "period": "today"},
+        HTTP_AUTHORIZATION=f"Bearer {key}",
+        HTTP_USER_AGENT=UA_DESKTOP,
+    )
     reader = Client(REMOTE_ADDR=IPV4, HTTP_USER_AGENT=UA_DESKTOP)
     reader.force_login(owner)
     assert reader.get(f"/websites/{site_a.pk}/", {"period": "today"}).status_code == 200
@@ -225,7 +260,7 @@ def database_rows() -> Iterator[tuple[str, str, Any]]:
 
 
 def cache_entries() -> Iterator[tuple[str, Any]]:
-    backend = cache._cache if hasattr(cache, "_cache") else None  # type: ignore[attr-defined]
+    backend = cache._cache if hasattr(cache, "_cache") else None
     if isinstance(backend, dict):  # the in-process cache of the SQLite pass
         yield from backend.items()
         return
@@ -332,8 +367,10 @@ def test_the_scan_finds_what_it_looks_for(traffic, log_lines):
 
 def test_the_same_visitor_on_two_websites_has_unrelated_ids(traffic):
     site_a, site_b = traffic
-    for ip_agent_sessions in (Session.objects.filter(device="desktop"),
-                              Session.objects.filter(device="mobile")):  # fmt: skip
+    for ip_agent_sessions in (
+        Session.objects.filter(device="desktop"),
+        Session.objects.filter(device="mobile"),
+    ):
         ids = dict(ip_agent_sessions.values_list("website_id", "visitor_id").distinct())
         assert set(ids) == {site_a.pk, site_b.pk}
         assert ids[site_a.pk] != ids[site_b.pk]

@@ -18,7 +18,11 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from simple_analytics.testing import DESKTOP_UA
+
+pytestmark = pytest.mark.slow
 
 CLI = [sys.executable, "-m", "simple_analytics"]
 
@@ -30,12 +34,13 @@ def _free_port() -> int:
 
 
 def _children(pid: int) -> list[str]:
-    out = subprocess.run(["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True,
-                         text=True, check=False).stdout  # fmt: skip
+    out = subprocess.run(
+        ["ps", "-o", "pid=,args=", "--ppid", str(pid)], capture_output=True, text=True, check=False
+    ).stdout
     return [line.strip() for line in out.splitlines() if line.strip()]
 
 
-def _wait(condition, timeout: float) -> bool:  # type: ignore[no-untyped-def]
+def _wait(condition, timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if condition():
@@ -53,13 +58,23 @@ def test_serve_with_one_worker_runs_the_jobs_in_it_and_stops_on_sigterm(tmp_path
         "REFRESH_DEBOUNCE_SECONDS": "1",
     }  # SQLite, no Redis: the embedded default
     subprocess.run([*CLI, "migrate", "-v0"], env=env, check=True)
-    subprocess.run([*CLI, "createuser", "a@example.com", "--password", "correct-horse-9x"],
-                   env=env, check=True, capture_output=True)  # fmt: skip
-    added = subprocess.run([*CLI, "site", "add", "example.com", "--owner", "a@example.com"],
-                           env=env, check=True, capture_output=True, text=True).stdout  # fmt: skip
+    subprocess.run(
+        [*CLI, "createuser", "a@example.com", "--password", "correct-horse-9x"],
+        env=env,
+        check=True,
+        capture_output=True,
+    )
+    added = subprocess.run(
+        [*CLI, "site", "add", "example.com", "--owner", "a@example.com"],
+        env=env,
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     site = added.split("tracking id:")[1].split()[0]
-    server = subprocess.Popen([*CLI, "serve"], env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE, text=True)  # fmt: skip
+    server = subprocess.Popen(
+        [*CLI, "serve"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
     try:
 
         def answers() -> bool:
@@ -74,9 +89,10 @@ def test_serve_with_one_worker_runs_the_jobs_in_it_and_stops_on_sigterm(tmp_path
         assert len(children) == 1 and "granian" in children[0], children
         body = {"site": site, "type": "PAGE_VIEW", "url": "https://example.com/"}
         request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/api/event", data=json.dumps(body).encode(),
+            f"http://127.0.0.1:{port}/api/event",
+            data=json.dumps(body).encode(),
             headers={"User-Agent": DESKTOP_UA, "Content-Type": "text/plain"},
-        )  # fmt: skip
+        )
         assert urllib.request.urlopen(request).status == 202
 
         def refreshed() -> bool:
@@ -104,7 +120,7 @@ class _Exec(Exception):
     pass
 
 
-def _serve_argv(monkeypatch, settings, *args: str) -> list[str]:  # type: ignore[no-untyped-def]
+def _serve_argv(monkeypatch, settings, *args: str) -> list[str]:
     """What `serve` would exec (it replaces its process), without running it."""
     import pytest
     from django.core.management import call_command

@@ -8,7 +8,11 @@ import subprocess
 import sys
 import time
 
+import pytest
+
 from simple_analytics.supervisor import run, split
+
+pytestmark = pytest.mark.slow
 
 
 def test_split_reads_commands_between_separators():
@@ -17,11 +21,14 @@ def test_split_reads_commands_between_separators():
 
 def test_when_one_process_fails_the_others_are_stopped(tmp_path):
     marker = tmp_path / "stopped"
-    sleeper = [sys.executable, "-c",
-               "import signal, sys, time, pathlib\n"
-               f"signal.signal(signal.SIGTERM, lambda *a: (pathlib.Path({str(marker)!r}).touch(),"
-               " sys.exit(0)))\n"
-               "time.sleep(60)"]  # fmt: skip
+    sleeper = [
+        sys.executable,
+        "-c",
+        "import signal, sys, time, pathlib\n"
+        f"signal.signal(signal.SIGTERM, lambda *a: (pathlib.Path({str(marker)!r}).touch(),"
+        " sys.exit(0)))\n"
+        "time.sleep(60)",
+    ]
     failing = [sys.executable, "-c", "import time, sys; time.sleep(1); sys.exit(3)"]
     assert run([sleeper, failing]) == 3
     assert marker.exists()  # got SIGTERM, finished cleanly
@@ -29,11 +36,14 @@ def test_when_one_process_fails_the_others_are_stopped(tmp_path):
 
 def test_a_second_sigterm_stops_a_slow_child_at_once_without_a_traceback(tmp_path):
     ready = tmp_path / "ready"
-    stubborn = [sys.executable, "-c",
-                "import signal, time, pathlib\n"
-                "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
-                f"pathlib.Path({str(ready)!r}).touch()\n"
-                "time.sleep(60)"]  # fmt: skip
+    stubborn = [
+        sys.executable,
+        "-c",
+        "import signal, time, pathlib\n"
+        "signal.signal(signal.SIGTERM, signal.SIG_IGN)\n"
+        f"pathlib.Path({str(ready)!r}).touch()\n"
+        "time.sleep(60)",
+    ]
     argv = [sys.executable, "-m", "simple_analytics.supervisor", "--", *stubborn]
     supervisor = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
@@ -74,7 +84,7 @@ def _tree(tmp_path, *, child_stops: bool) -> list[str]:
     return [sys.executable, "-c", code]
 
 
-def _start(argv: list[str], pid_file) -> tuple[subprocess.Popen, int]:  # type: ignore[type-arg]
+def _start(argv: list[str], pid_file) -> tuple[subprocess.Popen, int]:
     supervisor = subprocess.Popen(argv, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + 20
     while not (pid_file.exists() and pid_file.read_text()) and time.monotonic() < deadline:
@@ -84,8 +94,13 @@ def _start(argv: list[str], pid_file) -> tuple[subprocess.Popen, int]:  # type: 
 
 
 def test_a_second_sigterm_kills_the_workers_of_a_command_too(tmp_path):
-    argv = [sys.executable, "-m", "simple_analytics.supervisor", "--",
-            *_tree(tmp_path, child_stops=False)]  # fmt: skip
+    argv = [
+        sys.executable,
+        "-m",
+        "simple_analytics.supervisor",
+        "--",
+        *_tree(tmp_path, child_stops=False),
+    ]
     supervisor, worker = _start(argv, tmp_path / "worker.pid")
     supervisor.send_signal(signal.SIGTERM)
     time.sleep(0.5)

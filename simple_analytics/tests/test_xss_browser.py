@@ -57,19 +57,29 @@ def visits() -> list[tuple[str, dict[str, Any]]]:
     return [
         (desktop_ua(1), {"type": "PAGE_VIEW", "url": f"{base}{HOSTILE_PATHS[0]}"}),
         (desktop_ua(1), {"type": "PATH_CHANGE", "url": f"{base}{HOSTILE_PATHS[1]}"}),
-        (desktop_ua(1), {"type": "PAGE_EXIT", "url": f"{base}{HOSTILE_PATHS[1]}",
-                         "engaged_ms": 1200}),
-        (desktop_ua(2), {"type": "PAGE_VIEW", "url": f"{base}/a",
-                         "referrer": f"https://evil.example/{ATTR}"}),
-        (desktop_ua(3), {"type": "PAGE_VIEW", "url": f"{base}/b",
-                         "referrer": "javascript:window.__xss=1"}),
-        (desktop_ua(4), {"type": "PAGE_VIEW", "url": f"{base}/c",
-                         "referrer": f"https://{SVG_HOST}/"}),
+        (
+            desktop_ua(1),
+            {"type": "PAGE_EXIT", "url": f"{base}{HOSTILE_PATHS[1]}", "engaged_ms": 1200},
+        ),
+        (
+            desktop_ua(2),
+            {"type": "PAGE_VIEW", "url": f"{base}/a", "referrer": f"https://evil.example/{ATTR}"},
+        ),
+        (
+            desktop_ua(3),
+            {"type": "PAGE_VIEW", "url": f"{base}/b", "referrer": "javascript:window.__xss=1"},
+        ),
+        (
+            desktop_ua(4),
+            {"type": "PAGE_VIEW", "url": f"{base}/c", "referrer": f"https://{SVG_HOST}/"},
+        ),
         (desktop_ua(5), {"type": "PAGE_VIEW", "url": f"{base}/?{utm}"}),
         (HOSTILE_UA, {"type": "PAGE_VIEW", "url": f"{base}/app"}),
-        (desktop_ua(6), {"type": "PAGE_VIEW",
-                         "url": f"{base}/f?{urlencode({'utm_campaign': FORMULA})}"}),
-    ]  # fmt: skip
+        (
+            desktop_ua(6),
+            {"type": "PAGE_VIEW", "url": f"{base}/f?{urlencode({'utm_campaign': FORMULA})}"},
+        ),
+    ]
 
 
 def ingest(base_url: str, site: str, user_agent: str, body: dict[str, Any]) -> int:
@@ -85,7 +95,7 @@ def ingest(base_url: str, site: str, user_agent: str, body: dict[str, Any]) -> i
 
 
 @pytest.fixture
-def hostile_site(live_server):  # type: ignore[no-untyped-def]
+def hostile_site(live_server):
     owner = make_user("owner@example.com", password=PASSWORD)
     website = make_website(owner=owner, domain="example.com")
     type(website).objects.filter(pk=website.pk).update(name=HOSTILE_NAME)
@@ -132,8 +142,9 @@ def test_hostile_tracked_values_never_run_on_any_page(live_server, new_context, 
     for key in PERIODS:
         query = {"period": key}
         if key == "custom":
-            query.update({"from": (today - dt.timedelta(days=6)).isoformat(),
-                          "to": today.isoformat()})  # fmt: skip
+            query.update(
+                {"from": (today - dt.timedelta(days=6)).isoformat(), "to": today.isoformat()}
+            )
         page.goto(f"{dashboard}?{urlencode(query)}")
         watcher.assert_clean(page, f"period {key}")
 
@@ -147,15 +158,23 @@ def test_hostile_tracked_values_never_run_on_any_page(live_server, new_context, 
         panel = page.locator(f"#{tab.get_attribute('aria-controls')}")
         assert panel.is_visible()
         labels = panel.locator(".bar-label").all_text_contents()
-        hostile_rows += [(tab.get_attribute("data-tab"), n) for n, label in enumerate(labels)
-                         if "__xss" in label]  # fmt: skip
+        hostile_rows += [
+            (tab.get_attribute("data-tab"), n) for n, label in enumerate(labels) if "__xss" in label
+        ]
         watcher.assert_clean(page, f"tab {tab.get_attribute('data-tab')}")
     shown = text_of_page(page)
     for value in [*HOSTILE_PATHS, "evil.example", SVG_HOST, IMG, ATTR, SCRIPT]:
         assert value in shown, f"{value!r} is not shown as text"
     tabs_with_payloads = {tab for tab, _ in hostile_rows}
-    assert {"pages", "entry_pages", "exit_pages", "sources", "utm_sources", "utm_campaigns",
-            "browsers"} <= tabs_with_payloads, hostile_rows  # fmt: skip
+    assert {
+        "pages",
+        "entry_pages",
+        "exit_pages",
+        "sources",
+        "utm_sources",
+        "utm_campaigns",
+        "browsers",
+    } <= tabs_with_payloads, hostile_rows
 
     # Click each hostile row: the whole dashboard filtered by it, the value in a chip.
     for tab_key, n in hostile_rows:
@@ -171,8 +190,18 @@ def test_hostile_tracked_values_never_run_on_any_page(live_server, new_context, 
         assert "__xss" in text_of_page(page)
 
     # Filters typed into the URL (a shared link): hostile values that match nothing too.
-    names = ["page", "entry_page", "exit_page", "source", "utm_source", "utm_medium",
-             "utm_campaign", "browser", "os", "device"]  # fmt: skip
+    names = [
+        "page",
+        "entry_page",
+        "exit_page",
+        "source",
+        "utm_source",
+        "utm_medium",
+        "utm_campaign",
+        "browser",
+        "os",
+        "device",
+    ]
     for i, name in enumerate(names):
         value = (SCRIPT, ATTR)[i % 2]
         page.goto(f"{dashboard}?{urlencode({'period': '30d', name: value})}")
@@ -210,8 +239,11 @@ def test_the_csv_export_downloads_hostile_values_as_inert_text(
     page = watcher.attach(new_context(accept_downloads=True).new_page())
     log_in(page, live_server.url, owner.email, PASSWORD)
     dashboard = f"{live_server.url}/websites/{hostile_site.pk}/"
-    for query in ({"period": "today"}, {"period": "today", "utm_campaign": FORMULA},
-                  {"period": "today", "page": HOSTILE_PATHS[0]}):  # fmt: skip
+    for query in (
+        {"period": "today"},
+        {"period": "today", "utm_campaign": FORMULA},
+        {"period": "today", "page": HOSTILE_PATHS[0]},
+    ):
         page.goto(f"{dashboard}?{urlencode(query)}")
         with page.expect_download() as info:
             page.click("[data-export]")

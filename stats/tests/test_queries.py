@@ -76,8 +76,10 @@ def test_a_visitor_returning_on_another_day_counts_again_but_not_on_the_same_day
     s = queries.summary(website, two_days)
     assert (s.visitors, s.sessions) == (2, 3)
     # Visitors over whole days are exactly the sum of the daily figures.
-    daily = [queries.summary(website, day(website, D.date() + dt.timedelta(days=i))).visitors
-             for i in range(2)]  # fmt: skip
+    daily = [
+        queries.summary(website, day(website, D.date() + dt.timedelta(days=i))).visitors
+        for i in range(2)
+    ]
     assert s.visitors == sum(daily)
 
 
@@ -91,8 +93,10 @@ def test_local_days_follow_the_website_time_zone():
         website, for_days(dt.date(2026, 2, 3), dt.date(2026, 2, 5), website.tz)
     )
     assert [(p.t.date().isoformat(), p.pageviews) for p in series] == [
-        ("2026-02-03", 0), ("2026-02-04", 1), ("2026-02-05", 0),
-    ]  # fmt: skip
+        ("2026-02-03", 0),
+        ("2026-02-04", 1),
+        ("2026-02-05", 0),
+    ]
 
 
 def test_a_session_crossing_midnight_counts_on_its_start_day_and_views_on_their_own():
@@ -121,9 +125,12 @@ def test_previous_period_is_the_same_length_just_before():
     website = make_website()
     record_events(
         website,
-        [ev("PAGE_VIEW", "/", D - dt.timedelta(days=7, hours=1)), ev("PAGE_VIEW", "/", D, ip="198.51.100.5"),
-         ev("PAGE_VIEW", "/x", D, ip="198.51.100.6")],
-    )  # fmt: skip
+        [
+            ev("PAGE_VIEW", "/", D - dt.timedelta(days=7, hours=1)),
+            ev("PAGE_VIEW", "/", D, ip="198.51.100.5"),
+            ev("PAGE_VIEW", "/x", D, ip="198.51.100.6"),
+        ],
+    )
     period = from_query({"period": "7d"}, website.tz, now=D)
     previous = period.previous()
     assert (previous.first_day, previous.last_day) == (
@@ -189,17 +196,24 @@ def test_current_visitors_are_those_seen_in_the_last_5_minutes():
     now = D + dt.timedelta(hours=1)
     record_events(
         website,
-        [ev("PAGE_VIEW", "/", now - dt.timedelta(minutes=4)),
-         ev("PAGE_VIEW", "/", now - dt.timedelta(minutes=6), ip="198.51.100.2")],
-    )  # fmt: skip
+        [
+            ev("PAGE_VIEW", "/", now - dt.timedelta(minutes=4)),
+            ev("PAGE_VIEW", "/", now - dt.timedelta(minutes=6), ip="198.51.100.2"),
+        ],
+    )
     assert queries.current_visitors(website, now=now) == 1
 
 
 @pytest.mark.parametrize(
     "params",
-    [{"period": "decade"}, {"period": "custom", "from": "2026-01-01"}, {"from": "x", "to": "y"},
-     {"from": "1999-01-01", "to": "1999-01-02"}, {"from": "2026-02-02", "to": "2026-02-01"}],
-)  # fmt: skip
+    [
+        {"period": "decade"},
+        {"period": "custom", "from": "2026-01-01"},
+        {"from": "x", "to": "y"},
+        {"from": "1999-01-01", "to": "1999-01-02"},
+        {"from": "2026-02-02", "to": "2026-02-01"},
+    ],
+)
 def test_bad_periods_raise_period_error(params):
     with pytest.raises(PeriodError):
         from_query(params, UTC)

@@ -29,17 +29,17 @@ pytestmark = [
 PAGE_GONE = {"pagehide", "visibilitychange:hidden"}
 
 
-def localhost_website():  # type: ignore[no-untyped-def]
+def localhost_website():
     # An owner without a password: hashing one costs a quarter of a second per test.
     owner = get_user_model().objects.create(username="owner@example.com")
     return make_website(owner=owner, domain="localhost")
 
 
-def stored(website) -> list[tuple[str, str]]:  # type: ignore[no-untyped-def]
+def stored(website) -> list[tuple[str, str]]:
     return list(Event.objects.filter(website=website).order_by("id").values_list("type", "path"))
 
 
-def wait_for_events(website, expected: list[tuple[str, str]]) -> None:  # type: ignore[no-untyped-def]
+def wait_for_events(website, expected: list[tuple[str, str]]) -> None:
     """Wait until exactly ``expected`` is stored, failing at once on anything else."""
 
     def probe() -> bool:
@@ -54,13 +54,13 @@ def wait_until_page_gone() -> None:
     wait_for(lambda: PAGE_GONE <= set(browser_urls.SINK), f"the page's beacons {PAGE_GONE}")
 
 
-def no_client_state(context, page, origin: str) -> None:  # type: ignore[no-untyped-def]
+def no_client_state(context, page, origin: str) -> None:
     assert context.cookies(origin) == []
     assert page.evaluate("[localStorage.length, sessionStorage.length]") == [0, 0]
 
 
 @pytest.fixture
-def context(browser) -> Iterator[Any]:  # type: ignore[no-untyped-def]
+def context(browser) -> Iterator[Any]:
     ctx = browser.new_context(user_agent=DESKTOP_UA, viewport={"width": 1280, "height": 800})
     ctx.set_default_timeout(TIMEOUT_S * 1000)
     yield ctx
@@ -86,11 +86,11 @@ def host_page() -> Iterator[Callable[[str], None]]:
     reset()
 
 
-def close_tab(page, live_server) -> None:  # type: ignore[no-untyped-def]
+def close_tab(page, live_server) -> None:
     page.close(run_before_unload=True)
 
 
-def leave_for_another_site(page, live_server) -> None:  # type: ignore[no-untyped-def]
+def leave_for_another_site(page, live_server) -> None:
     page.goto(live_server.url.replace("//localhost:", "//127.0.0.1:") + "/healthz")
 
 
@@ -199,7 +199,7 @@ def test_the_script_sends_nothing_and_stays_silent_when_it_must_not_track(
     assert (Event.objects.count(), Session.objects.count(), DropCount.objects.count()) == (0, 0, 0)
 
 
-def snippet(live_server, website) -> str:  # type: ignore[no-untyped-def]
+def snippet(live_server, website) -> str:
     return (
         f'<script defer src="{live_server.url}/pixel.js" data-site="{website.tracking_id}" '
         "data-allow-localhost></script>"

@@ -199,9 +199,15 @@ def _wsgi(method: str, body: bytes, **environ):
 
     from simple_analytics.wsgi import application
 
-    env = {"REQUEST_METHOD": method, "PATH_INFO": "/api/event", "wsgi.input": io.BytesIO(body),
-           "CONTENT_LENGTH": str(len(body)), "REMOTE_ADDR": "198.51.100.4",
-           "HTTP_USER_AGENT": DESKTOP_UA, **environ}  # fmt: skip
+    env = {
+        "REQUEST_METHOD": method,
+        "PATH_INFO": "/api/event",
+        "wsgi.input": io.BytesIO(body),
+        "CONTENT_LENGTH": str(len(body)),
+        "REMOTE_ADDR": "198.51.100.4",
+        "HTTP_USER_AGENT": DESKTOP_UA,
+        **environ,
+    }
     setup_testing_defaults(env)
     seen = {}
 

@@ -21,16 +21,24 @@ pytestmark = pytest.mark.django_db
 T0 = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
 
 
-def post(client, body: dict, **headers: str):  # type: ignore[no-untyped-def]
+def post(client, body: dict, **headers: str):
     return client.generic(
-        "POST", "/api/event", json.dumps(body), content_type="text/plain",
-        HTTP_USER_AGENT=DESKTOP_UA, **headers,
-    )  # fmt: skip
+        "POST",
+        "/api/event",
+        json.dumps(body),
+        content_type="text/plain",
+        HTTP_USER_AGENT=DESKTOP_UA,
+        **headers,
+    )
 
 
 def body(website, type_: str = "PAGE_VIEW", path: str = "/", **extra) -> dict:
-    return {"site": website.tracking_id, "type": type_, "url": f"https://example.com{path}",
-            **extra}  # fmt: skip
+    return {
+        "site": website.tracking_id,
+        "type": type_,
+        "url": f"https://example.com{path}",
+        **extra,
+    }
 
 
 def drops(website) -> dict[str, int]:
@@ -156,9 +164,15 @@ def test_a_storm_of_path_changes_is_capped_per_session_and_minute():
     # An exit is not a page view: it still closes the visit.
     record_events(
         website,
-        [{"type": "PAGE_EXIT", "url": "https://example.com/p1", "engaged_ms": 5, "at": T0
-          + dt.timedelta(seconds=55)}],
-    )  # fmt: skip
+        [
+            {
+                "type": "PAGE_EXIT",
+                "url": "https://example.com/p1",
+                "engaged_ms": 5,
+                "at": T0 + dt.timedelta(seconds=55),
+            }
+        ],
+    )
     # The next minute of the session accepts page views again.
     record_events(website, [spa(T0 + dt.timedelta(seconds=60), "/later")])
     session.refresh_from_db()
@@ -176,7 +190,7 @@ def test_the_cap_holds_within_one_group_commit():
             ip="198.51.100.40",
             user_agent=DESKTOP_UA,
             at=T0 + dt.timedelta(milliseconds=10 * i),
-        )  # fmt: skip
+        )
         for i in range(75)
     ]
     result = write_events(events)

@@ -31,9 +31,13 @@ def new_id() -> str:
 
 def post(client, body: dict, *, ip: str = "198.51.100.20", ua: str = DESKTOP_UA):
     return client.generic(
-        "POST", "/api/event", json.dumps(body), content_type="text/plain",
-        HTTP_USER_AGENT=ua, REMOTE_ADDR=ip,
-    )  # fmt: skip
+        "POST",
+        "/api/event",
+        json.dumps(body),
+        content_type="text/plain",
+        HTTP_USER_AGENT=ua,
+        REMOTE_ADDR=ip,
+    )
 
 
 def view(website, event_id: str | None, **extra) -> dict:
@@ -176,7 +180,7 @@ def test_copies_arriving_at_once_in_two_processes_are_stored_once():
         ]
         barrier = threading.Barrier(len(committers))
 
-        def send(committer: GroupCommitter, event, barrier: threading.Barrier) -> None:  # type: ignore[no-untyped-def]
+        def send(committer: GroupCommitter, event, barrier: threading.Barrier) -> None:
             try:
                 barrier.wait()
                 answers.append(committer.submit(event, timeout=20))
@@ -236,7 +240,7 @@ def test_copies_from_two_visitor_ids_racing_past_the_check_are_stored_once(monke
     results: list[bool] = []
     errors: list[BaseException] = []
 
-    def one(event) -> None:  # type: ignore[no-untyped-def]
+    def one(event) -> None:
         try:
             results.append(write_events([event]).stored_flags[0])
         except BaseException as exc:

@@ -22,6 +22,8 @@ from tracking.payload import from_dict
 from tracking.tests.test_collect import _wsgi
 from websites.selectors import tracked_site_forget
 
+pytestmark = pytest.mark.slow
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -29,22 +31,32 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-def _events(website, ip: str):  # type: ignore[no-untyped-def]
+def _events(website, ip: str):
     """``event(n)``: the n-th page view of one visitor, through the real pipeline, n s apart."""
     now = dt.datetime.now(dt.UTC)
 
-    def event(n: int):  # type: ignore[no-untyped-def]
+    def event(n: int):
         payload = from_dict(json.loads(_body(website, n)))
-        return pipeline.run(payload, site=site_of(website), ip=ip, user_agent=IPHONE_UA,
-                            at=now + dt.timedelta(seconds=n))  # fmt: skip
+        return pipeline.run(
+            payload,
+            site=site_of(website),
+            ip=ip,
+            user_agent=IPHONE_UA,
+            at=now + dt.timedelta(seconds=n),
+        )
 
     return event
 
 
 def _body(website, n: int) -> bytes:
-    return json.dumps({"site": website.tracking_id, "type": "PAGE_VIEW",
-                       "url": f"https://example.com/p{n}", "id": f"fault-test-event-{n:08d}"}
-                      ).encode()  # fmt: skip
+    return json.dumps(
+        {
+            "site": website.tracking_id,
+            "type": "PAGE_VIEW",
+            "url": f"https://example.com/p{n}",
+            "id": f"fault-test-event-{n:08d}",
+        }
+    ).encode()
 
 
 @pytest.mark.django_db(transaction=True)  # the fast path hands its connection back

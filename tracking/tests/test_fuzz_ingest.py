@@ -30,7 +30,7 @@ from simple_analytics.tests.fuzz import ENCODINGS, FUZZ, encode_json, json_value
 from tracking import payload as payload_mod
 from tracking.models import Event, EventType
 
-pytestmark = pytest.mark.django_db
+pytestmark = [pytest.mark.django_db, pytest.mark.slow]
 
 SITE = "<SITE>"  # replaced by the fixture website's tracking id
 TYPES = [t.value for t in EventType]
@@ -130,9 +130,13 @@ def urls(draw: st.DrawFn) -> str:
     host = draw(st.one_of(st.sampled_from(hosts), text(15)) if hostile else st.just("example.com"))
     part = text(40) if hostile else text(40, surrogates=False).map(lambda v: v.replace("\x00", ""))
     path = draw(part)
-    params = draw(st.dictionaries(st.sampled_from(["utm_source", "utm_medium", "utm_campaign",
-                                                   "ref", "source", "q"]), part,
-                                  max_size=3))  # fmt: skip
+    params = draw(
+        st.dictionaries(
+            st.sampled_from(["utm_source", "utm_medium", "utm_campaign", "ref", "source", "q"]),
+            part,
+            max_size=3,
+        )
+    )
     raw_query = draw(st.one_of(st.just(""), part))  # unencoded, as pages have them
     query = urlencode(params, quote_via=quote, errors="surrogatepass") + raw_query
     return f"{scheme}://{host}/{path}" + (f"?{query}" if query else "")
@@ -180,11 +184,12 @@ def with_site(value: Any, site: str) -> Any:
 
 
 HEADERS = st.dictionaries(
-    st.sampled_from(["HTTP_DNT", "HTTP_SEC_GPC", "HTTP_X_FORWARDED_FOR", "HTTP_ORIGIN",
-                     "HTTP_REFERER"]),
+    st.sampled_from(
+        ["HTTP_DNT", "HTTP_SEC_GPC", "HTTP_X_FORWARDED_FOR", "HTTP_ORIGIN", "HTTP_REFERER"]
+    ),
     header_text,
     max_size=2,
-)  # fmt: skip
+)
 AGENTS = st.one_of(st.just(DESKTOP_UA), header_text)
 
 
@@ -203,8 +208,9 @@ def both_doors(data: bytes, user_agent: str, headers: dict[str, str]) -> int:
 
 
 @FUZZ
-@given(body=bodies, how=st.sampled_from(["ascii"] * 4 + ["utf8"]), user_agent=AGENTS,
-       headers=HEADERS)  # fmt: skip
+@given(
+    body=bodies, how=st.sampled_from(["ascii"] * 4 + ["utf8"]), user_agent=AGENTS, headers=HEADERS
+)
 def test_events_with_hostile_values_get_a_sane_answer_from_both_doors(
     website, body, how, user_agent, headers
 ):
@@ -212,8 +218,7 @@ def test_events_with_hostile_values_get_a_sane_answer_from_both_doors(
 
 
 @FUZZ
-@given(body=st.one_of(any_bodies, json_values()), how=ENCODINGS, user_agent=AGENTS,
-       headers=HEADERS)  # fmt: skip
+@given(body=st.one_of(any_bodies, json_values()), how=ENCODINGS, user_agent=AGENTS, headers=HEADERS)
 def test_any_json_body_gets_a_sane_answer_from_both_doors(website, body, how, user_agent, headers):
     both_doors(encode_json(with_site(body, website.tracking_id), how), user_agent, headers)
 
@@ -235,13 +240,17 @@ def test_arbitrary_bytes_are_refused_without_a_trace(website, data):
         st.just(""),
         st.just(" 12 "),
         st.just("1e3"),
-    ),  # fmt: skip
+    ),
     data=st.binary(max_size=50),
 )
 def test_any_content_length_is_handled(website, declared, data):
     """The fast path reads the body itself, trusting nothing the client declares."""
-    body = json.dumps({"site": website.tracking_id, "type": "PAGE_VIEW",
-                       "url": "https://example.com/"}).encode() + data  # fmt: skip
+    body = (
+        json.dumps(
+            {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/"}
+        ).encode()
+        + data
+    )
     before = tracking_rows()
     status, content = send("wsgi", body, CONTENT_LENGTH=declared)
     assert_answer(status, content, before, f"Content-Length {declared!r}")
@@ -267,12 +276,31 @@ def limit_cases(site: str) -> Iterator[tuple[str, bytes, int]]:
     yield "body one byte over", padded(site, limit + 1), 413
     url_max = django_settings.INGEST_MAX_URL_CHARS
     base = "https://example.com/"
-    yield "url at the limit", json.dumps(event(site, url=base + "a" * (url_max - len(base)))).encode(), 202  # fmt: skip
-    yield "url one over", json.dumps(event(site, url=base + "a" * (url_max - len(base) + 1))).encode(), 400  # fmt: skip
+    yield (
+        "url at the limit",
+        json.dumps(event(site, url=base + "a" * (url_max - len(base)))).encode(),
+        202,
+    )
+    yield (
+        "url one over",
+        json.dumps(event(site, url=base + "a" * (url_max - len(base) + 1))).encode(),
+        400,
+    )
     ref = "https://ref.example/"
-    yield "referrer at the limit", json.dumps(event(site, referrer=ref + "r" * (url_max - len(ref)))).encode(), 202  # fmt: skip
-    yield "referrer one over", json.dumps(event(site, referrer=ref + "r" * (url_max - len(ref) + 1))).encode(), 400  # fmt: skip
-    for name, top in (("screen", payload_mod.MAX_SCREEN_PX), ("engaged_ms", payload_mod.MAX_ENGAGED_MS)):  # fmt: skip
+    yield (
+        "referrer at the limit",
+        json.dumps(event(site, referrer=ref + "r" * (url_max - len(ref)))).encode(),
+        202,
+    )
+    yield (
+        "referrer one over",
+        json.dumps(event(site, referrer=ref + "r" * (url_max - len(ref) + 1))).encode(),
+        400,
+    )
+    for name, top in (
+        ("screen", payload_mod.MAX_SCREEN_PX),
+        ("engaged_ms", payload_mod.MAX_ENGAGED_MS),
+    ):
         yield f"{name} 0", json.dumps(event(site, **{name: 0})).encode(), 202
         yield f"{name} at the limit", json.dumps(event(site, **{name: top})).encode(), 202
         yield f"{name} one over", json.dumps(event(site, **{name: top + 1})).encode(), 400
@@ -282,7 +310,11 @@ def limit_cases(site: str) -> Iterator[tuple[str, bytes, int]]:
         yield f"{name} true", json.dumps(event(site, **{name: True})).encode(), 400
         yield f"{name} as text", json.dumps(event(site, **{name: "1"})).encode(), 400
     yield "site too long", json.dumps(event("s" * (payload_mod.MAX_SITE_CHARS + 1))).encode(), 400
-    yield "site at the length limit, unknown", json.dumps(event("s" * payload_mod.MAX_SITE_CHARS)).encode(), 400  # fmt: skip
+    yield (
+        "site at the length limit, unknown",
+        json.dumps(event("s" * payload_mod.MAX_SITE_CHARS)).encode(),
+        400,
+    )
     yield "empty body", b"", 400
     yield "JSON array", b"[]", 400
     yield "deeply nested", b"[" * 100_000, 413
@@ -307,8 +339,11 @@ def test_a_declared_length_over_the_limit_is_refused_unread(website):
 
 
 def test_the_user_agent_header_is_capped_not_refused(website):
-    status, _ = send("django", json.dumps(event(website.tracking_id)).encode(),
-                     HTTP_USER_AGENT=DESKTOP_UA + " x" * 5000)  # fmt: skip
+    status, _ = send(
+        "django",
+        json.dumps(event(website.tracking_id)).encode(),
+        HTTP_USER_AGENT=DESKTOP_UA + " x" * 5000,
+    )
     assert status == 202
 
 
@@ -327,21 +362,29 @@ CHARACTER_CASES = [
     ("lone surrogate in the site", {"site": "\ud800"}, 400),
     ("lone surrogate in an ignored field", {"note": "\ud800"}, 202),
     ("NUL in an ignored field", {"note": "\u0000"}, 202),
-    ("percent-encoded surrogate in a UTM value",
-     {"url": "https://example.com/?utm_source=%ED%A0%80"}, 202),
-    ("percent-encoded invalid UTF-8 in a UTM value",
-     {"url": "https://example.com/?utm_campaign=%ff%fe"}, 202),
+    (
+        "percent-encoded surrogate in a UTM value",
+        {"url": "https://example.com/?utm_source=%ED%A0%80"},
+        202,
+    ),
+    (
+        "percent-encoded invalid UTF-8 in a UTM value",
+        {"url": "https://example.com/?utm_campaign=%ff%fe"},
+        202,
+    ),
     ("percent-encoded invalid UTF-8 in the path", {"url": "https://example.com/%ff"}, 202),
     ("astral characters", {"url": "https://example.com/𝄞?utm_source=𝄞"}, 202),
     ("control characters", {"url": "https://example.com/a\u0001b\u007f"}, 202),
-]  # fmt: skip
+]
 
 
 @pytest.mark.parametrize("door", DOORS)
 @pytest.mark.parametrize(
     "what, fields, expected", CHARACTER_CASES, ids=[c[0] for c in CHARACTER_CASES]
 )
-def test_nul_surrogates_and_invalid_utf8_get_the_same_answer_everywhere(website, door, what, fields, expected):  # fmt: skip
+def test_nul_surrogates_and_invalid_utf8_get_the_same_answer_everywhere(
+    website, door, what, fields, expected
+):
     body = event(website.tracking_id)
     body.update({k: (website.tracking_id if v == SITE else v) for k, v in fields.items()})
     for how in ("ascii", "utf8"):  # \uXXXX escapes, and raw bytes (surrogates: invalid UTF-8)
@@ -363,8 +406,11 @@ def test_nul_surrogates_and_invalid_utf8_get_the_same_answer_everywhere(website,
 @pytest.mark.parametrize("door", DOORS)
 def test_invalid_utf8_bytes_are_refused(website, door):
     good = json.dumps(event(website.tracking_id)).encode()
-    for bad in (good.replace(b"example.com/", b"example.com/\xff"), b"\xef\xbb\xbf" + good[:5] + b"\xc0\x80",
-                good.replace(b"PAGE_VIEW", b"PAGE_\xed\xa0\x80VIEW")):  # fmt: skip
+    for bad in (
+        good.replace(b"example.com/", b"example.com/\xff"),
+        b"\xef\xbb\xbf" + good[:5] + b"\xc0\x80",
+        good.replace(b"PAGE_VIEW", b"PAGE_\xed\xa0\x80VIEW"),
+    ):
         before = tracking_rows()
         status, content = send(door, bad)
         assert status == 400, bad

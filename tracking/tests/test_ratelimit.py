@@ -49,16 +49,21 @@ def random_ip() -> str:
     return str(ipaddress.IPv4Address(random.randrange(0x0B000000, 0xDF000000)))
 
 
-def post(client, website, ip: str, **extra):  # type: ignore[no-untyped-def]
+def post(client, website, ip: str, **extra):
     body = {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/"}
     body.update(extra.pop("body", {}))
     return client.generic(
-        "POST", "/api/event", json.dumps(body), content_type="text/plain",
-        HTTP_USER_AGENT=DESKTOP_UA, REMOTE_ADDR=ip, **extra,
-    )  # fmt: skip
+        "POST",
+        "/api/event",
+        json.dumps(body),
+        content_type="text/plain",
+        HTTP_USER_AGENT=DESKTOP_UA,
+        REMOTE_ADDR=ip,
+        **extra,
+    )
 
 
-def statuses(client, website, ip: str, n: int, **extra) -> list[int]:  # type: ignore[no-untyped-def]
+def statuses(client, website, ip: str, n: int, **extra) -> list[int]:
     return [post(client, website, ip, **extra).status_code for _ in range(n)]
 
 
@@ -141,8 +146,7 @@ def test_an_ipv6_client_is_limited_per_64(client):
 def test_malformed_requests_are_not_counted(client):
     website = make_website()
     ip = random_ip()
-    bad = client.generic("POST", "/api/event", b"{nope", content_type="text/plain",
-                         REMOTE_ADDR=ip)  # fmt: skip
+    bad = client.generic("POST", "/api/event", b"{nope", content_type="text/plain", REMOTE_ADDR=ip)
     assert bad.status_code == 400
     assert statuses(client, website, ip, 2) == [202, 429]
 
@@ -191,7 +195,7 @@ def test_when_redis_is_down_events_are_accepted(client, monkeypatch, caplog):
     attempts = []
     real_count = ratelimit._count
 
-    def counting(*args):  # type: ignore[no-untyped-def]
+    def counting(*args):
         attempts.append(args)
         return real_count(*args)
 
@@ -224,12 +228,20 @@ def test_the_production_defaults_and_their_environment_variables():
     base.update(DJANGO_SETTINGS_MODULE="simple_analytics.settings", TESTING="False")
 
     def run(**env: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-c", "import django; django.setup(); " + code],
-                              env={**base, **env}, capture_output=True, text=True)  # fmt: skip
+        return subprocess.run(
+            [sys.executable, "-c", "import django; django.setup(); " + code],
+            env={**base, **env},
+            capture_output=True,
+            text=True,
+        )
 
     assert run().stdout.split() == ["600", "300000", "60", "True"]
-    custom = run(INGEST_RATE_LIMIT_IP="50", INGEST_RATE_LIMIT_WEBSITE="0",
-                 INGEST_SESSION_PAGEVIEWS_PER_MINUTE="20", HONOR_DNT="False")  # fmt: skip
+    custom = run(
+        INGEST_RATE_LIMIT_IP="50",
+        INGEST_RATE_LIMIT_WEBSITE="0",
+        INGEST_SESSION_PAGEVIEWS_PER_MINUTE="20",
+        HONOR_DNT="False",
+    )
     assert custom.stdout.split() == ["50", "0", "20", "False"]
     broken = run(HONOR_DNT="yes")
     assert broken.returncode != 0 and "HONOR_DNT must be True or False" in broken.stderr
@@ -265,7 +277,7 @@ def test_processes_share_a_limit_through_redis_in_batches_and_overshoot_little(w
     calls = []
     real_script = ratelimit._SCRIPT
 
-    def counted(*args, **kwargs):  # type: ignore[no-untyped-def]
+    def counted(*args, **kwargs):
         calls.append(kwargs["args"][:2])
         return real_script(*args, **kwargs)
 

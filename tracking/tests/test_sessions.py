@@ -245,8 +245,13 @@ def test_an_event_answered_503_is_never_stored_later():
     payload = from_dict(
         {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/"}
     )
-    event = pipeline.run(payload, site=site_of(website), ip="203.0.113.2", user_agent=IPHONE_UA,
-                         at=dt.datetime.now(dt.UTC))  # fmt: skip
+    event = pipeline.run(
+        payload,
+        site=site_of(website),
+        ip="203.0.113.2",
+        user_agent=IPHONE_UA,
+        at=dt.datetime.now(dt.UTC),
+    )
     committer = GroupCommitter(max_batch=10)
     committer._ensure_thread = lambda: None  # no writer yet: the request must time out
     with pytest.raises(IngestUnavailable):

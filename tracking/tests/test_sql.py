@@ -38,10 +38,12 @@ TIMES = [
 BOOLS = [True, False, None]
 
 
-def read_back(literal: str, pg_type: str) -> list:  # type: ignore[type-arg]
+def read_back(literal: str, pg_type: str) -> list:
     with sql.cursor() as cur:
-        cur.execute(f"SELECT x FROM unnest(%s::{pg_type}[]) WITH ORDINALITY AS u(x, n) ORDER BY n",
-                    [literal])  # fmt: skip
+        cur.execute(
+            f"SELECT x FROM unnest(%s::{pg_type}[]) WITH ORDINALITY AS u(x, n) ORDER BY n",
+            [literal],
+        )
         return [row[0] for row in cur.fetchall()]
 
 
@@ -63,8 +65,9 @@ def test_columns_turn_rows_into_one_literal_per_column_on_postgresql():
         pytest.skip("array literals are PostgreSQL's")
     rows = [(1, 'a"b', TIMES[0], True), (None, None, None, None), (-5, "", TIMES[1], False)]
     literals = sql.columns(rows, "itdb")
-    for literal, pg_type, i in zip(literals, ("bigint", "text", "timestamptz", "boolean"),
-                                   range(4), strict=True):  # fmt: skip
+    for literal, pg_type, i in zip(
+        literals, ("bigint", "text", "timestamptz", "boolean"), range(4), strict=True
+    ):
         assert read_back(literal, pg_type) == [row[i] for row in rows]
 
 
@@ -98,11 +101,23 @@ def test_prepared_writer_statements_never_scan_a_table():
         events += [
             {"type": "PAGE_VIEW", "url": "https://example.com/a", "at": t, "ip": ip},
             {"type": "PATH_CHANGE", "url": "https://example.com/b", "at": t + SECOND, "ip": ip},
-            {"type": "PAGE_EXIT", "url": "https://example.com/b", "engaged_ms": 900,
-             "at": t + 2 * SECOND, "ip": ip, "id": f"evt-{i:04d}-retried-twice"},
-            {"type": "PAGE_EXIT", "url": "https://example.com/b", "engaged_ms": 900,
-             "at": t + 3 * SECOND, "ip": ip, "id": f"evt-{i:04d}-retried-twice"},
-        ]  # fmt: skip
+            {
+                "type": "PAGE_EXIT",
+                "url": "https://example.com/b",
+                "engaged_ms": 900,
+                "at": t + 2 * SECOND,
+                "ip": ip,
+                "id": f"evt-{i:04d}-retried-twice",
+            },
+            {
+                "type": "PAGE_EXIT",
+                "url": "https://example.com/b",
+                "engaged_ms": 900,
+                "at": t + 3 * SECOND,
+                "ip": ip,
+                "id": f"evt-{i:04d}-retried-twice",
+            },
+        ]
     record_events(website, events)
     with connection.cursor() as cur:
         cur.execute("SELECT statement FROM pg_prepared_statements WHERE from_sql = false")

@@ -83,11 +83,11 @@ def test_tracking_ids_are_alphanumeric_so_they_work_as_cli_arguments():
 class _SlowLookups:
     """Counts the ingest path's site lookups and makes each take a while (a busy pool)."""
 
-    def __init__(self, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    def __init__(self, monkeypatch) -> None:
         self.calls = 0
         real = selectors.Website.objects.filter
 
-        def slow_filter(*args, **kwargs):  # type: ignore[no-untyped-def]
+        def slow_filter(*args, **kwargs):
             self.calls += 1
             time.sleep(0.3)
             return real(*args, **kwargs)
@@ -95,7 +95,7 @@ class _SlowLookups:
         monkeypatch.setattr(selectors.Website.objects, "filter", slow_filter)
 
 
-def _at_once(n: int, call):  # type: ignore[no-untyped-def]
+def _at_once(n: int, call):
     with ThreadPoolExecutor(n) as pool:
         return list(pool.map(lambda _: call(), range(n)))
 

@@ -1,12 +1,13 @@
 from __future__ import annotations
 
 import getpass
+from typing import Any
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
 from django.contrib.auth.password_validation import validate_password
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.core.validators import validate_email
 from django.db import transaction
 
@@ -14,12 +15,15 @@ from django.db import transaction
 class Command(BaseCommand):
     help = "Create a user who can log in with EMAIL (for headless installs and scripts)."
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("email")
         parser.add_argument("--password", help="prompted for when omitted and a TTY is attached")
         parser.add_argument("--superuser", action="store_true", help="also grant /admin/ access")
 
-    def handle(self, *args, email: str, password: str | None, superuser: bool, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
+        email: str = options["email"]
+        password: str | None = options["password"]
+        superuser: bool = options["superuser"]
         email = email.strip().lower()
         try:
             validate_email(email)

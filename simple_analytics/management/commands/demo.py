@@ -3,10 +3,11 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+from typing import Any
 
 from allauth.account.models import EmailAddress
 from django.contrib.auth import get_user_model
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 from tqdm import tqdm
 
 from core.synthetic import generate
@@ -23,12 +24,15 @@ DEMO_DOMAIN = "demo.example.com"
 class Command(BaseCommand):
     help = "Create a demo account and website with 90 days of realistic traffic."
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--events", type=int, default=150_000)
         parser.add_argument("--days", type=int, default=90)
         parser.add_argument("--quiet", action="store_true")
 
-    def handle(self, *args, events: int, days: int, quiet: bool, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
+        events: int = options["events"]
+        days: int = options["days"]
+        quiet: bool = options["quiet"]
         User = get_user_model()
         user = User.objects.filter(username=DEMO_EMAIL).first()
         if user is None:
@@ -38,8 +42,9 @@ class Command(BaseCommand):
         )
         # Start over: a rerun replaces the demo website and its data.
         Website.objects.filter(owner=user, domain=DEMO_DOMAIN).delete()
-        website = website_create(owner=user, domain=DEMO_DOMAIN, name="Demo shop",
-                                 timezone="Europe/Berlin")  # fmt: skip
+        website = website_create(
+            owner=user, domain=DEMO_DOMAIN, name="Demo shop", timezone="Europe/Berlin"
+        )
         today = dt.datetime.now(website.tz).date()
         # Traffic up to now only: the generator fills whole days.
         now = dt.datetime.now(dt.UTC).isoformat()
@@ -52,7 +57,7 @@ class Command(BaseCommand):
                 end=today,
                 domain=DEMO_DOMAIN,
                 tz=website.tz,
-            )  # fmt: skip
+            )
             if e["ts"] <= now
         )
         with tqdm(total=events, unit="ev", disable=quiet, file=sys.stderr, desc="demo") as bar:

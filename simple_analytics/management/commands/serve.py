@@ -2,10 +2,11 @@ from __future__ import annotations
 
 import os
 import sys
+from typing import Any
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 
 class Command(BaseCommand):
@@ -14,7 +15,7 @@ class Command(BaseCommand):
         "of the one web worker with JOBS_IN_WEB)."
     )
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--host", default=settings.HOST)
         parser.add_argument("--port", type=int, default=settings.PORT)
         parser.add_argument("--workers", type=int, default=settings.WEB_WORKERS)
@@ -24,21 +25,36 @@ class Command(BaseCommand):
             "--no-jobs", action="store_true", help="web server only (run `worker` elsewhere)"
         )
 
-    def handle(self, *args, host, port, workers, threads, no_migrate, no_jobs, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
+        host: str = options["host"]
+        port: int = options["port"]
+        workers: int = options["workers"]
+        threads: int = options["threads"]
+        no_migrate: bool = options["no_migrate"]
+        no_jobs: bool = options["no_jobs"]
         if not no_migrate:
             call_command("migrate", interactive=False, verbosity=0)
         web = [
-            sys.executable, "-m", "granian",
-            "--interface", "wsgi",
-            "--host", host,
-            "--port", str(port),
-            "--workers", str(workers),
-            "--blocking-threads", str(threads),
-            "--backpressure", str(threads * 4),
+            sys.executable,
+            "-m",
+            "granian",
+            "--interface",
+            "wsgi",
+            "--host",
+            host,
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+            "--blocking-threads",
+            str(threads),
+            "--backpressure",
+            str(threads * 4),
             "--no-ws",
-            "--log-level", "warning",
+            "--log-level",
+            "warning",
             "simple_analytics.wsgi:application",
-        ]  # fmt: skip
+        ]
         jobs_in_web = workers == 1 if settings.JOBS_IN_WEB is None else settings.JOBS_IN_WEB
         in_web = not no_jobs and jobs_in_web
         if in_web and workers != 1:

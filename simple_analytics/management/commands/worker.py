@@ -1,8 +1,10 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandParser
 
 
 class Command(BaseCommand):
@@ -11,11 +13,13 @@ class Command(BaseCommand):
     # ~40 MB a job consumer never uses. `serve` and `migrate` run the checks.
     requires_system_checks: list[str] = []
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--scheduler", action="store_true", help="also run periodic jobs")
         parser.add_argument("--concurrency", type=int, default=settings.WORKER_CONCURRENCY)
 
-    def handle(self, *args, scheduler: bool, concurrency: int, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
+        scheduler: bool = options["scheduler"]
+        concurrency: int = options["concurrency"]
         call_command(
             "run_huey",
             workers=concurrency,

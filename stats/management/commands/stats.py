@@ -1,8 +1,9 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from stats import queries
 from stats.dimensions import PUBLIC_BREAKDOWNS
@@ -13,7 +14,7 @@ from websites.models import Website
 class Command(BaseCommand):
     help = "Print a website's stats (the numbers the dashboard shows, from the same layer)."
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--site", required=True, help="tracking id")
         parser.add_argument("--from", dest="from_", help="first local day, YYYY-MM-DD")
         parser.add_argument("--to", help="last local day, YYYY-MM-DD (inclusive)")
@@ -21,7 +22,12 @@ class Command(BaseCommand):
         parser.add_argument("--limit", type=int, default=10)
         parser.add_argument("--json", action="store_true", help="the stats JSON of the API")
 
-    def handle(self, *args, site, from_, to, period, limit, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
+        site: str = options["site"]
+        from_: str | None = options["from_"]
+        to: str | None = options["to"]
+        period: str | None = options["period"]
+        limit: int = options["limit"]
         website = Website.objects.filter(tracking_id=site).first()
         if website is None:
             raise CommandError(f"no website with tracking id {site!r}")
@@ -37,8 +43,14 @@ class Command(BaseCommand):
             self.stdout.write(_dumps(data))
             return
         self.stdout.write(f"{website.domain}  {p.first_day} – {p.last_day} ({website.timezone})")
-        for key in ("visitors", "pageviews", "sessions", "avg_session_duration_s", "bounce_rate",
-                    "views_per_session"):  # fmt: skip
+        for key in (
+            "visitors",
+            "pageviews",
+            "sessions",
+            "avg_session_duration_s",
+            "bounce_rate",
+            "views_per_session",
+        ):
             self.stdout.write(f"  {key:<24} {data[key]}")
         for dimension in PUBLIC_BREAKDOWNS:
             self.stdout.write(f"\n{dimension}")

@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from websites.services import snippet, website_create
 
@@ -11,7 +13,7 @@ from websites.services import snippet, website_create
 class Command(BaseCommand):
     help = "Add a website (simple-analytics site add DOMAIN --owner EMAIL); prints its snippet."
 
-    def add_arguments(self, parser) -> None:  # type: ignore[no-untyped-def]
+    def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("domain")
         parser.add_argument("--owner", required=True, help="email of an existing user")
         parser.add_argument("--timezone", default="UTC", help="IANA name, e.g. Europe/Berlin")
@@ -22,7 +24,12 @@ class Command(BaseCommand):
             help="public URL of this server for the snippet (default http://HOST:PORT)",
         )
 
-    def handle(self, *args, domain, owner, timezone, name, base_url, **options) -> None:  # type: ignore[no-untyped-def]
+    def handle(self, *args: Any, **options: Any) -> None:
+        domain: str = options["domain"]
+        owner: str = options["owner"]
+        timezone: str = options["timezone"]
+        name: str = options["name"]
+        base_url: str | None = options["base_url"]
         user = get_user_model().objects.filter(username=owner.strip().lower()).first()
         if user is None:
             raise CommandError(f"no user {owner}: create one with `simple-analytics createuser`")
