@@ -86,7 +86,7 @@ def _key_user(request: HttpRequest) -> User:
 def _context(request: HttpRequest) -> tuple[Website, Period, Filters, int]:
     user = _key_user(request)
     site = request.GET.get("site", "")
-    # NUL cannot even be compared by PostgreSQL: no site has it (found by the OpenAPI fuzz).
+    # NUL cannot even be compared by PostgreSQL: no site has it.
     known = site and "\x00" not in site
     website = Website.objects.filter(tracking_id=site, owner=user).first() if known else None
     if website is None:

@@ -1,8 +1,8 @@
 """Django's Redis cache backend, keeping one redis-py client per connection pool.
 
 Django's ``RedisCacheClient.get_client`` builds a new ``redis.Redis`` object for every cache
-call (~0.4–0.8 ms of CPU, measured on the warm dashboard read, more than the network round
-trip). The client is thread-safe and only wraps the pool, so one per pool is enough.
+call, which costs more CPU than the network round trip (docs/PERFORMANCE.md). The client
+is thread-safe and only wraps the pool, so one per pool is enough.
 """
 
 from __future__ import annotations

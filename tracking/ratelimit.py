@@ -5,13 +5,13 @@ the counts are shared by every web process and host through Redis, but not at on
 trip per event: each process counts in memory and adds its count to Redis in batches (one
 small Lua call for both keys), the batch shrinking as a counter nears its limit, down to
 every event within 16 batches of it (``_batch``). A visitor's few events a minute then
-cost no round trip at all, and a website's counter one per 50 events: the per-event call
-was measured at a fifth of a web worker's CPU under load. What a process has not yet
+cost no round trip at all, and a website's counter one per 50 events (a call per event
+costs a web worker more than the event itself; docs/PERFORMANCE.md). What a process has not yet
 added is at most a sixteenth of the headroom left, so with up to 16 processes sharing a
 counter a limit is exceeded by at most that headroom once, when it is first reached; a
 counter already over its limit is added lazily (it changes no answer until the window
 ends). With any other cache each process counts in its own memory only: the embedded
-default's file cache costs milliseconds per increment (measured in ``bench/ratelimit.py``),
+default's file cache costs milliseconds per increment (``bench/ratelimit.py``),
 and one host with a few processes is what it serves; a limit then holds per process. The
 IP is never a key: counters are keyed by a keyed hash of it.
 
@@ -212,8 +212,8 @@ _clients: dict[int, Redis] = {}
 def _redis(backend: RedisCache) -> Redis:
     """A redis-py client on Django's connection pool for this cache (its OPTIONS, its
     connections). Django builds a new client object for every cache call, which costs
-    more than the round trip itself (measured: ~0.4 ms of CPU); one per pool is enough,
-    as redis-py clients are thread-safe."""
+    more than the round trip itself; one per pool is enough, as redis-py clients are
+    thread-safe."""
     # A private method of Django's Redis client, which its type stubs do not declare.
     pool = cast(Any, backend._cache)._get_connection_pool(write=True)
     client = _clients.get(id(pool))
