@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 HOST ?= 127.0.0.1
 PORT ?= 8000
+DOMAIN ?= example.com
 # PostgreSQL and Redis used by the second test pass (and `make test-pg`).
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/simple_analytics
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
@@ -111,11 +112,11 @@ fmt: install-dev
 
 check: test
 
-# A realistic PAGE_VIEW to a running server: make event SITE=<tracking id>
+# A realistic PAGE_VIEW to a running server: make event SITE=<tracking id> DOMAIN=<its domain>
 event:
 	curl -sS -X POST "http://$(HOST):$(PORT)/api/event" -H 'Content-Type: text/plain' \
 		-H 'User-Agent: Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0' \
-		--data '{"site":"$(SITE)","type":"PAGE_VIEW","url":"https://example.com/pricing?utm_source=news","referrer":"https://www.google.com/","screen":1440}' \
+		--data '{"site":"$(SITE)","type":"PAGE_VIEW","url":"https://$(DOMAIN)/pricing?utm_source=news","referrer":"https://www.google.com/","screen":1440}' \
 		-w '%{http_code}\n'
 
 bench-ingest: install-dev

@@ -9,6 +9,7 @@ be guessed (``API_KEY_FAILURES_PER_MINUTE``; see ``accounts.throttle``).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -32,6 +33,7 @@ from stats.periods import Period, PeriodError, from_query
 from websites.models import Website
 
 MAX_LIMIT = 1000
+_LIMIT = re.compile(r"[0-9]{1,4}")
 
 
 KEY_FAILURE_WINDOW_S = 60
@@ -58,25 +60,42 @@ def _key_failures(request: HttpRequest) -> throttle.Window:
 def _key_user(request: HttpRequest) -> User:
     limit = settings.API_KEY_FAILURES_PER_MINUTE
     failures = _key_failures(request) if limit else None
-    # Checked before the key, and for good keys too: otherwise a guesser would still learn
-    # which key is valid from a 200 among the 429s.
-    if failures is not None and throttle.count(failures) >= limit:
-        raise ApiError(
-            429, "too many invalid API keys from your address; retry later", failures.retry_after
-        )
     header = request.META.get("HTTP_AUTHORIZATION", "")
     key = header[7:].strip() if header[:7].lower() == "bearer " else ""
     key = key or request.META.get("HTTP_X_API_KEY", "").strip()
+    # Checked before the key, and for good keys too: otherwise a guesser would still learn
+    # which key is valid from a 200 among the 429s.
+    if failures is not None:
+        # A key takes a place before it is looked up and a good one gives it back, so
+        # racing requests cannot look up more wrong keys than the limit.
+        refused = (
+            not throttle.reserve(failures, limit, KEY_FAILURE_WINDOW_S)
+            if key
+            else throttle.reached(failures, limit)
+        )
+        if refused:
+            raise ApiError(
+                429,
+                "too many invalid API keys from your address; retry later",
+                failures.retry_after,
+            )
     if not key:
         raise ApiError(401, "missing API key: send 'Authorization: Bearer <key>'")
-    row = (
-        ApiKey.objects.select_related("user")
-        .filter(key_hash=hash_key(key), revoked_at__isnull=True)
-        .first()
-    )
-    if row is None or not row.user.is_active:
-        if failures is not None:
-            throttle.hit(failures, KEY_FAILURE_WINDOW_S)
+    wrong = False
+    try:
+        row = (
+            ApiKey.objects.select_related("user")
+            .filter(key_hash=hash_key(key), revoked_at__isnull=True)
+            .first()
+        )
+        wrong = row is None or not row.user.is_active
+    finally:
+        # A database error gives the place back too: it says nothing about the key.
+        if failures is not None and wrong:
+            throttle.confirm(failures, KEY_FAILURE_WINDOW_S)
+        elif failures is not None:
+            throttle.release(failures)
+    if wrong or row is None:
         raise ApiError(401, "invalid or revoked API key")
     if row.last_used_at is None or (timezone.now() - row.last_used_at).total_seconds() > 60:
         ApiKey.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
@@ -97,7 +116,8 @@ def _context(request: HttpRequest) -> tuple[Website, Period, Filters, int]:
     except (PeriodError, FilterError) as exc:
         raise ApiError(400, str(exc)) from None
     raw_limit = request.GET.get("limit", "10")
-    if not raw_limit.isdigit() or not 1 <= int(raw_limit) <= MAX_LIMIT:
+    # Only ASCII digits: isdigit() also takes "²" and int() also takes "٣", " 1" and "1_0".
+    if not _LIMIT.fullmatch(raw_limit) or not 1 <= int(raw_limit) <= MAX_LIMIT:
         raise ApiError(400, f"limit must be an integer from 1 to {MAX_LIMIT}")
     return website, period, filters, int(raw_limit)
 
@@ -174,16 +194,15 @@ def keys(request: AuthenticatedHttpRequest) -> HttpResponse:
 @login_required
 @require_POST
 def key_create(request: AuthenticatedHttpRequest) -> HttpResponse:
-    created = throttle.window("api-key-create", str(request.user.pk), 3600)
-    if throttle.count(created) >= settings.API_KEYS_CREATED_PER_HOUR:
-        messages.error(request, "Too many keys created in the last hour; try again later.")
-        return redirect("api:keys")
     name = request.POST.get("name", "").strip()
     if not name or len(name) > 100 or "\x00" in name:  # NUL: PostgreSQL cannot store it
         messages.error(request, "Give the key a name of at most 100 characters.")
         return redirect("api:keys")
+    created = throttle.window("api-key-create", str(request.user.pk), 3600)
+    if throttle.hit(created, 3600) > settings.API_KEYS_CREATED_PER_HOUR:
+        messages.error(request, "Too many keys created in the last hour; try again later.")
+        return redirect("api:keys")
     _, plain = ApiKey.issue(user=request.user, name=name)
-    throttle.hit(created, 3600)
     # Shown once on the next page, then gone: only its hash is stored.
     request.session["new_api_key"] = plain
     return redirect("api:keys")

@@ -4,6 +4,7 @@
     .venv/bin/python bench/ingest.py --quick            # 1 run x 5 s
     .venv/bin/python bench/ingest.py --client python    # the multi-process Python client
     .venv/bin/python bench/ingest.py --profile          # + py-spy on a worker at the top c
+    .venv/bin/python bench/ingest.py --unique-agents    # a new 1 KB User-Agent per event
 
 What it does, all on 127.0.0.1 and cleaned up when it ends:
 
@@ -65,7 +66,7 @@ from bench.ingest_server import (
     settled_counts,
     setup_app,
 )
-from bench.traffic import describe_traffic, generate_events, write_events
+from bench.traffic import describe_traffic, generate_events, with_unique_agents, write_events
 from systemtests.harness import (
     HOST,
     children_cpu,
@@ -313,6 +314,11 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="serve with its job consumer and scheduler (refresh jobs, rollups)",
     )
+    ap.add_argument(
+        "--unique-agents",
+        action="store_true",
+        help="give every event its own 1 KB User-Agent (a browser's + a random word)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the database and DATA_DIR")
     ap.add_argument("--json", type=Path, default=None, help="write every run's figures here")
     args = ap.parse_args(argv)
@@ -358,6 +364,8 @@ def main(argv: list[str] | None = None) -> int:
             seed=args.seed,
             open_sessions=args.open_sessions,
         )
+        if args.unique_agents:
+            events = with_unique_agents(events, seed=args.seed)
         data = data_dir / "events.tsv"
         write_events(data, events)
         print("traffic:", describe_traffic(events))

@@ -203,6 +203,17 @@ def generate_events(
     return out
 
 
+def with_unique_agents(
+    events: list[tuple[str, str, str]], *, seed: int, length: int = 1024
+) -> list[tuple[str, str, str]]:
+    """The same events, each with a User-Agent of its own, ``length`` characters long: its
+    browser's agent followed by one random hex word (new within the first characters the
+    server classifies, so no parse is cached; one long word is the costliest input for
+    crawlerdetect's catch-all pattern)."""
+    rng = random.Random(seed)
+    return [(f"{ua} {rng.randbytes(length).hex()}"[:length], ip, body) for ua, ip, body in events]
+
+
 def _cumulative(weights: list[float]) -> list[float]:
     out, total = [], 0.0
     for w in weights:

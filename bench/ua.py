@@ -32,14 +32,14 @@ def main() -> None:
     unique = [f"{base[i % len(base)]} build/{i}" for i in range(5000)]
     uncached = []
     for _ in range(5):
-        ua_mod.parse_agent.cache_clear()
+        ua_mod._parse.cache_clear()
         uncached.append(run(len(unique), unique))
     # Cached: 2,000 distinct agents in a Zipf-like mix, 50,000 parses.
     rng = random.Random(1)
     pool = unique[:2000]
     weights = [1 / (i + 1) for i in range(len(pool))]
     mix = rng.choices(pool, weights=weights, k=50_000)
-    ua_mod.parse_agent.cache_clear()
+    ua_mod._parse.cache_clear()
     cached = [run(len(mix), mix) for _ in range(5)]
     print(f"uncached parses/s (median of 5): {statistics.median(uncached):,.0f}")
     print(f"cached, realistic mix parses/s (median of 5): {statistics.median(cached):,.0f}")

@@ -75,10 +75,19 @@ JOBS_IN_WEB = env_bool("JOBS_IN_WEB", None)
 if JOBS_IN_WEB and WEB_WORKERS != 1:
     raise ConfigError("JOBS_IN_WEB=True needs WEB_WORKERS=1 (one scheduler per host)")
 WORKER_CONCURRENCY = env_int("WORKER_CONCURRENCY", 2, minimum=1)
+# Slow clients (simple_analytics.front): a request's headers must arrive within this many
+# seconds of the connection, its body within this many seconds of the headers (else 408).
+REQUEST_HEADER_TIMEOUT_SECONDS = env_seconds("REQUEST_HEADER_TIMEOUT_SECONDS", 15, maximum=60)
+REQUEST_BODY_TIMEOUT_SECONDS = env_seconds("REQUEST_BODY_TIMEOUT_SECONDS", 5, maximum=60)
+# Requests in progress from one client address (IPv6: its /64); more get 429. 0: no bound.
+MAX_REQUESTS_PER_CLIENT = env_int("MAX_REQUESTS_PER_CLIENT", 64, minimum=0)
+# Larger bodies are answered 413 unread (the largest form here is a few KiB).
+REQUEST_MAX_BODY_BYTES = 1024 * 1024
 
 # --- Apps and middleware --------------------------------------------------------------------------
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    # django.contrib.admin whose login page is allauth's (second factor, rate limits).
+    "accounts.admin_site.AdminConfig",
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -3,7 +3,9 @@
 The ingest beacon is anonymous and cookieless: Django's request objects and middleware
 (sessions, auth, CSRF, messages, CSP, allauth) do nothing for it but cost CPU under the
 GIL on every event. ``tracking.collect.collect`` is the same function the Django view
-calls, so behaviour is identical; only the wrapping differs.
+calls, so behaviour is identical; only the wrapping differs. The Host header is checked
+against ALLOWED_HOSTS by Django's own rule, as CommonMiddleware does on every other route.
+`serve` runs this application behind ``simple_analytics.front``.
 """
 
 from __future__ import annotations
@@ -19,11 +21,14 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "simple_analytics.settings")
 django_application = get_wsgi_application()
 
 # After Django is set up:
+from django.core.exceptions import DisallowedHost  # noqa: E402
 from django.db import InterfaceError, OperationalError, close_old_connections  # noqa: E402
+from django.http import HttpRequest  # noqa: E402
 
 from tracking.collect import UNAVAILABLE, Answer, collect  # noqa: E402
 
 log = logging.getLogger("simple_analytics.ingest")
+security_log = logging.getLogger("django.security.DisallowedHost")
 
 # `serve` with JOBS_IN_WEB: this worker also runs the job consumer and scheduler.
 if os.environ.get("SIMPLE_ANALYTICS_JOBS_IN_WEB") == "1":
@@ -43,8 +48,24 @@ _REASONS = {
 }
 
 
+class _HostCheck(HttpRequest):
+    """Just enough of a request for Django's own ``get_host()`` (ALLOWED_HOSTS) rule."""
+
+    def __init__(self, environ: dict[str, Any]) -> None:
+        self.META = environ
+
+    def _get_scheme(self) -> str:
+        return str(self.META.get("wsgi.url_scheme", "http"))
+
+
 def ingest(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
     stream = environ["wsgi.input"]
+    try:
+        _HostCheck(environ).get_host()
+    except DisallowedHost as exc:
+        # What Django answers on every other route (CommonMiddleware), as JSON.
+        security_log.error("%s", exc)
+        return respond(Answer(400, "invalid Host header"), start_response)
     try:
         answer = collect(environ.get("REQUEST_METHOD", ""), environ, stream.read)
     except (OperationalError, InterfaceError):
@@ -61,6 +82,10 @@ def ingest(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
             close_old_connections()
         except Exception:
             log.warning("could not hand a broken database connection back", exc_info=True)
+    return respond(answer, start_response)
+
+
+def respond(answer: Answer, start_response: Callable[..., Any]) -> Iterable[bytes]:
     body = answer.body
     reason = _REASONS.get(answer.status, "")
     headers = [*answer.headers, ("Content-Length", str(len(body)))]

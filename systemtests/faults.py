@@ -390,7 +390,10 @@ class Deployment:
         # One process for the rest (each CLI start costs seconds on a busy machine): the
         # user, a website per scenario, a logged-in browser session and an API key.
         names = ["pg", "redis", "worker", "sigterm"]
-        code = fixture_code("faults@example.com", [f"{n}.faults.example" for n in names])
+        # The traffic's pages are on the parent domain of every site.
+        code = fixture_code(
+            "faults@example.com", [f"{n}.faults.example" for n in names], "*.faults.example"
+        )
         made = fixture_from(self.cli("shell", "-c", code).stdout)
         self.sites = {n: tuple(made["sites"][f"{n}.faults.example"]) for n in names}
         self.session_cookie, self.api_key = made["session"], made["key"]

@@ -140,7 +140,7 @@ def server_env(
     return env
 
 
-def fixture_code(email: str, domains: list[str]) -> str:
+def fixture_code(email: str, domains: list[str], allowed_hostnames: str = "") -> str:
     """Python for ``simple-analytics shell -c``; its last line of output is what
     ``fixture_from`` reads."""
     return (
@@ -151,7 +151,8 @@ def fixture_code(email: str, domains: list[str]) -> str:
         "from websites.services import website_create\n"
         f"u = get_user_model().objects.create_user(username={email!r}, email={email!r}, "
         f"password={secrets.token_urlsafe(16)!r})\n"
-        f"sites = {{d: website_create(owner=u, domain=d) for d in {domains!r}}}\n"
+        f"sites = {{d: website_create(owner=u, domain=d, allowed_hostnames={allowed_hostnames!r})"
+        f" for d in {domains!r}}}\n"
         "s = SessionStore(); s['_auth_user_id'] = str(u.pk)\n"
         "s['_auth_user_backend'] = 'django.contrib.auth.backends.ModelBackend'\n"
         "s['_auth_user_hash'] = u.get_session_auth_hash(); s.create()\n"

@@ -116,7 +116,13 @@ def collect(method: str, meta: Mapping[str, str], read: Callable[[int], bytes]) 
             meta.get("HTTP_SEC_GPC", "").strip() == "1" or meta.get("HTTP_DNT", "").strip() == "1"
         )
         event = pipeline.run(
-            payload, site=site, ip=ip, user_agent=user_agent, at=now, do_not_track=do_not_track
+            payload,
+            site=site,
+            ip=ip,
+            user_agent=user_agent,
+            at=now,
+            do_not_track=do_not_track,
+            origin=meta.get("HTTP_ORIGIN", ""),
         )
         if isinstance(event, DropReason):
             # Don't teach bots: same answer as an accepted event, but counted for operators.

@@ -29,6 +29,7 @@ class DropReason(models.TextChoices):
     RATE_LIMITED = "rate_limited", "Page views over the per-visit rate limit"
     REFERRER_SPAM = "referrer_spam", "Referrer spam filtered out"
     DO_NOT_TRACK = "do_not_track", "Visitors asking not to be tracked (DNT / GPC)"
+    FOREIGN_HOST = "foreign_host", "Events from pages on hosts the settings do not allow"
 
 
 class Salt(models.Model):

@@ -13,7 +13,7 @@ import datetime as dt
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from core.referrers import clean_host, host_to_source, is_referrer_spam, referrer_host
 from core.ua import parse_agent
@@ -61,6 +61,8 @@ class Context:
     user_agent: str
     at: dt.datetime
     do_not_track: bool = False
+    # The request's Origin header, "" without one (imports, most non-browser clients).
+    origin: str = ""
     referrer_host: str = ""
     event: IncomingEvent = field(init=False)
 
@@ -72,6 +74,29 @@ def drop_do_not_track(ctx: Context) -> DropReason | None:
     """The request carried ``DNT: 1`` or ``Sec-GPC: 1`` and ``HONOR_DNT`` is on (decided by
     the caller, which sees the headers)."""
     return DropReason.DO_NOT_TRACK if ctx.do_not_track else None
+
+
+def drop_foreign_host(ctx: Context) -> DropReason | None:
+    """The page (the host of the event's ``url``) is on a host the website does not allow
+    (``TrackedSite.allows_host``), or so is the ``Origin`` a browser sent.
+
+    Both are what the client says: this keeps copied snippets and other sites' pages out,
+    not a hand-made request (docs/SECURITY.md). ``Origin: null`` (a sandboxed frame, a
+    beacon from a page with ``Referrer-Policy: no-referrer``) names no host: not checked.
+    """
+    site = ctx.site
+    if not site.allows_host(ctx.payload.parsed_url.hostname or ""):
+        return DropReason.FOREIGN_HOST
+    if ctx.origin and ctx.origin != "null" and not site.allows_host(_host_of(ctx.origin)):
+        return DropReason.FOREIGN_HOST
+    return None
+
+
+def _host_of(origin: str) -> str:
+    try:
+        return urlsplit(origin).hostname or ""
+    except ValueError:  # a malformed port or IPv6 address: no browser sends one
+        return ""
 
 
 def drop_bots(ctx: Context) -> DropReason | None:
@@ -147,6 +172,7 @@ def add_visitor(ctx: Context) -> DropReason | None:
 
 STEPS: tuple[Step, ...] = (
     drop_do_not_track,
+    drop_foreign_host,
     drop_bots,
     drop_referrer_spam,
     add_page,
@@ -165,13 +191,16 @@ def run(
     user_agent: str,
     at: dt.datetime,
     do_not_track: bool = False,
+    origin: str = "",
 ) -> IncomingEvent | DropReason:
     """Run every step in order; the first ``DropReason`` ends the pipeline.
 
     ``at`` is the event time (aware, UTC): the server clock for live events, the file's
     ``ts`` for imports. ``do_not_track``: the visitor asked not to be tracked and the
-    operator honours it; the event is dropped. Later drops are decided by the session
-    rules (``DUPLICATE``, ``EXIT_WITHOUT_SESSION``, ``RATE_LIMITED``; ``tracking.sessions``).
+    operator honours it; the event is dropped. ``origin``: the request's ``Origin`` header
+    ("" without one); it must name an allowed host too (``drop_foreign_host``). Later drops
+    are decided by the session rules (``DUPLICATE``, ``EXIT_WITHOUT_SESSION``,
+    ``RATE_LIMITED``; ``tracking.sessions``).
     """
     # Some servers and proxies pass a NUL in a header, and import files may hold lone
     # surrogates: PostgreSQL can store neither, and the parsed browser and OS names come
@@ -179,7 +208,13 @@ def run(
     if "\x00" in user_agent or not user_agent.isascii():
         user_agent = user_agent.replace("\x00", "").encode("utf-8", "ignore").decode("utf-8")
     ctx = Context(
-        payload=payload, site=site, ip=ip, user_agent=user_agent, at=at, do_not_track=do_not_track
+        payload=payload,
+        site=site,
+        ip=ip,
+        user_agent=user_agent,
+        at=at,
+        do_not_track=do_not_track,
+        origin=origin,
     )
     ctx.event = IncomingEvent(
         website_id=site.id,

@@ -9,9 +9,10 @@ from typing import Any
 from django import forms
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
+from django.utils.html import format_html
 
 from websites.models import Website
-from websites.services import normalise_domain, validate_timezone
+from websites.services import normalise_allowed_hostnames, normalise_domain, validate_timezone
 
 _REGIONS = (
     "Africa",
@@ -76,6 +77,21 @@ class WebsiteForm(forms.Form):
         initial="UTC",
         help_text="Reports count days from midnight in this time zone.",
     )
+    # Only on the settings page: a new website starts with its domain and subdomains.
+    allowed_hostnames = forms.CharField(
+        label="Other hosts whose pages may send events",
+        required=False,
+        max_length=10_000,
+        widget=forms.Textarea(
+            attrs={
+                "rows": 3,
+                "placeholder": "staging.example.com",
+                "autocomplete": "off",
+                "autocapitalize": "none",
+                "spellcheck": "false",
+            }
+        ),
+    )
 
     def __init__(
         self, *args: Any, owner: User, website: Website | None = None, **kwargs: Any
@@ -83,11 +99,27 @@ class WebsiteForm(forms.Form):
         if website is not None:
             kwargs.setdefault(
                 "initial",
-                {"domain": website.domain, "name": website.name, "timezone": website.timezone},
+                {
+                    "domain": website.domain,
+                    "name": website.name,
+                    "timezone": website.timezone,
+                    "allowed_hostnames": website.allowed_hostnames,
+                },
             )
         super().__init__(*args, **kwargs)
         self.owner = owner
         self.website = website
+        if website is None:
+            del self.fields["allowed_hostnames"]
+        else:
+            self.fields["allowed_hostnames"].help_text = format_html(
+                "Pages on {} and its subdomains always may. List others one a line: a "
+                "staging host, another domain, <code>*.example.org</code> for a domain and "
+                "its subdomains, <code>localhost</code> (and 127.0.0.1) for development, "
+                "<code>*</code> for any host. Events from other hosts are not stored; the "
+                "data-quality panel counts them.",
+                website.domain,
+            )
         if not self.is_bound and website is None:
             # The add page's script may replace UTC by the browser's zone.
             self.fields["timezone"].widget.attrs["data-detect-timezone"] = ""
@@ -106,6 +138,9 @@ class WebsiteForm(forms.Form):
         if others.exists():
             raise ValidationError(f"You already have a website for {domain}.", code="duplicate")
         return domain
+
+    def clean_allowed_hostnames(self) -> str:
+        return normalise_allowed_hostnames(self.cleaned_data["allowed_hostnames"])
 
     def clean_timezone(self) -> str:
         try:

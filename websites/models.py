@@ -1,4 +1,5 @@
-"""A tracked website: who owns it, its public tracking id and its time zone."""
+"""A tracked website: who owns it, its public tracking id, its time zone and the hosts whose
+pages may send its events."""
 
 from __future__ import annotations
 
@@ -27,6 +28,9 @@ class Website(models.Model):
     tracking_id = models.CharField(max_length=32, unique=True, default=new_tracking_id)
     timezone = models.CharField(max_length=64, default="UTC")
     is_active = models.BooleanField(default=True)
+    # Hosts besides the domain and its subdomains whose pages may send events: normalised
+    # entries one a line (``websites.services.normalise_allowed_hostnames``); empty = none.
+    allowed_hostnames = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     # Set by the refresh job (not the ingest hot path) once the first event is stored.
     first_event_at = models.DateTimeField(null=True, blank=True)

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import ipaddress
 import threading
 import time
 import zoneinfo
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 from django.http import Http404
 
+from core.referrers import clean_host
 from websites.models import Website
 
 # How long a process trusts its copy of a site's tracking settings. Deactivating a site
@@ -24,9 +26,58 @@ _MAX_ENTRIES = 50_000
 
 @dataclass(frozen=True, slots=True)
 class TrackedSite:
+    """What ingestion needs of a website. ``allowed_hostnames`` holds the normalised entries
+    of ``Website.allowed_hostnames``; the domain and its subdomains are always allowed."""
+
     id: int
     domain: str
     tz: zoneinfo.ZoneInfo
+    allowed_hostnames: str = ""
+    _hosts: frozenset[str] = field(init=False, repr=False, compare=False)
+    _suffixes: tuple[str, ...] = field(init=False, repr=False, compare=False)
+    _any_host: bool = field(init=False, repr=False, compare=False)
+    _loopback: bool = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        hosts, suffixes = {self.domain}, ["." + self.domain]
+        entries = self.allowed_hostnames.split()
+        for entry in entries:
+            if entry.startswith("*."):
+                hosts.add(entry[2:])
+                suffixes.append(entry[1:])
+            else:
+                hosts.add(entry)
+        object.__setattr__(self, "_hosts", frozenset(hosts))
+        object.__setattr__(self, "_suffixes", tuple(suffixes))
+        object.__setattr__(self, "_any_host", "*" in entries)
+        object.__setattr__(self, "_loopback", "localhost" in hosts)
+
+    def allows_host(self, host: str) -> bool:
+        """Whether a page on ``host`` (a URL's hostname, any case) may send events.
+
+        ``example.com`` also allows ``www.example.com``, ``*.example.com`` the domain and
+        all its subdomains, ``*`` every host; ``localhost`` also 127.0.0.0/8 and ``::1``
+        (pixel.js treats them alike).
+        """
+        if self._any_host:
+            return True
+        host = clean_host(host)
+        if not host.isascii():
+            # Browsers send hosts as punycode; a hand-made or imported URL may not.
+            try:
+                host = host.encode("idna").decode("ascii")
+            except UnicodeError:
+                return False
+        if host in self._hosts or host.endswith(self._suffixes):
+            return True
+        return self._loopback and _is_loopback(host)
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 # ``request.user``: views behind login_required pass a real user.
@@ -70,10 +121,12 @@ def tracked_site_get(tracking_id: str, *, now: float | None = None) -> TrackedSi
     try:
         row = (
             Website.objects.filter(tracking_id=tracking_id, is_active=True)
-            .values_list("id", "domain", "timezone")
+            .values_list("id", "domain", "timezone", "allowed_hostnames")
             .first()
         )
-        site = TrackedSite(row[0], row[1].lower(), zoneinfo.ZoneInfo(row[2])) if row else None
+        site = (
+            TrackedSite(row[0], row[1].lower(), zoneinfo.ZoneInfo(row[2]), row[3]) if row else None
+        )
         with _lock:
             if len(_cache) >= _MAX_ENTRIES:
                 _cache.clear()

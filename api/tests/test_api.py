@@ -8,6 +8,7 @@ from django.test import Client
 
 from api.models import ApiKey, hash_key
 from simple_analytics.testing import make_user, make_website, record_events
+from simple_analytics.tests.fuzz import HOSTILE_DIGITS, hostile_dates
 
 pytestmark = pytest.mark.django_db
 DAY = dt.datetime(2026, 2, 3, 10, tzinfo=dt.UTC)
@@ -103,6 +104,26 @@ def test_bad_parameters_get_a_400_with_a_message(client, owner_key, params, mess
     response = get(client, "/api/v1/stats", key, site=website.tracking_id, **params)
     assert response.status_code == 400
     assert message in response.json()["error"]
+
+
+@pytest.mark.parametrize("limit", [*HOSTILE_DIGITS, "9" * 5000])
+@pytest.mark.parametrize("path", ["/api/v1/stats", "/api/v1/timeseries", "/api/v1/breakdown/pages"])
+def test_a_limit_in_anything_but_ascii_digits_is_a_400_in_json(client, owner_key, path, limit):
+    # int() refuses "²" and more than 4,300 digits, and reads "٣" and " 1" as numbers.
+    website, key = owner_key
+    response = get(client, path, key, site=website.tracking_id, limit=limit)
+    assert response.status_code == 400, (limit, response.content[:200])
+    assert response["Content-Type"] == "application/json"
+    assert response.json() == {"error": "limit must be an integer from 1 to 1000"}
+
+
+@pytest.mark.parametrize("day", hostile_dates("2026-02-03"))
+def test_a_date_in_anything_but_ascii_digits_is_a_400_in_json(client, owner_key, day):
+    website, key = owner_key
+    for params in ({"from": day, "to": "2026-02-03"}, {"from": "2026-02-03", "to": day}):
+        response = get(client, "/api/v1/stats", key, site=website.tracking_id, **params)
+        assert response.status_code == 400, (params, response.content[:200])
+        assert "must be a date like 2026-01-31" in response.json()["error"]
 
 
 def test_keys_are_required_and_scoped_to_their_owner(client, owner_key):

@@ -147,3 +147,32 @@ def test_the_documented_refusals_conform_too(api_schema, owner_site, settings):
     throttled = case.call_and_validate(headers={"Authorization": f"Bearer {key}"}, checks=CHECKS)
     assert throttled.status_code == 429
     cache.clear()
+
+
+def test_hostile_digits_in_every_numeric_parameter_are_documented_400s(api_schema, owner_site):
+    """Non-ASCII and non-decimal digits in each integer and date query parameter of each
+    operation: a 400 whose status, headers and body conform to the document."""
+    from simple_analytics.tests.fuzz import HOSTILE_DIGITS, hostile_dates
+
+    website, key = owner_site
+    headers = {"Authorization": f"Bearer {key}"}
+    day = "2026-01-05"
+    base = {"site": website.tracking_id, "period": "custom", "from": day, "to": day}
+    sent = 0
+    for result in api_schema.get_all_operations():
+        operation = result.ok()
+        path_parameters = {"dimension": "pages"} if "{dimension}" in operation.path else None
+        for param in operation.definition.raw.get("parameters", []):
+            schema = param.get("schema", {})
+            kind = schema.get("format") or schema.get("type")
+            if param["in"] != "query" or kind not in ("integer", "date"):
+                continue
+            values = hostile_dates() if kind == "date" else HOSTILE_DIGITS
+            for value in values:
+                case = operation.Case(
+                    query={**base, param["name"]: value}, path_parameters=path_parameters
+                )
+                response = case.call_and_validate(headers=headers, checks=CHECKS)
+                assert response.status_code == 400, (operation.path, param["name"], value)
+                sent += 1
+    assert sent >= 3 * 2 * len(hostile_dates()) + 2 * len(HOSTILE_DIGITS)

@@ -138,6 +138,7 @@ def test_a_failing_cache_never_blocks_and_never_fails(site_and_key):
         mock.patch.object(cache, "get", broken),
         mock.patch.object(cache, "add", broken),
         mock.patch.object(cache, "incr", broken),
+        mock.patch.object(cache, "decr", broken),
     ):
         for n in range(LIMIT * 2):
             assert stats(website.tracking_id, f"sa_guess-{n}").status_code == 401
@@ -169,3 +170,22 @@ def test_creating_keys_is_capped_per_hour(settings):
     other.force_login(make_user())
     other.post("/account/api-keys/create/", {"name": "theirs"})
     assert ApiKey.objects.filter(name="theirs").exists()
+
+
+def test_a_database_error_while_looking_up_a_key_does_not_count_as_a_wrong_key(site_and_key):
+    website, key = site_and_key
+    with mock.patch("api.views.hash_key", side_effect=RuntimeError("database gone")):
+        for _ in range(LIMIT * 2):
+            with pytest.raises(RuntimeError):
+                stats(website.tracking_id, key)
+    assert stats(website.tracking_id, key).status_code == 200
+
+
+def test_refused_key_names_do_not_use_up_the_hourly_cap(settings):
+    settings.API_KEYS_CREATED_PER_HOUR = 1
+    client = Client()
+    client.force_login(make_user())
+    for _ in range(3):
+        client.post("/account/api-keys/create/", {"name": ""})
+    assert client.post("/account/api-keys/create/", {"name": "k"}).status_code == 302
+    assert ApiKey.objects.filter(name="k").exists()

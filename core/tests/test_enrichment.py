@@ -40,25 +40,25 @@ def test_it_parses_browser_os_and_device(key, browser, os, device):
     assert (agent.browser, agent.os, agent.device, agent.is_bot) == (browser, os, device, False)
 
 
-@pytest.mark.parametrize(
-    "ua",
-    [
-        "",
-        "   ",
-        "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
-        "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)",
-        "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/130.0.0.0 Safari/537.36",
-        "curl/8.5.0",
-        "Wget/1.21.4",
-        "python-requests/2.32.3",
-        "Python-urllib/3.11",
-        "Go-http-client/2.0",
-        "node",
-        "axios/1.7.2",
-        "Datadog/Synthetics",
-        "Mozilla/5.0 (compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
-    ],
-)
+BOT_UAS = [
+    "",
+    "   ",
+    "Mozilla/5.0 (compatible; bingbot/2.0; +http://www.bing.com/bingbot.htm)",
+    "Mozilla/5.0 AppleWebKit/537.36 (KHTML, like Gecko; compatible; GPTBot/1.2; +https://openai.com/gptbot)",
+    "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) HeadlessChrome/130.0.0.0 Safari/537.36",
+    "curl/8.5.0",
+    "Wget/1.21.4",
+    "python-requests/2.32.3",
+    "Python-urllib/3.11",
+    "Go-http-client/2.0",
+    "node",
+    "axios/1.7.2",
+    "Datadog/Synthetics",
+    "Mozilla/5.0 (compatible; UptimeRobot/2.0; http://www.uptimerobot.com/)",
+]
+
+
+@pytest.mark.parametrize("ua", BOT_UAS)
 def test_it_flags_bots_and_http_clients(ua):
     assert parse_agent(ua).is_bot is True
 

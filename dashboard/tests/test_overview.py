@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
 from urllib.parse import parse_qs, urlsplit
 
@@ -272,3 +273,31 @@ def test_the_page_has_no_inline_styles_or_scripts(client, visits):
         assert not re.search(r"\sstyle=", html)
         assert not re.search(r"<script(?![^>]*\bsrc=)", html)
         assert not re.search(r"\son[a-z]+=", html)
+
+
+def test_the_data_quality_panel_counts_events_from_foreign_hosts(client, visits):
+    from tracking.importer import import_lines
+
+    lines = [
+        json.dumps(
+            {
+                "site": visits.tracking_id,
+                "type": "PAGE_VIEW",
+                "url": f"https://copied-snippet.example/{n}",
+                "ts": (D + n * S).isoformat(),
+                "ip": "198.51.100.9",
+                "user_agent": IPHONE_UA,
+            }
+        )
+        for n in range(2)
+    ]
+    assert dict(import_lines(lines).dropped) == {"foreign_host": 2}
+    response = get(client, visits, **DAY)
+    assert response.context["quality"]["other_drops"] == [
+        {"label": "Events from pages on hosts the settings do not allow", "count": "2"}
+    ]
+    html = response.content.decode()
+    assert "<dt>Events from pages on hosts the settings do not allow</dt><dd>2</dd>" in html
+    assert f'<a href="{reverse("websites:edit", args=[visits.pk])}">settings</a>' in html
+    # The visits themselves are counted as before.
+    assert cards(response)["pageviews"].value == "3"

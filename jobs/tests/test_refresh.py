@@ -16,7 +16,11 @@ pytestmark = pytest.mark.django_db
 
 
 def send(client, website, path="/"):
-    body = {"site": website.tracking_id, "type": "PAGE_VIEW", "url": f"https://example.com{path}"}
+    body = {
+        "site": website.tracking_id,
+        "type": "PAGE_VIEW",
+        "url": f"https://{website.domain}{path}",
+    }
     response = client.generic(
         "POST",
         "/api/event",

@@ -77,14 +77,14 @@ TRICKY = [
 def text(max_size: int = 30, *, surrogates: bool = True) -> st.SearchStrategy[str]:
     """Short strings built from tricky pieces and arbitrary characters."""
     pieces = st.one_of(
-        st.sampled_from(TRICKY if surrogates else [t for t in TRICKY if not _has_surrogate(t)]),
+        st.sampled_from(TRICKY if surrogates else [t for t in TRICKY if not has_surrogate(t)]),
         st.text(max_size=8),
         *([st.characters(categories=["Cs"])] if surrogates else []),
     )
     return st.lists(pieces, max_size=max_size // 3 + 1).map("".join).map(lambda s: s[:max_size])
 
 
-def _has_surrogate(value: str) -> bool:
+def has_surrogate(value: str) -> bool:
     return any(0xD800 <= ord(c) <= 0xDFFF for c in value)
 
 
@@ -122,3 +122,53 @@ def encode_json(value: Any, how: str) -> bytes:
 
 
 ENCODINGS = st.sampled_from(["ascii", "ascii", "utf8", "latin1", "cut"])
+
+
+# Numbers no client should send, each of which some parser takes: non-ASCII digits that
+# isdigit() accepts and int() refuses (superscript, circled), decimal digits of other
+# scripts that int() accepts (Arabic-Indic, full-width), and forms int() or float() read.
+HOSTILE_DIGITS = ["²", "①", "٣", "１", "1e3", "-1", " 1", "1 ", "+1", "1_0", "0x1", "1.0", "٣٠"]
+
+
+def hostile_dates(day: str = "2026-01-05") -> list[str]:
+    """``day`` with one of its digits, or all of them, written in a hostile way."""
+    out = [
+        day.replace("0", "٠"),
+        day.translate(str.maketrans("0123456789", "０１２３４５６７８９")),
+    ]
+    for digit in ("²", "①", "٣", "１"):
+        out.append(day[:-1] + digit)
+    return out
+
+
+# Domains Python's IDNA codec refuses: an empty label, a label over 63 bytes once encoded,
+# an ACE prefix on a non-ASCII label, a lone surrogate (from undecodable argv bytes).
+IDNA_INVALID_DOMAINS = [
+    "ä..com",
+    "ä" * 70 + ".com",
+    "ä" * 70,
+    "xn--ä.com",
+    "https://xn--ä.com/path",
+    "ä.\udcff.com",
+    "www.ä..com",
+    ".ä.com",
+]
+
+
+def domains(*, surrogates: bool = True) -> st.SearchStrategy[str]:
+    """What people (and attackers) type as a website's domain: labels of letters, IDNA
+    edge cases and tricky pieces, joined by dots (ASCII and the ideographic one). Without
+    ``surrogates`` for forms: browsers cannot send lone surrogates, argv can."""
+    label = st.one_of(
+        st.sampled_from(
+            ["example", "ä", "ä" * 63, "ä" * 70, "xn--", "xn--ä", "ß", "\u200d", "א", "١", "-", ""]
+        ),
+        st.text(alphabet=st.characters(codec="utf-8"), max_size=12),
+        text(12, surrogates=surrogates),
+    )
+    dot = st.sampled_from([".", ".", ".", "。", ".."])
+    joined = st.lists(st.tuples(label, dot), min_size=1, max_size=4).map(
+        lambda parts: "".join(a + b for a, b in parts) + "com"
+    )
+    invalid = [d for d in IDNA_INVALID_DOMAINS if surrogates or not has_surrogate(d)]
+    return st.one_of(joined, st.sampled_from(invalid), text(40, surrogates=surrogates))

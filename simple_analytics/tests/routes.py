@@ -25,6 +25,7 @@ from django.urls.resolvers import RegexPattern, RoutePattern
 from django.utils.http import int_to_base36
 
 from api.models import ApiKey
+from api.openapi import document as openapi_document
 from simple_analytics.testing import make_user, make_website, record_events
 from websites.models import Website
 
@@ -66,8 +67,20 @@ class Route:
                 names += [m["name"] for m in _CONVERTER.finditer(seg.text)]
         return names
 
-    def url(self, values: Mapping[str, str]) -> str:
-        """The path with ``values`` in its parameters (each value is percent-quoted)."""
+    @property
+    def int_kwargs(self) -> list[str]:
+        """The parameters of ``<int:...>`` converters."""
+        return [
+            m["name"]
+            for seg in self.segments
+            if not seg.is_regex
+            for m in _CONVERTER.finditer(seg.text)
+            if m["converter"] == "int"
+        ]
+
+    def url(self, values: Mapping[str, str], *, resolves: bool = True) -> str:
+        """The path with ``values`` in its parameters (each value is percent-quoted);
+        ``resolves=False`` for values the pattern is meant to refuse."""
         parts = []
         for seg in self.segments:
             if seg.is_regex:
@@ -75,6 +88,8 @@ class Route:
             else:
                 parts.append(_CONVERTER.sub(lambda m: quote(values[m["name"]], safe=""), seg.text))
         url = "/" + "".join(parts)
+        if not resolves:
+            return url
         match = resolve(url)
         assert match.func is self.callback, f"{url} resolves to {match.view_name}, not {self.id}"
         return url
@@ -243,7 +258,6 @@ PUBLIC = {
     "account_email_verification_sent",
     "account_confirm_login_code",  # second step of a login in progress
     "mfa_authenticate",  # second step of a login in progress
-    "admin:login",
 }
 # Staff-only pages outside the admin's namespace, checked like the admin: nobody in these
 # tests is staff, so they must be sent to the admin's login or refused.
@@ -288,3 +302,20 @@ def urls(route: Route, world: World) -> tuple[str, str]:
     real = {k: f.real(world) for k, f in fills.items()}
     missing = {k: (f.missing or f.real)(world) for k, f in fills.items()}
     return route.url(real), route.url(missing)
+
+
+# --- numeric query parameters -----------------------------------------------------------
+
+
+def numeric_query_parameters() -> dict[str, str]:
+    """Query parameters that hold a number or a date, by name: their schema type or
+    format in the stats API's OpenAPI document. The dashboard and its export read the
+    period (``from``, ``to``) through the same parser."""
+    out: dict[str, str] = {}
+    for item in openapi_document()["paths"].values():
+        for param in item["get"]["parameters"]:
+            schema = param.get("schema", {})
+            kind = schema.get("format") or schema.get("type")
+            if param["in"] == "query" and kind in ("integer", "number", "date", "date-time"):
+                out[param["name"]] = kind
+    return out

@@ -132,6 +132,9 @@ def _serve_argv(monkeypatch, settings, *args: str) -> list[str]:
         raise _Exec
 
     monkeypatch.setattr(os, "execv", fake_execv)
+    # `serve` hands settings to the processes it starts through the environment.
+    monkeypatch.delenv("WEB_THREADS", raising=False)
+    monkeypatch.delenv("SIMPLE_ANALYTICS_JOBS_IN_WEB", raising=False)
     with pytest.raises(_Exec):
         call_command("serve", "--no-migrate", *args)
     return seen
@@ -152,3 +155,12 @@ def test_serve_layout_follows_the_worker_count(monkeypatch, settings):
     settings.JOBS_IN_WEB = True
     with pytest.raises(CommandError, match="one web worker"):
         _serve_argv(monkeypatch, settings, "--workers", "2")
+
+
+def test_serve_puts_the_front_before_the_application_with_its_deadlines(monkeypatch, settings):
+    settings.REQUEST_HEADER_TIMEOUT_SECONDS = 2.5
+    argv = _serve_argv(monkeypatch, settings, "--threads", "7")
+    assert argv[argv.index("--interface") + 1] == "rsgi"
+    assert argv[-1] == "simple_analytics.front:app"  # which runs simple_analytics.wsgi
+    assert argv[argv.index("--http1-header-read-timeout") + 1] == "2500"  # milliseconds
+    assert os.environ["WEB_THREADS"] == "7"  # the front's thread pool in each worker

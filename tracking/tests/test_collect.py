@@ -154,7 +154,8 @@ def test_a_body_cannot_supply_the_user_agent_that_decides_bots(client):
 
 def _visitors_of_forwarded(client, website, remote: str, forwarded: list[str]) -> int:
     for ip in forwarded:
-        body = {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/"}
+        url = f"https://{website.domain}/"
+        body = {"site": website.tracking_id, "type": "PAGE_VIEW", "url": url}
         post(client, body, REMOTE_ADDR=remote, HTTP_X_FORWARDED_FOR=ip)
     return Session.objects.filter(website=website).values("visitor_id").distinct().count()
 
@@ -237,3 +238,22 @@ def test_the_wsgi_fast_path_answers_like_the_view():
     assert status.startswith("405") and headers["Allow"] == "POST, OPTIONS"
     assert _wsgi("OPTIONS", b"")[0].startswith("204")
     assert Event.objects.count() == 1
+
+
+@pytest.mark.django_db(transaction=True)  # the fast path hands its connection back
+def test_a_host_not_in_allowed_hosts_is_refused_by_both_doors(client, settings):
+    settings.ALLOWED_HOSTS = ["analytics.example.com", ".stats.example.net"]
+    website = make_website()
+    url = f"https://{website.domain}/x"
+    event = json.dumps({"site": website.tracking_id, "type": "PAGE_VIEW", "url": url}).encode()
+    for host in ("evil.example", "analytics.example.com.evil.example", "bad host"):
+        assert post(client, event, HTTP_HOST=host).status_code == 400  # Django's own answer
+        status, headers, body = _wsgi("POST", event, HTTP_HOST=host)
+        assert status == "400 Bad Request", host
+        assert json.loads(body) == {"error": "invalid Host header"}
+        assert headers["Access-Control-Allow-Origin"] == "*"
+    assert _wsgi("OPTIONS", b"", HTTP_HOST="evil.example")[0] == "400 Bad Request"
+    assert Event.objects.count() == 0
+    for host in ("analytics.example.com", "analytics.example.com:8443", "a.stats.example.net"):
+        assert _wsgi("POST", event, HTTP_HOST=host)[0] == "202 Accepted", host
+    assert Event.objects.count() == 3

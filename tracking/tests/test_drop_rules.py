@@ -226,6 +226,7 @@ def test_every_drop_reason_has_a_readable_label():
         "rate_limited",
         "referrer_spam",
         "do_not_track",
+        "foreign_host",
     }
     for value, label in labels.items():
         assert label[0].isupper() and "_" not in label, (value, label)

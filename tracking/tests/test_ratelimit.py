@@ -50,7 +50,8 @@ def random_ip() -> str:
 
 
 def post(client, website, ip: str, **extra):
-    body = {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://example.com/"}
+    url = f"https://{website.domain}/"
+    body = {"site": website.tracking_id, "type": "PAGE_VIEW", "url": url}
     body.update(extra.pop("body", {}))
     return client.generic(
         "POST",

@@ -112,7 +112,7 @@ class TestSessionRules:
 
     def test_the_same_visitor_on_two_websites_has_two_ids(self):
         a, b = make_website(domain="a.example"), make_website(domain="b.example")
-        record_events(a, [view(T0)])
+        record_events(a, [{**view(T0), "url": "https://a.example/"}])
         record_events(b, [{**view(T0), "url": "https://b.example/"}])
         ids = list(Session.objects.values_list("visitor_id", flat=True))
         assert len(set(ids)) == 2
@@ -221,7 +221,7 @@ def test_group_commit_answers_events_of_a_website_deleted_meanwhile_without_fail
 
     def event_for(website):
         payload = from_dict(
-            {"site": website.tracking_id, "type": "PAGE_VIEW", "url": "https://kept.example/"}
+            {"site": website.tracking_id, "type": "PAGE_VIEW", "url": f"https://{website.domain}/"}
         )
         return pipeline.run(
             payload, site=site_of(website), ip="203.0.113.1", user_agent=IPHONE_UA, at=at
