@@ -12,7 +12,7 @@ What it does, all on 127.0.0.1 and cleaned up when it ends:
    127.0.0.1:5432, flushes Redis db 14 (``--redis-db``), migrates with a temporary
    DATA_DIR, creates a user and a website with the ``simple-analytics`` CLI;
 2. starts ``simple-analytics serve --no-jobs`` (``--with-jobs``: with its job consumer and
-   scheduler, so refresh jobs and rollups run during the load) (granian WSGI, 2 workers:
+   scheduler, so refresh jobs and rollups run during the load) (granian with its RSGI front, 2 workers:
    the throughput layout of a busy site, not `serve`'s one-worker default; set
    WEB_WORKERS / WEB_THREADS to change) with TRUSTED_PROXIES=127.0.0.1/32 so the client
    can give every event its own client IP through X-Forwarded-For;

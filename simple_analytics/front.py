@@ -22,6 +22,7 @@ docs/decisions.md ("Slow clients") has the measurements behind this design.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import io
 import ipaddress
@@ -30,6 +31,7 @@ import logging
 import queue
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -173,8 +175,9 @@ class Front:
         """granian's worker stops: let the threads finish what they hold."""
         for _ in self.workers:
             self.jobs.put(None)
+        deadline = time.monotonic() + 30
         for worker in self.workers if self.started else []:
-            worker.join(timeout=30)
+            worker.join(timeout=max(0.0, deadline - time.monotonic()))
 
     async def __rsgi__(self, scope: Scope, proto: HTTPProtocol) -> None:
         if not self.started:
@@ -287,7 +290,8 @@ class Front:
                 # Ignored by granian if an answer was already given.
                 job.proto.response_bytes(500, [("content-type", "text/plain")], b"Server Error")
             finally:
-                job.loop.call_soon_threadsafe(_set_done, job.answered)
+                with contextlib.suppress(RuntimeError):  # the loop is gone: shutting down
+                    job.loop.call_soon_threadsafe(_set_done, job.answered)
 
     def answer(self, job: Job) -> None:
         """Run the application; granian's protocol object takes the answer from any thread."""
