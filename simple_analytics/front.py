@@ -11,9 +11,12 @@ event loop, where a request that waits costs a coroutine, not a thread:
 - a body larger than ``REQUEST_MAX_BODY_BYTES`` is answered 413 without being read;
 - the body must have arrived ``REQUEST_BODY_TIMEOUT_SECONDS`` after the headers, or the
   request is answered 408 and its connection closed;
-- then the complete request is queued for one of ``WEB_THREADS`` threads, which runs the
-  WSGI application (``simple_analytics.wsgi``: Django and the ingest fast path, unchanged)
-  and hands the answer to granian itself.
+- ``POST /api/event`` is then answered on the loop (``wsgi.ingest_async``): the event is
+  handed to the group commit and its 202 awaited, with no thread of its own; only what
+  would wait (a cache miss) goes to a thread;
+- any other complete request is queued for one of ``WEB_THREADS`` threads, which runs the
+  WSGI application (``simple_analytics.wsgi``: Django) and hands the answer back to the
+  loop to send.
 
 The headers' own deadline is granian's (``serve`` passes ``REQUEST_HEADER_TIMEOUT_SECONDS``).
 docs/decisions.md ("Slow clients") has the measurements behind this design.
@@ -32,9 +35,9 @@ import queue
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import unquote_to_bytes
 
 from django.conf import settings
@@ -47,12 +50,18 @@ from granian._granian import RSGIProtocolError as ProtocolError
 from granian.rsgi import Scope
 
 from core.net import Network, client_ip
+from simple_analytics.wsgi import INGEST_PATH, ingest_async
 from simple_analytics.wsgi import application as wsgi_application
+from tracking.collect import Answer, InThread
 
 log = logging.getLogger("simple_analytics.front")
 
 Environ = dict[str, Any]
 WSGIApp = Callable[[Environ, Callable[..., Any]], Iterable[bytes]]
+# Answers /api/event on the event loop; what would wait goes to the threads it is given.
+Ingest = Callable[[Environ, InThread], Awaitable[Answer]]
+Reply = tuple[int, list[tuple[str, str]], bytes]
+_T = TypeVar("_T")
 
 # A response body larger than this goes out as a stream, in parts of about this size.
 STREAM_BUDGET_BYTES = 1024 * 1024
@@ -78,12 +87,13 @@ class BodyTooLarge(Exception):
 
 @dataclass(slots=True)
 class Job:
-    """A complete request waiting for a thread; ``answered`` is set on the event loop."""
+    """A complete request waiting for a thread; ``answered`` is set on the event loop, with
+    the answer the loop sends (None: the thread streamed it)."""
 
     proto: HTTPProtocol
     environ: Environ
     loop: asyncio.AbstractEventLoop
-    answered: asyncio.Future[None]
+    answered: asyncio.Future[Reply | None]
 
 
 class Start:
@@ -130,9 +140,9 @@ async def _send(transport: StreamTransport, data: bytes) -> None:
     await transport.send_bytes(data)
 
 
-def _set_done(future: asyncio.Future[None]) -> None:
+def _set_result(future: asyncio.Future[_T], result: _T) -> None:
     if not future.done():  # cancelled when the worker stops
-        future.set_result(None)
+        future.set_result(result)
 
 
 class Front:
@@ -147,13 +157,15 @@ class Front:
         max_body_bytes: int,
         max_per_client: int,
         trusted_proxies: Sequence[Network],
+        ingest: Ingest | None = None,
     ) -> None:
         self.app = app
+        self.ingest = ingest
         self.body_timeout = body_timeout
         self.max_body_bytes = max_body_bytes
         self.max_per_client = max_per_client
         self.trusted_proxies = trusted_proxies
-        self.jobs: queue.SimpleQueue[Job | None] = queue.SimpleQueue()
+        self.jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self.workers = [
             threading.Thread(target=self.work, name=f"web-{n}", daemon=True) for n in range(threads)
         ]
@@ -198,12 +210,21 @@ class Front:
             return
         self.in_progress[client] = count + 1
         try:
-            if await self.read(proto, environ):
-                # granian answers 500 for a request whose coroutine ends unanswered: wait.
-                loop = asyncio.get_running_loop()
-                answered = loop.create_future()
-                self.jobs.put(Job(proto, environ, loop, answered))
-                await answered
+            if not await self.read(proto, environ):
+                return
+            if environ["PATH_INFO"] == INGEST_PATH and self.ingest is not None:
+                answer = await self.ingest(environ, self.in_thread)
+                proto.response_bytes(answer.status, answer.headers, answer.body)
+                return
+            # granian answers 500 for a request whose coroutine ends unanswered: wait.
+            loop = asyncio.get_running_loop()
+            answered: asyncio.Future[Reply | None] = loop.create_future()
+            self.jobs.put(functools.partial(self.run, Job(proto, environ, loop, answered)))
+            reply = await answered
+            if reply is not None:
+                # Sent from the loop, so this request's count drops before the client's
+                # next request on the connection is read.
+                proto.response_bytes(*reply)
         finally:
             count = self.in_progress[client] - 1
             if count:
@@ -282,19 +303,36 @@ class Front:
         return b"".join(parts)
 
     def work(self) -> None:
-        while (job := self.jobs.get()) is not None:
-            try:
-                self.answer(job)
-            except Exception:
-                log.exception("the application failed")
-                # Ignored by granian if an answer was already given.
-                job.proto.response_bytes(500, [("content-type", "text/plain")], b"Server Error")
-            finally:
-                with contextlib.suppress(RuntimeError):  # the loop is gone: shutting down
-                    job.loop.call_soon_threadsafe(_set_done, job.answered)
+        while (run := self.jobs.get()) is not None:
+            run()
 
-    def answer(self, job: Job) -> None:
-        """Run the application; granian's protocol object takes the answer from any thread."""
+    def run(self, job: Job) -> None:
+        reply: Reply | None = None
+        try:
+            reply = self.answer(job)
+        except Exception:
+            log.exception("the application failed")
+            # Ignored by granian if an answer was already given.
+            reply = (500, [("content-type", "text/plain")], b"Server Error")
+        finally:
+            with contextlib.suppress(RuntimeError):  # the loop is gone: shutting down
+                job.loop.call_soon_threadsafe(_set_result, job.answered, reply)
+
+    async def in_thread(self, call: Callable[[], Answer]) -> Answer:
+        """``call()`` in one of the threads, awaited (``call`` handles its own failures)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Answer] = loop.create_future()
+
+        def run() -> None:
+            answer = call()
+            with contextlib.suppress(RuntimeError):  # the loop is gone: shutting down
+                loop.call_soon_threadsafe(_set_result, done, answer)
+
+        self.jobs.put(run)
+        return await done
+
+    def answer(self, job: Job) -> Reply | None:
+        """Run the application: its answer, or None when it was streamed from here."""
         start = Start()
         result = self.app(job.environ, start)
         try:
@@ -309,8 +347,8 @@ class Front:
                         self.stream(job, start, parts)
                     except (ProtocolClosed, ProtocolError):
                         pass  # the client went away mid-way
-                    return
-            job.proto.response_bytes(start.status, start.headers, b"".join(chunks))
+                    return None
+            return start.status, start.headers, b"".join(chunks)
         finally:
             # Django hands the request's database connection back here (request_finished).
             closer = getattr(result, "close", None)
@@ -343,4 +381,5 @@ app = Front(
     max_body_bytes=settings.REQUEST_MAX_BODY_BYTES,
     max_per_client=settings.MAX_REQUESTS_PER_CLIENT,
     trusted_proxies=settings.TRUSTED_PROXIES,
+    ingest=ingest_async,
 )

@@ -5,11 +5,13 @@ The ingest beacon is anonymous and cookieless: Django's request objects and midd
 GIL on every event. ``tracking.collect.collect`` is the same function the Django view
 calls, so behaviour is identical; only the wrapping differs. The Host header is checked
 against ALLOWED_HOSTS by Django's own rule, as CommonMiddleware does on every other route.
-`serve` runs this application behind ``simple_analytics.front``.
+`serve` runs this application behind ``simple_analytics.front``, which answers the beacon
+itself on its event loop with ``ingest_async`` (the same checks, the same ``collect`` steps).
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Callable, Iterable
@@ -25,7 +27,7 @@ from django.core.exceptions import DisallowedHost  # noqa: E402
 from django.db import InterfaceError, OperationalError, close_old_connections  # noqa: E402
 from django.http import HttpRequest  # noqa: E402
 
-from tracking.collect import UNAVAILABLE, Answer, collect  # noqa: E402
+from tracking.collect import UNAVAILABLE, Answer, InThread, collect, collect_async  # noqa: E402
 
 log = logging.getLogger("simple_analytics.ingest")
 security_log = logging.getLogger("django.security.DisallowedHost")
@@ -59,22 +61,37 @@ class _HostCheck(HttpRequest):
 
 
 def ingest(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+    refused = check_host(environ)
+    if refused is not None:
+        return respond(refused, start_response)
     stream = environ["wsgi.input"]
+    answer = guarded(lambda: collect(environ.get("REQUEST_METHOD", ""), environ, stream.read))
+    return respond(answer, start_response)
+
+
+def check_host(environ: dict[str, Any]) -> Answer | None:
+    """What Django answers on every other route for a Host not in ALLOWED_HOSTS
+    (CommonMiddleware), as JSON; None for an allowed one."""
     try:
         _HostCheck(environ).get_host()
     except DisallowedHost as exc:
-        # What Django answers on every other route (CommonMiddleware), as JSON.
         security_log.error("%s", exc)
-        return respond(Answer(400, "invalid Host header"), start_response)
+        return Answer(400, "invalid Host header")
+    return None
+
+
+def guarded(run: Callable[[], Answer]) -> Answer:
+    """``run()`` in a request thread: a failure becomes an answer, and the database
+    connection it may have borrowed is handed back."""
     try:
-        answer = collect(environ.get("REQUEST_METHOD", ""), environ, stream.read)
+        return run()
     except (OperationalError, InterfaceError):
         # The database went away under a path collect() does not guard: still "retry".
         log.exception("ingest failed: database unreachable")
-        answer = UNAVAILABLE
+        return UNAVAILABLE
     except Exception:
         log.exception("ingest failed")
-        answer = Answer(500, "internal error")
+        return Answer(500, "internal error")
     finally:
         # What Django does at the end of a request: hand a borrowed connection back (one
         # that broke is discarded; that must not turn the answer into an error).
@@ -82,7 +99,24 @@ def ingest(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
             close_old_connections()
         except Exception:
             log.warning("could not hand a broken database connection back", exc_info=True)
-    return respond(answer, start_response)
+
+
+async def ingest_async(environ: dict[str, Any], in_thread: InThread) -> Answer:
+    """``ingest`` for the front's event loop (``collect_async``); ``in_thread`` runs what
+    would wait."""
+    refused = check_host(environ)
+    if refused is not None:
+        return refused
+    try:
+        return await collect_async(
+            environ["REQUEST_METHOD"],
+            environ,
+            environ["wsgi.input"].getvalue(),
+            in_thread=lambda run: in_thread(functools.partial(guarded, run)),
+        )
+    except Exception:
+        log.exception("ingest failed")
+        return Answer(500, "internal error")
 
 
 def respond(answer: Answer, start_response: Callable[..., Any]) -> Iterable[bytes]:

@@ -10,7 +10,9 @@ decides what a failure means for each waiting request (stored, dropped, or 503).
 
 from __future__ import annotations
 
+import asyncio
 import atexit
+import contextlib
 import datetime as dt
 import logging
 import os
@@ -19,6 +21,7 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable
+from typing import Protocol
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
@@ -92,12 +95,57 @@ class _Done:
         return False
 
 
+def _resolve(future: asyncio.Future[None]) -> None:
+    if not future.done():  # cancelled: its waiter timed out and polls ``is_set`` instead
+        future.set_result(None)
+
+
+class _LoopDone:
+    """The same signal for a request waiting on an event loop (``submit_async``): the
+    writer thread wakes the loop, which resolves the future."""
+
+    __slots__ = ("_future", "_loop", "_set")
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+        self._future: asyncio.Future[None] = loop.create_future()
+        self._set = False
+
+    def set(self) -> None:
+        if not self._set:
+            self._set = True
+            with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+                self._loop.call_soon_threadsafe(_resolve, self._future)
+
+    def is_set(self) -> bool:
+        return self._set
+
+    async def wait(self, timeout: float) -> bool:
+        if self._set:
+            return True
+        if self._future.cancelled():
+            await asyncio.sleep(timeout)  # an earlier wait timed out and cancelled it: poll
+            return self._set
+        try:
+            async with asyncio.timeout(timeout):
+                await self._future
+        except TimeoutError:
+            pass
+        return self._set
+
+
+class _Signal(Protocol):
+    def set(self) -> None: ...
+
+    def is_set(self) -> bool: ...
+
+
 class _Pending:
     __slots__ = ("event", "done", "stored", "error", "state", "lock")
 
-    def __init__(self, event: IncomingEvent) -> None:
+    def __init__(self, event: IncomingEvent, done: _Signal) -> None:
         self.event = event
-        self.done = _Done()
+        self.done = done
         self.stored = False
         self.error: BaseException | None = None
         self.state = "queued"  # -> "taken" by a writer, or "cancelled" by a timed-out request
@@ -186,24 +234,52 @@ class GroupCommitter:
         # could otherwise hold the whole pool while the writer waits for one (a deadlock).
         if connection.connection is not None and not connection.in_atomic_block:
             connection.close()
-        pending = _Pending(event)
+        done = _Done()
+        pending = _Pending(event, done)
         queued_at = time.monotonic()
         self._queue.put(pending)
-        if not pending.done.wait(timeout):
-            limit = queued_at + _OVERLOAD_PATIENCE_S
-            while not pending.done.wait(0.05):
-                now = time.monotonic()
-                if (
-                    not self._unreachable_since
-                    and now - max(self._last_commit_at, queued_at) < _HUNG_S
-                    and now < limit
-                ):
+        if not done.wait(timeout):
+            while not done.wait(0.05):
+                if self._worth_waiting(queued_at):
                     continue  # slow, not gone: it is about to be stored
                 if pending.cancel():
                     raise IngestUnavailable("timed out waiting for the database")
                 # Already in a transaction: its outcome decides the answer, so a 503 always
                 # means "not stored" and the client's retry cannot store it twice.
-                pending.done.wait()
+                done.wait()
+        return self._outcome(pending)
+
+    async def submit_async(self, event: IncomingEvent, *, timeout: float = 30.0) -> bool:
+        """``submit`` for a request on an event loop: the same answers, awaited."""
+        if self.inline:
+            raise RuntimeError("an inline committer writes in the caller's thread: use submit")
+        self._ensure_thread()
+        done = _LoopDone(asyncio.get_running_loop())
+        pending = _Pending(event, done)
+        queued_at = time.monotonic()
+        self._queue.put(pending)
+        if not await done.wait(timeout):
+            while not await done.wait(0.05):
+                if self._worth_waiting(queued_at):
+                    continue
+                if pending.cancel():
+                    raise IngestUnavailable("timed out waiting for the database")
+                while not await done.wait(0.05):
+                    pass
+        return self._outcome(pending)
+
+    def _worth_waiting(self, queued_at: float) -> bool:
+        """Past its deadline, a request waits on only while the database is slow, not gone:
+        reachable, committing within ``_HUNG_S``, and for ``_OVERLOAD_PATIENCE_S`` at most."""
+        now = time.monotonic()
+        return (
+            not self._unreachable_since
+            and now - max(self._last_commit_at, queued_at) < _HUNG_S
+            and now < queued_at + _OVERLOAD_PATIENCE_S
+        )
+
+    @staticmethod
+    def _outcome(pending: _Pending) -> bool:
         if pending.error is not None:
             raise IngestUnavailable(str(pending.error)) from pending.error
         return pending.stored

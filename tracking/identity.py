@@ -16,6 +16,7 @@ import threading
 from django.conf import settings
 from django.db import IntegrityError, transaction
 
+from core import blocking
 from tracking.models import Salt
 
 _salts: dict[dt.date, bytes] = {}
@@ -27,6 +28,7 @@ def salt_for(day: dt.date) -> bytes:
     salt = _salts.get(day)
     if salt is not None:
         return salt
+    blocking.check()
     with _salts_lock:
         salt = _salts.get(day)
         if salt is None:

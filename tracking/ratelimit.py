@@ -39,6 +39,8 @@ from django.core.cache.backends.redis import RedisCache
 from redis import Redis
 from redis.commands.core import Script
 
+from core import blocking
+
 log = logging.getLogger(__name__)
 
 WINDOW_S = 60
@@ -169,15 +171,20 @@ class _Counters:
                 if window < self._window:
                     return 0  # a request from a window already closed: let it through
                 self._window, self._counters = window, {}
+            counted: list[tuple[int, str, bool]] = []
             for i, (key, limit) in enumerate(((ip_key, ip_limit), (site_key, site_limit))):
                 if not limit or (i == 1 and estimates[0] > ip_limit):
                     continue  # off; or the IP is over its limit: not the website's event
-                counter = self._counters.get(key)
-                if counter is None:
-                    counter = self._counters[key] = [0, 0]
+                known, unsynced = self._counters.get(key, (0, 0))
+                estimates[i] = known + unsynced + 1
+                add = backend is not None and unsynced + 1 >= _batch(limit, known)
+                counted.append((i, key, add))
+            if any(add for _, _, add in counted):
+                blocking.check()  # before anything is counted: the caller retries elsewhere
+            for i, key, add in counted:
+                counter = self._counters.setdefault(key, [0, 0])
                 counter[1] += 1
-                estimates[i] = counter[0] + counter[1]
-                if backend is not None and counter[1] >= _batch(limit, counter[0]):
+                if add:
                     deltas[i], counter[0], counter[1] = counter[1], estimates[i], 0
         if backend is not None and (deltas[0] or deltas[1]):
             keys = [backend.make_key(ip_key), backend.make_key(site_key)]
@@ -188,9 +195,9 @@ class _Counters:
                     for i, key in enumerate((ip_key, site_key)):
                         if deltas[i]:
                             total = int(totals[i])
-                            counter = self._counters.get(key)
-                            if counter is not None and total > counter[0]:
-                                counter[0] = total
+                            synced = self._counters.get(key)
+                            if synced is not None and total > synced[0]:
+                                synced[0] = total
                             estimates[i] = max(estimates[i], total)
         if ip_limit and estimates[0] > ip_limit:
             return 1

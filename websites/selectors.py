@@ -13,6 +13,7 @@ from django.contrib.auth.models import AnonymousUser
 from django.db.models import QuerySet
 from django.http import Http404
 
+from core import blocking
 from core.referrers import clean_host
 from websites.models import Website
 
@@ -107,6 +108,8 @@ def tracked_site_get(tracking_id: str, *, now: float | None = None) -> TrackedSi
     with _lock:
         loaded = _loading.get(tracking_id)
         loader = loaded is None
+        if loader or hit is None:
+            blocking.check()  # this caller would query or wait: not on an event loop
         if loader:
             loaded = _loading[tracking_id] = threading.Event()
     assert loaded is not None

@@ -16,7 +16,7 @@ from django.db import connection
 
 from simple_analytics.testing import IPHONE_UA, make_website, site_of
 from tracking import groupcommit, pipeline
-from tracking.groupcommit import GroupCommitter, IngestUnavailable, _Pending
+from tracking.groupcommit import GroupCommitter, IngestUnavailable, _Done, _Pending
 from tracking.models import Event
 from tracking.payload import from_dict
 from tracking.tests.test_collect import _wsgi
@@ -124,7 +124,7 @@ def test_a_writer_whose_connection_is_killed_fails_the_batch_at_once_and_reconne
     assert Event.objects.filter(website=website).count() == 3
     # Let the writer hand its connection back (the test database is dropped at the end).
     committer.idle_close_s = 0.05
-    woken = _Pending(event(4))
+    woken = _Pending(event(4), _Done())
     woken.cancel()
     committer._queue.put(woken)
     time.sleep(0.5)

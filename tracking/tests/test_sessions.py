@@ -239,7 +239,7 @@ def test_group_commit_answers_events_of_a_website_deleted_meanwhile_without_fail
 def test_an_event_answered_503_is_never_stored_later():
     """A request that timed out before any writer took its event gets a 503; the event is
     then skipped, so the client's retry cannot store it twice."""
-    from tracking.groupcommit import GroupCommitter, IngestUnavailable, _Pending
+    from tracking.groupcommit import GroupCommitter, IngestUnavailable, _Done, _Pending
 
     website = make_website()
     payload = from_dict(
@@ -260,5 +260,5 @@ def test_an_event_answered_503_is_never_stored_later():
     assert pending.take() is False  # a writer arriving now skips it
     assert Event.objects.count() == 0
     # And an event a writer already took is waited for, not abandoned.
-    taken = _Pending(event)
+    taken = _Pending(event, _Done())
     assert taken.take() is True and taken.cancel() is False
