@@ -90,7 +90,7 @@ lint-py: install-dev
 	$(BIN)/lint-imports
 
 typecheck: install-dev
-	$(BIN)/mypy simple_analytics accounts websites tracking stats dashboard api jobs core rollups bench systemtests scripts
+	$(BIN)/mypy simple_analytics accounts websites tracking goals stats dashboard api jobs core rollups bench systemtests scripts
 
 # ESLint over the browser JavaScript, at the versions in package-lock.json (`npm ci` only
 # when node_modules is missing or older than the lockfile). Without node/npm: skipped

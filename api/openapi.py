@@ -12,7 +12,18 @@ from stats.filters import MAX_FILTER_CHARS
 from stats.filters import NAMES as FILTER_NAMES
 
 BASE = Path(__file__).with_name("openapi.json")
+# Breakdowns beside the registry's (``api.views``): goal conversions and custom events.
+CONVERSION_BREAKDOWNS = ("goals", "events")
 BREAKDOWN_PATH = "/api/v1/breakdown/{dimension}"
+
+
+_CONVERSION_FILTERS = {
+    "goal": "Filter: only the visits that converted on the goal with this display name.",
+    "prop": (
+        "Filter: only the visits that sent a custom event with this property, as "
+        "`KEY=VALUE` (split at the first `=`)."
+    ),
+}
 
 
 def _filter_parameter(name: str) -> dict[str, Any]:
@@ -20,9 +31,10 @@ def _filter_parameter(name: str) -> dict[str, Any]:
         "name": name,
         "in": "query",
         "required": False,
-        "description": (
+        "description": _CONVERSION_FILTERS.get(
+            name,
             f"Filter: only {name.replace('_', ' ')} equal to this value; "
-            "`(none)` selects the empty value."
+            "`(none)` selects the empty value.",
         ),
         "schema": {"type": "string", "maxLength": MAX_FILTER_CHARS},
     }
@@ -43,7 +55,7 @@ def document() -> dict[str, Any]:
     dimension = next(
         p for p in doc["paths"][BREAKDOWN_PATH]["get"]["parameters"] if p["name"] == "dimension"
     )
-    dimension["schema"]["enum"] = [d.breakdown for d in PUBLIC]
+    dimension["schema"]["enum"] = [*(d.breakdown for d in PUBLIC), *CONVERSION_BREAKDOWNS]
     stats = doc["components"]["schemas"]["Stats"]
     stats["properties"].update({d.breakdown: _rows(d) for d in PUBLIC})
     stats["required"] += [d.breakdown for d in PUBLIC]

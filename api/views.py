@@ -24,6 +24,7 @@ from django.views.decorators.http import require_GET, require_POST
 
 from accounts import throttle
 from api.models import ApiKey, hash_key
+from api.openapi import CONVERSION_BREAKDOWNS
 from api.openapi import document as openapi_document
 from core.http import AuthenticatedHttpRequest
 from stats import queries
@@ -157,19 +158,40 @@ def timeseries(request: HttpRequest) -> HttpResponse:
     )
 
 
+# With ``event=NAME``, the events breakdown lists the property values sent with it.
+BREAKDOWN_NAMES = (*PUBLIC_BREAKDOWNS, *CONVERSION_BREAKDOWNS)
+
+
 @_api
 def breakdown(request: HttpRequest, dimension: str) -> HttpResponse:
-    if dimension not in PUBLIC_BREAKDOWNS:
-        return _error(404, f"unknown breakdown; one of {', '.join(PUBLIC_BREAKDOWNS)}")
+    if dimension not in BREAKDOWN_NAMES:
+        return _error(404, f"unknown breakdown; one of {', '.join(BREAKDOWN_NAMES)}")
     website, period, filters, limit = _context(request)
-    rows = queries.breakdown(website, period, dimension, filters=filters, limit=limit)
+    event = request.GET.get("event")
+    if event is not None and (dimension != "events" or not event or "\x00" in event):
+        raise ApiError(400, "event must be a non-empty event name, with the events breakdown")
+    results: list[dict[str, Any]]
+    if dimension == "goals":
+        results = queries.goals_json(website, period, filters=filters, limit=limit)
+    elif dimension == "events" and event is not None:
+        rows = queries.properties(website, period, event, filters=filters, limit=limit)
+        results = [
+            {"key": key, "value": value, "visitors": visitors, "events": n}
+            for key, value, visitors, n in rows
+        ]
+    elif dimension == "events":
+        rows_ = queries.events(website, period, filters=filters, limit=limit)
+        results = [r._asdict() for r in rows_]
+    else:
+        found = queries.breakdown(website, period, dimension, filters=filters, limit=limit)
+        results = [queries.row_json(r) for r in found]
     return JsonResponse(
         {
             "site": website.tracking_id,
             "from": period.first_day.isoformat(),
             "to": period.last_day.isoformat(),
             "dimension": dimension,
-            "results": [queries.row_json(r) for r in rows],
+            "results": results,
         }
     )
 

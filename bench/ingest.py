@@ -5,6 +5,7 @@
     .venv/bin/python bench/ingest.py --client python    # the multi-process Python client
     .venv/bin/python bench/ingest.py --profile          # + py-spy on a worker at the top c
     .venv/bin/python bench/ingest.py --unique-agents    # a new 1 KB User-Agent per event
+    .venv/bin/python bench/ingest.py --custom-events 0.2  # 20% custom events, 3 props each
 
 What it does, all on 127.0.0.1 and cleaned up when it ends:
 
@@ -319,6 +320,12 @@ def main(argv: list[str] | None = None) -> int:
         action="store_true",
         help="give every event its own 1 KB User-Agent (a browser's + a random word)",
     )
+    ap.add_argument(
+        "--custom-events",
+        type=float,
+        default=0.0,
+        help="this share of the events are custom events with three properties (e.g. 0.2)",
+    )
     ap.add_argument("--keep", action="store_true", help="keep the database and DATA_DIR")
     ap.add_argument("--json", type=Path, default=None, help="write every run's figures here")
     args = ap.parse_args(argv)
@@ -363,6 +370,7 @@ def main(argv: list[str] | None = None) -> int:
             n_ips=args.ips,
             seed=args.seed,
             open_sessions=args.open_sessions,
+            custom=args.custom_events,
         )
         if args.unique_agents:
             events = with_unique_agents(events, seed=args.seed)

@@ -126,13 +126,35 @@ def make_ips(rng: random.Random, n: int) -> list[str]:
     return sorted(ips)
 
 
+# Custom events of the traffic with ``custom``: (name, property keys and their values).
+CUSTOM_EVENTS: list[tuple[str, dict[str, list[object]]]] = [
+    ("Signup", {"plan": ["free", "pro", "team"], "seats": [1, 3, 10], "trial": [True, False]}),
+    ("Download", {"file": ["guide.pdf", "app.zip"], "size_kb": [120, 2400], "os": ["mac", "win"]}),
+    (
+        "Outbound Link: Click",
+        {"url": ["https://github.com/", "https://x.com/"], "n": [1, 2], "new": [True]},
+    ),
+]
+# Page views and exits of a visit, over its views (``new_session``): an EVENT after a view
+# with probability f/(1-f) times this makes them a share f of all events.
+_EVENTS_PER_VIEW = 1.65
+
+
 def generate_events(
-    n: int, *, tracking_id: str, n_ips: int, seed: int, open_sessions: int = 5000
+    n: int,
+    *,
+    tracking_id: str,
+    n_ips: int,
+    seed: int,
+    open_sessions: int = 5000,
+    custom: float = 0.0,
 ) -> list[tuple[str, str, str]]:
     """``n`` events as (user agent, client ip, JSON body), interleaved visitor sessions.
 
     A session is a landing PAGE_VIEW (with its referrer and UTM tags), more views (an SPA
-    sends PATH_CHANGE), and usually a PAGE_EXIT with the engaged time. ``open_sessions``
+    sends PATH_CHANGE), and usually a PAGE_EXIT with the engaged time; with ``custom`` a
+    share of about that fraction of the events are custom events with three properties
+    each (``CUSTOM_EVENTS``), sent right after a view. ``open_sessions``
     visits are in progress at once, so one visitor's events are spread through the stream
     as on a real site, where a visitor sends an event every few tens of seconds: at ~1,000
     events/s that is thousands of visitors active at the same time.
@@ -179,6 +201,17 @@ def generate_events(
                 body["referrer"] = referrer
             body["screen"] = screen
             events.append(body)
+            if custom and rng.random() < custom / (1 - custom) * _EVENTS_PER_VIEW:
+                name, props = rng.choice(CUSTOM_EVENTS)
+                events.append(
+                    {
+                        "site": tracking_id,
+                        "type": "EVENT",
+                        "name": name,
+                        "url": url,
+                        "props": {k: rng.choice(vs) for k, vs in props.items()},
+                    }
+                )
         if rng.random() < 0.7:
             events.append(
                 {

@@ -1,8 +1,15 @@
-"""The jobs app: wires ingestion's post-commit hook to the debounced dashboard refresh."""
+"""The jobs app: wires ingestion's post-commit hook to the debounced dashboard refresh, and
+new goals and funnels to their backfill."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from django.apps import AppConfig
+from django.db import transaction
+
+if TYPE_CHECKING:
+    from goals.models import Funnel, Goal
 
 
 class JobsConfig(AppConfig):
@@ -14,3 +21,27 @@ class JobsConfig(AppConfig):
         from tracking import collect
 
         collect.set_commit_hook(request_refresh)
+
+        # A new goal or funnel counts from the oldest raw data still kept, not from today.
+        from django.db.models.signals import post_delete, post_save
+
+        from goals.models import Funnel, Goal
+
+        for model in (Goal, Funnel):
+            post_save.connect(_defined, sender=model, dispatch_uid=f"backfill-{model.__name__}")
+            post_delete.connect(_deleted, sender=model, dispatch_uid=f"forget-{model.__name__}")
+
+
+def _defined(sender: type, instance: Goal | Funnel, created: bool, **kwargs: object) -> None:
+    if created:
+        from jobs.tasks import backfill_conversions
+
+        website_id = instance.website_id
+        transaction.on_commit(lambda: backfill_conversions(website_id))
+
+
+def _deleted(sender: type, instance: Goal | Funnel, **kwargs: object) -> None:
+    from jobs.tasks import definitions_changed
+
+    website_id = instance.website_id
+    transaction.on_commit(lambda: definitions_changed(website_id))

@@ -217,6 +217,29 @@ def refresh(website: Website, *, now: dt.datetime | None = None) -> None:
     warm(website, now=now)
 
 
+@db_task()
+def backfill_conversions(website_id: int) -> None:
+    """A goal or funnel was defined: recompute its counts for every day whose raw data is
+    still kept (closed days, their months and the open day)."""
+    website = Website.objects.filter(pk=website_id).first()
+    if website is None:
+        return
+    first = fill.first_data(website)
+    if first is not None:
+        fill.mark_dirty(website, first, granularities=(Granularity.DAY, Granularity.MONTH))
+    rollup_website(website)
+    refresh(website)
+
+
+def definitions_changed(website_id: int) -> None:
+    """A goal or funnel was deleted: cached answers that counted it (or filtered by its
+    name) become unreachable. Nothing for a website deleted meanwhile."""
+    website = Website.objects.filter(pk=website_id).first()
+    if website is not None:
+        fill.definitions_changed(website)
+        stats_cache.publish_versions(website.id)
+
+
 def warm(website: Website, *, now: dt.datetime | None = None) -> None:
     if not settings.STATS_CACHE:
         return

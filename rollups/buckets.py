@@ -16,8 +16,9 @@ from zoneinfo import ZoneInfo
 from django.conf import settings
 
 from core.calendar import DAY, HOUR, day_start, hour_start, local_day, local_midnight, next_month
+from goals.selectors import funnel_list, goal_list
 from rollups.models import Granularity, Snapshot, SnapshotRow
-from stats import measures, raw
+from stats import conversions, measures, raw
 from stats.dimensions import BY_NAME, SESSION_DIMENSIONS
 from stats.filters import NO_FILTERS
 from websites.models import Website
@@ -70,14 +71,18 @@ def bucket_snapshot(
     """The snapshot and rows of the bucket ``[start, end)`` computed from raw data, unsaved
     and stamped ``computed_at=now``; None when the bucket has no session and no page view."""
     summary = raw.summary(website.id, start, end, NO_FILTERS)
-    if summary["sessions"] == 0 and summary["pageviews"] == 0:
-        return None
     bucket = {"website": website, "granularity": granularity, "start": start}
+    # Conversions are read by whole days only (``stats.queries.events`` and the rest).
+    day = granularity == Granularity.DAY
+    conversions = conversion_rows(website, bucket, start, end) if day else []
+    if summary["sessions"] == 0 and summary["pageviews"] == 0 and not conversions:
+        return None
     snapshot = Snapshot(**bucket, computed_at=now, **{m: summary[m] for m in measures.SUMMARY})
     rows = [
         SnapshotRow(**bucket, dimension=PAGE.name, value=path, pageviews=pv, visitors=v)
         for path, (pv, v) in raw.page_rows(website.id, start, end, NO_FILTERS, website.tz).items()
     ]
+    rows.extend(conversions)
     for dimension in SESSION_DIMENSIONS:
         found = raw.session_rows(website.id, start, end, NO_FILTERS, dimension)
         rows.extend(
@@ -90,6 +95,28 @@ def bucket_snapshot(
             for value, values in found.items()
         )
     return snapshot, rows
+
+
+def conversion_rows(
+    website: Website, bucket: Mapping[str, Any], start: dt.datetime, end: dt.datetime
+) -> list[SnapshotRow]:
+    """Custom events, their properties, the website's goals (as they are defined now) and
+    its funnels in the bucket: ``pageviews`` holds the events (visits for funnel steps)."""
+    tz = website.tz
+    goals = list(goal_list(website))
+    found = {
+        conversions.EVENT: conversions.event_rows(website.id, start, end, NO_FILTERS, tz),
+        conversions.PROP: conversions.prop_rows(website.id, start, end, NO_FILTERS, tz),
+        conversions.GOAL: conversions.goal_rows(website.id, start, end, NO_FILTERS, tz, goals),
+        conversions.FUNNEL: conversions.funnel_rows(
+            website.id, start, end, NO_FILTERS, list(funnel_list(website))
+        ),
+    }
+    return [
+        SnapshotRow(**bucket, dimension=dimension, value=value, pageviews=n, visitors=v)
+        for dimension, rows in found.items()
+        for value, (n, v) in rows.items()
+    ]
 
 
 def month_snapshot(

@@ -214,6 +214,13 @@ def mark_dirty(website: Website, instant: dt.datetime, granularities: Iterable[s
             wm.move_back(b)
 
 
+def definitions_changed(website: Website) -> None:
+    """Goals or funnels changed: every cached answer of the website expires (its keys hold
+    the daily version and repair count)."""
+    with Watermark.locked(website, Granularity.DAY) as wm:
+        wm.bump(repair=True)
+
+
 def find_late(website: Website, *, now: dt.datetime | None = None) -> list[dt.datetime]:
     """Closed buckets of the last two days whose sessions were seen after the bucket was
     computed; marks them dirty and returns the earliest bucket start per granularity."""

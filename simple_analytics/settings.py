@@ -104,6 +104,7 @@ INSTALLED_APPS = [
     "core",
     "websites",
     "tracking",
+    "goals",
     "stats",
     "dashboard",
     "api",

@@ -25,11 +25,13 @@ handler500 = "simple_analytics.errors.server_error"
 urlpatterns = [
     path("api/event", tracking_views.collect, name="collect"),
     path("pixel.js", tracking_views.pixel, name="pixel"),
+    path("pixel.full.js", tracking_views.pixel_full, name="pixel_full"),
     path("healthz", healthz, name="healthz"),
     path("status/", jobs_views.status, name="status"),
     path("", home, name="home"),
     path("accounts/", include("allauth.urls")),
     path("", include("websites.urls")),
+    path("", include("goals.urls")),
     path("", include("dashboard.urls")),
     path("", include("api.urls")),
     path("admin/", admin.site.urls),

@@ -1,6 +1,7 @@
 """``Filters``: dashboard filters from the query string, validated.
 
-One filter per dimension of the registry (``stats.dimensions``), named by its ``name``.
+One filter per dimension of the registry (``stats.dimensions``), named by its ``name``,
+and two that keep the visits that converted (``goal``, ``prop``; see ``CONVERSION_NAMES``).
 Session filters (entry/exit page, source, UTM, browser, OS, device) keep the sessions with
 that value and the page views of those sessions. Event filters (the page) keep the page
 views with that value and the sessions that made one. ``(none)`` selects the empty value
@@ -15,7 +16,10 @@ from stats.dimensions import BY_NAME, DIMENSIONS, Describes
 
 NONE_TOKEN = "(none)"
 MAX_FILTER_CHARS = 2048
-NAMES: tuple[str, ...] = tuple(d.name for d in DIMENSIONS)
+# Visits that converted: ``goal`` (a goal's display name) and ``prop`` (``KEY=VALUE``, a
+# custom event's property). Not dimensions: they keep whole visits, read from raw data.
+CONVERSION_NAMES = ("goal", "prop")
+NAMES: tuple[str, ...] = (*(d.name for d in DIMENSIONS), *CONVERSION_NAMES)
 
 
 class FilterError(ValueError):
@@ -28,7 +32,7 @@ class Filters:
     __slots__ = ("_items",)
 
     def __init__(self, **values: str | None) -> None:
-        unknown = set(values) - set(BY_NAME)
+        unknown = set(values) - set(NAMES)
         if unknown:
             raise TypeError(f"unknown filter {sorted(unknown)[0]!r}")
         self._items: tuple[tuple[str, str], ...] = tuple(
@@ -59,7 +63,23 @@ class Filters:
         return dict(self._items)
 
     def _fields(self, describes: Describes) -> dict[str, str]:
-        return {BY_NAME[k].field: v for k, v in self._items if BY_NAME[k].describes == describes}
+        return {
+            BY_NAME[k].field: v
+            for k, v in self._items
+            if k in BY_NAME and BY_NAME[k].describes == describes
+        }
+
+    @property
+    def goal(self) -> str | None:
+        return self.get("goal")
+
+    @property
+    def prop(self) -> str | None:
+        return self.get("prop")
+
+    def converted(self) -> bool:
+        """Whether a ``goal`` or ``prop`` filter keeps only the visits that converted."""
+        return self.goal is not None or self.prop is not None
 
     def session_filters(self) -> dict[str, str]:
         """Session field -> value of the session filters in use."""

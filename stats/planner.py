@@ -70,7 +70,7 @@ def snapshot_filter(filters: Filters) -> SnapshotFilter:
     active = filters.active()
     if not active:
         return None
-    if len(active) == 1 and "page" not in active:
+    if len(active) == 1 and "page" not in active and not filters.converted():
         ((name, value),) = active.items()
         return name, value
     return RAW
@@ -377,6 +377,24 @@ def snap_rows(
     qs = SnapshotRow.objects.filter(_buckets(days, months), website=website, dimension=stored)
     if value is not None:
         qs = qs.filter(value=value)
+    return {
+        v: [pv or 0, vis or 0, n or 0]
+        for v, pv, vis, n in qs.values_list("value").annotate(**_ROW_TOTALS)
+    }
+
+
+def snap_values(
+    website: Website,
+    days: list[Range],
+    months: list[Range],
+    stored: str,
+    prefix: str | None = None,
+) -> dict[str, list[int]]:
+    """Value -> [page views, visitors, sessions] of the rows of one stored dimension that
+    is not in the registry (``stats.conversions``), values starting with ``prefix``."""
+    qs = SnapshotRow.objects.filter(_buckets(days, months), website=website, dimension=stored)
+    if prefix:
+        qs = qs.filter(value__startswith=prefix)
     return {
         v: [pv or 0, vis or 0, n or 0]
         for v, pv, vis, n in qs.values_list("value").annotate(**_ROW_TOTALS)

@@ -4,14 +4,16 @@ current visitors and data quality, for a website, a ``Period`` and optional ``Fi
 Definitions (coded once, here; shown to users next to each number):
 
 - page view: a ``PAGE_VIEW`` or ``PATH_CHANGE`` event; counts on the local day/hour of its
-  own time. ``PAGE_EXIT`` is not a page view.
-- session: a visitor's events less than 30 minutes apart; belongs to the local day and hour
-  in which it started (``Session.started_at``).
+  own time. ``PAGE_EXIT`` and custom events (``EVENT``) are not page views.
+- session: a visitor's events less than 30 minutes apart (custom events included: one can
+  open a session of no page views); belongs to the local day and hour in which it started
+  (``Session.started_at``).
 - visitors: distinct visitor ids of the sessions that started in the range. The visitor id
   is salted per local day, so over whole days this is exactly the sum of the daily figures
   (a person returning on another day counts again).
 - session duration: last event minus first event (``PAGE_EXIT`` included), in seconds.
-- bounce: a session with exactly one page view; bounce rate = bounces / sessions.
+- bounce: a session with exactly one page view and no custom event; bounce rate = bounces /
+  sessions.
 - views per session: page views of the sessions / sessions.
 - Session breakdowns (entry/exit page, sources, UTM, browser, OS, device) describe sessions:
   ``visitors``, ``sessions`` and the ``pageviews`` of those sessions. The pages breakdown
@@ -40,9 +42,12 @@ from zoneinfo import ZoneInfo
 
 from django.db.models import Sum
 
+from goals.models import Funnel
+from goals.models import FunnelStep as FunnelStepModel
+from goals.selectors import goal_list
 from rollups.models import Snapshot
 from stats import cache as stats_cache
-from stats import measures, planner, raw
+from stats import conversions, measures, planner, raw
 from stats.dimensions import BREAKDOWNS, PUBLIC_BREAKDOWNS, Describes, by_breakdown
 from stats.filters import NO_FILTERS, Filters
 from stats.periods import Granularity, Period
@@ -518,6 +523,223 @@ def has_data(website: Website) -> bool:
     )
 
 
+# --- custom events, goals and funnels ---------------------------------------------------
+
+
+class EventRow(NamedTuple):
+    value: str
+    visitors: int
+    events: int
+
+
+class GoalRow(NamedTuple):
+    value: str  # the goal's display name
+    visitors: int  # converting visitors
+    events: int
+    conversion_rate: float | None  # converting visitors / visitors
+
+
+class FunnelStep(NamedTuple):
+    value: str  # the step's goal
+    visits: int
+    conversion_rate: float | None  # from the first step
+    dropoff_rate: float | None  # from the previous step
+
+
+RawValues = Callable[[dt.datetime, dt.datetime], dict[str, list[int]]]
+
+
+def _conversion_values(
+    website: Website,
+    period: Period,
+    stored: str,
+    filters: Filters,
+    compute_raw: RawValues,
+    prefix: str = "",
+) -> dict[str, list[int]]:
+    """Value -> [events, visitors] of one ``stats.conversions`` dimension: closed days from
+    the stored rows, the rest from raw data. Stored rows are unfiltered: with filters, raw."""
+    _, plan = _plan(website, period, filters)
+    if filters.active():
+        plan = planner.Plan(raw=[(period.start, period.end)])
+    acc: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    if plan.has_snapshots():
+        snap = _snapshot_part(
+            website,
+            plan,
+            f"conversions:{stored}:{prefix}",
+            filters,
+            lambda days, months: planner.snap_values(website, days, months, stored, prefix),
+            _add_dicts,
+        )
+        for v, (n, vis, _sessions) in snap.items():
+            if v.startswith(prefix):  # SQLite's LIKE ignores case
+                acc[v] = [n, vis]
+    for lo, hi in plan.raw:
+        for v, (n, vis) in compute_raw(lo, hi).items():
+            if v.startswith(prefix):
+                acc[v][0] += n
+                acc[v][1] += vis
+    return dict(acc)
+
+
+def _definitions_key(website: Website) -> tuple[tuple[Any, ...], ...]:
+    """The goals and funnels as defined now: part of every conversion cache key."""
+    goals = tuple(goal_list(website).values_list("id", "name"))
+    steps = tuple(
+        FunnelStepModel.objects.filter(funnel__website=website)
+        .order_by("funnel_id", "position")
+        .values_list("funnel_id", "funnel__name", "goal_id")
+    )
+    return goals + steps
+
+
+def _conversion_key(website: Website, period: Period, filters: Filters, *what: Any) -> str:
+    return stats_cache.make_key(
+        website.id, "conversions", _sig(period), filters.active(), _definitions_key(website), *what
+    )
+
+
+def events(
+    website: Website, period: Period, *, filters: Filters = NO_FILTERS, limit: int | None = 10
+) -> list[EventRow]:
+    """Custom events by name: their visitors (per local day, summed) and how many were sent."""
+
+    def compute() -> list[EventRow]:
+        found = _conversion_values(
+            website,
+            period,
+            conversions.EVENT,
+            filters,
+            lambda lo, hi: conversions.event_rows(website.id, lo, hi, filters, period.tz),
+        )
+        rows = [EventRow(v, vis, n) for v, (n, vis) in found.items()]
+        rows.sort(key=lambda r: (-r.visitors, -r.events, r.value))
+        return rows if limit is None else rows[:limit]
+
+    return _cached(
+        lambda: _conversion_key(website, period, filters, "events", limit), period, compute
+    )
+
+
+def properties(
+    website: Website,
+    period: Period,
+    event_name: str,
+    *,
+    filters: Filters = NO_FILTERS,
+    limit: int | None = 10,
+) -> list[tuple[str, str, int, int]]:
+    """The property values sent with one custom event: (key, value, visitors, events)."""
+
+    def compute() -> list[tuple[str, str, int, int]]:
+        prefix = conversions.prop_value(event_name, "", "")[: -len("0:")]
+        found = _conversion_values(
+            website,
+            period,
+            conversions.PROP,
+            filters,
+            lambda lo, hi: conversions.prop_rows(website.id, lo, hi, filters, period.tz),
+            prefix,
+        )
+        rows = []
+        for stored, (n, vis) in found.items():
+            name, key, value = conversions.split_prop_value(stored)
+            if name == event_name:
+                rows.append((key, value, vis, n))
+        rows.sort(key=lambda r: (r[0], -r[2], -r[3], r[1]))
+        return rows if limit is None else rows[:limit]
+
+    return _cached(
+        lambda: _conversion_key(website, period, filters, "props", event_name, limit),
+        period,
+        compute,
+    )
+
+
+def goals(
+    website: Website, period: Period, *, filters: Filters = NO_FILTERS, limit: int | None = 10
+) -> list[GoalRow]:
+    """Every goal of the website: converting visitors (per local day, summed), matching
+    events or page views, and the conversion rate (converting visitors / visitors)."""
+
+    def compute() -> list[GoalRow]:
+        defined = list(goal_list(website))
+        found = _conversion_values(
+            website,
+            period,
+            conversions.GOAL,
+            filters,
+            lambda lo, hi: conversions.goal_rows(website.id, lo, hi, filters, period.tz, defined),
+        )
+        visitors = summary(website, period, filters=filters).visitors
+        rows = []
+        for goal in defined:
+            n, vis = found.get(str(goal.id), (0, 0))
+            rows.append(GoalRow(goal.name, vis, n, vis / visitors if visitors else None))
+        rows.sort(key=lambda r: (-r.visitors, -r.events, r.value))
+        return rows if limit is None else rows[:limit]
+
+    return _cached(
+        lambda: _conversion_key(website, period, filters, "goals", limit), period, compute
+    )
+
+
+def funnel(
+    website: Website, period: Period, funnel: Funnel, *, filters: Filters = NO_FILTERS
+) -> list[FunnelStep]:
+    """The visits that reached each step of the funnel in order, within the visit; visits
+    count in the period in which they started."""
+
+    def compute() -> list[FunnelStep]:
+        found = _conversion_values(
+            website,
+            period,
+            conversions.FUNNEL,
+            filters,
+            lambda lo, hi: conversions.funnel_rows(website.id, lo, hi, filters, [funnel]),
+            conversions.funnel_step(funnel.id, 0)[:-1],
+        )
+        out: list[FunnelStep] = []
+        first = previous = 0
+        for k, step in enumerate(funnel.steps.all(), start=1):
+            visits = found.get(conversions.funnel_step(funnel.id, k), [0, 0])[0]
+            if k == 1:
+                first = previous = visits
+            out.append(
+                FunnelStep(
+                    step.goal.name,
+                    visits,
+                    visits / first if first else None,
+                    1 - visits / previous if previous else None,
+                )
+            )
+            previous = visits
+        return out
+
+    return _cached(
+        lambda: _conversion_key(website, period, filters, "funnel", funnel.id), period, compute
+    )
+
+
+def funnel_json(
+    website: Website, period: Period, funnel_def: Funnel, *, filters: Filters = NO_FILTERS
+) -> dict[str, Any]:
+    """The funnel JSON of the public contract (``stats --funnel``)."""
+    return {
+        "funnel": funnel_def.name,
+        "steps": [
+            {
+                "value": step.value,
+                "visits": step.visits,
+                "conversion_rate": _round(step.conversion_rate, 4),
+                "dropoff_rate": _round(step.dropoff_rate, 4),
+            }
+            for step in funnel(website, period, funnel_def, filters=filters)
+        ],
+    }
+
+
 def stats_json(
     website: Website, period: Period, *, filters: Filters = NO_FILTERS, limit: int = 10
 ) -> dict[str, Any]:
@@ -539,7 +761,18 @@ def stats_json(
         out[dimension] = [
             row_json(r) for r in breakdown(website, period, dimension, filters=filters, limit=limit)
         ]
+    out["goals"] = goals_json(website, period, filters=filters, limit=limit)
+    out["events"] = [r._asdict() for r in events(website, period, filters=filters, limit=limit)]
     return out
+
+
+def goals_json(
+    website: Website, period: Period, *, filters: Filters = NO_FILTERS, limit: int | None = 10
+) -> list[dict[str, Any]]:
+    return [
+        {**r._asdict(), "conversion_rate": _round(r.conversion_rate, 4)}
+        for r in goals(website, period, filters=filters, limit=limit)
+    ]
 
 
 def timeseries_json(

@@ -16,6 +16,7 @@ from django.db.models import Aggregate, Count, Exists, OuterRef, QuerySet, Sum
 from django.db.models.functions import TruncDate, TruncDay, TruncHour, TruncMinute
 
 from stats import measures
+from stats.converted import converted
 from stats.dimensions import Dimension
 from stats.filters import Filters
 from tracking.models import PAGEVIEW_TYPES, Event, Session
@@ -31,6 +32,8 @@ def sessions_qs(
     qs = Session.objects.filter(website_id=website_id, started_at__gte=start, started_at__lt=end)
     if filters.session_filters():
         qs = qs.filter(**filters.session_filters())
+    if filters.converted():
+        qs = qs.filter(converted(website_id, filters.goal, filters.prop, "pk"))
     event_filters = filters.event_filters()
     if event_filters:
         qs = qs.filter(
@@ -55,13 +58,15 @@ def pageviews_qs(
     session_filters = filters.session_filters()
     if session_filters:
         qs = qs.filter(**{f"session__{k}": v for k, v in session_filters.items()})
+    if filters.converted():
+        qs = qs.filter(converted(website_id, filters.goal, filters.prop, "session_id"))
     return qs
 
 
 def session_based_pageviews(filters: Filters) -> bool:
     """With session filters only, page views are those of the matching sessions, counted
     with their session (so a filtered summary equals the breakdown row it came from)."""
-    return not filters.event_filters() and bool(filters.session_filters())
+    return not filters.event_filters() and (bool(filters.session_filters()) or filters.converted())
 
 
 def _aggregates() -> dict[str, Aggregate]:

@@ -9,6 +9,7 @@ class EventType(models.TextChoices):
     PAGE_VIEW = "PAGE_VIEW"
     PATH_CHANGE = "PATH_CHANGE"
     PAGE_EXIT = "PAGE_EXIT"
+    EVENT = "EVENT"  # a custom event: a name and optional props, not a page view
 
 
 PAGEVIEW_TYPES = frozenset({EventType.PAGE_VIEW.value, EventType.PATH_CHANGE.value})
@@ -104,6 +105,10 @@ class Event(models.Model):
     # NULL for clients that send no id (old pixel.js copies); the partial unique index
     # then costs them nothing.
     dedup_key = models.BigIntegerField(null=True, blank=True)
+    # Custom events (type EVENT) only: the trimmed name, and the props as a flat {key: text}
+    # object. NULL, not "", on other rows: a NULL takes no room in the row's data.
+    name = models.TextField(null=True, blank=True)  # noqa: DJ001
+    props = models.JSONField(null=True, blank=True)
 
     class Meta:
         indexes = [

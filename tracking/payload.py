@@ -20,6 +20,14 @@ _TYPES = frozenset(EventType.values)
 MAX_SCREEN_PX = 100_000
 MAX_ENGAGED_MS = 24 * 3600 * 1000  # a page open and visible for more than a day is not sane
 MAX_SITE_CHARS = 64
+# Custom events (type EVENT): the contract's limits on the name and the props.
+MAX_NAME_CHARS = 120
+MAX_PROPS = 30
+MAX_PROP_KEY_CHARS = 300
+MAX_PROP_VALUE_CHARS = 2000
+# JSON has one number type: an integral float is stored as the integer (3.0 -> "3"), up to
+# where JavaScript's own rendering switches to exponents.
+_PLAIN_INTEGRAL_BELOW = 1e21
 # The client's event id: random, so a retried beacon can be recognised (pixel.js sends
 # three random 32-bit numbers joined by "-"). At least 16 characters: counters such as "1",
 # "2" would collide between visitors of one website and drop real events as duplicates.
@@ -43,6 +51,9 @@ class Payload:
     screen: int | None
     engaged_ms: int | None
     id: str | None = None
+    # EVENT only: the trimmed name, and the props with every value as text (None: none).
+    name: str | None = None
+    props: dict[str, str] | None = None
 
 
 def read_body(meta: Mapping[str, str], read: Callable[[int], bytes]) -> bytes:
@@ -94,6 +105,7 @@ def from_dict(data: dict[str, Any]) -> Payload:
         raise InvalidPayload("url contains an encoded NUL character")
     parsed = _http_url(url, "url")
     referrer = _string(data, "referrer", required=False, max_chars=settings.INGEST_MAX_URL_CHARS)
+    name, props = _custom_event(data, type_)
     return Payload(
         site=site,
         type=type_,
@@ -103,7 +115,77 @@ def from_dict(data: dict[str, Any]) -> Payload:
         screen=_int(data, "screen", MAX_SCREEN_PX),
         engaged_ms=_int(data, "engaged_ms", MAX_ENGAGED_MS),
         id=_client_id(data),
+        name=name,
+        props=props,
     )
+
+
+def _custom_event(data: dict[str, Any], type_: str) -> tuple[str | None, dict[str, str] | None]:
+    """(name, props) of an EVENT; both refused on the other types (a client mixing them up
+    should hear so, not lose the fields)."""
+    if type_ != EventType.EVENT:
+        for key in ("name", "props"):
+            if data.get(key) is not None:
+                raise InvalidPayload(f"{key} is only accepted with type EVENT")
+        return None, None
+    value = data.get("name")
+    if value is None:
+        raise InvalidPayload("name is required with type EVENT")
+    if not isinstance(value, str):
+        raise InvalidPayload("name must be a string")
+    name = _storable(value.strip(), "name")
+    if not 1 <= len(name) <= MAX_NAME_CHARS:
+        raise InvalidPayload(f"name must be 1 to {MAX_NAME_CHARS} characters after trimming")
+    return name, _props(data.get("props"))
+
+
+def _props(value: Any) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if not isinstance(value, dict):
+        raise InvalidPayload("props must be a JSON object")
+    if len(value) > MAX_PROPS:
+        raise InvalidPayload(f"props may hold at most {MAX_PROPS} entries")
+    props: dict[str, str] = {}
+    for key, item in value.items():
+        key = _storable(key, "a props key")
+        if not 1 <= len(key) <= MAX_PROP_KEY_CHARS:
+            raise InvalidPayload(f"a props key must be 1 to {MAX_PROP_KEY_CHARS} characters")
+        what = f"props value of {json.dumps(key[:40])}"
+        text = _storable(_prop_text(item, what), what)
+        if len(text) > MAX_PROP_VALUE_CHARS:
+            raise InvalidPayload(f"{what} longer than {MAX_PROP_VALUE_CHARS} characters")
+        props[key] = text
+    return props or None
+
+
+def _prop_text(value: Any, what: str) -> str:
+    """A props value as stored: strings as they are, true/false, numbers as JSON has them."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):  # before int: bool is an int subclass
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if value != value or value in (float("inf"), float("-inf")):
+            raise InvalidPayload(f"{what} must be a finite number")
+        if value.is_integer() and abs(value) < _PLAIN_INTEGRAL_BELOW:
+            return str(int(value))
+        return repr(value)
+    raise InvalidPayload(f"{what} must be a string, a number or a boolean")
+
+
+def _storable(value: str, what: str) -> str:
+    # NUL cannot be stored by PostgreSQL (not even in jsonb) and lone surrogates cannot
+    # be encoded: refused here so SQLite and PostgreSQL behave the same.
+    if "\x00" in value:
+        raise InvalidPayload(f"{what} contains a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InvalidPayload(f"{what} is not valid Unicode") from None
+    return value
 
 
 def _client_id(data: dict[str, Any]) -> str | None:
@@ -127,15 +209,7 @@ def _string(data: dict[str, Any], key: str, *, required: bool, max_chars: int) -
         raise InvalidPayload(f"{key} must be a string")
     if len(value) > max_chars:
         raise InvalidPayload(f"{key} longer than {max_chars} characters")
-    # NUL cannot be stored by PostgreSQL and lone surrogates cannot be encoded: refuse both
-    # here so SQLite and PostgreSQL behave the same.
-    if "\x00" in value:
-        raise InvalidPayload(f"{key} contains a NUL character")
-    try:
-        value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidPayload(f"{key} is not valid Unicode") from None
-    return value
+    return _storable(value, key)
 
 
 def _int(data: dict[str, Any], key: str, maximum: int) -> int | None:

@@ -49,6 +49,9 @@ class IncomingEvent:
     previous_visitor_id: int = 0
     # Hash of (website, the client's event id); None when the client sent no id.
     dedup_key: int | None = None
+    # Custom events (type EVENT) only: the trimmed name and the props as text values.
+    name: str | None = None
+    props: dict[str, str] | None = None
 
 
 @dataclass(slots=True)
@@ -222,6 +225,8 @@ def run(
         at=at,
         screen=payload.screen,
         engaged_ms=payload.engaged_ms,
+        name=payload.name,
+        props=payload.props,
     )
     for step in STEPS:
         reason = step(ctx)

@@ -1,10 +1,13 @@
-"""Serve ``pixel.js``: minified once per process with rjsmin, gzip-ready, with an ETag."""
+"""Serve the tracking script: minified once per process with rjsmin, gzip-ready, with an
+ETag. Two builds of the one source: ``/pixel.js`` without the optional automatic events,
+``/pixel.full.js`` with them."""
 
 from __future__ import annotations
 
 import functools
 import gzip
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +18,9 @@ SOURCE = Path(__file__).parent / "static" / "tracking" / "pixel.js"
 # Sites embed /pixel.js without a version in the URL, so a fix must reach visitors within
 # hours; stale-while-revalidate keeps page loads fast meanwhile.
 CACHE_CONTROL = "public, max-age=14400, stale-while-revalidate=86400"
+# The default build must stay within 1,000 B gzip, so the optional features sit between
+# these markers in the source and only the full build keeps them.
+FULL_ONLY = re.compile(r"/\* full: .*?/\* :full \*/", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -24,9 +30,14 @@ class BuiltScript:
     etag: str
 
 
+def source(*, full: bool) -> str:
+    text = SOURCE.read_text(encoding="utf-8")
+    return text if full else FULL_ONLY.sub("", text)
+
+
 @functools.cache
-def build() -> BuiltScript:
-    body = rjsmin.jsmin(SOURCE.read_text(encoding="utf-8")).encode("utf-8")
+def build(full: bool = False) -> BuiltScript:
+    body = rjsmin.jsmin(source(full=full)).encode("utf-8")
     return BuiltScript(
         body=body,
         gzipped=gzip.compress(body, compresslevel=9, mtime=0),
@@ -34,8 +45,8 @@ def build() -> BuiltScript:
     )
 
 
-def pixel_response(request: HttpRequest) -> HttpResponse:
-    script = build()
+def pixel_response(request: HttpRequest, *, full: bool = False) -> HttpResponse:
+    script = build(full)
     headers = {
         "Cache-Control": CACHE_CONTROL,
         "ETag": script.etag,

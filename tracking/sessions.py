@@ -82,7 +82,9 @@ def continuing(
 
 
 def start(ev: IncomingEvent) -> OpenSession:
-    """A new session made of ``ev`` alone (a bounce, its minute window opened)."""
+    """A new session made of ``ev`` alone: a page view opens a bounce and its minute
+    window; a custom event (``EVENT``) opens a session of no page views, not a bounce."""
+    is_pageview = ev.type in PAGEVIEW_TYPES
     return OpenSession(
         pk=None,
         website_id=ev.website_id,
@@ -90,19 +92,25 @@ def start(ev: IncomingEvent) -> OpenSession:
         started_at=ev.at,
         last_seen_at=ev.at,
         duration_s=0,
-        pageviews=1,
+        pageviews=1 if is_pageview else 0,
         exit_path=ev.path,
-        is_bounce=True,
+        is_bounce=is_pageview,
         has_exit=False,
-        minute_started_at=ev.at,
-        minute_pageviews=1,
+        minute_started_at=ev.at if is_pageview else None,
+        minute_pageviews=1 if is_pageview else 0,
         first=ev,
     )
 
 
 def extend(session: OpenSession, ev: IncomingEvent) -> None:
     """Add ``ev`` to ``session``: last event, duration, page views, exit, bounce, and the
-    page views of the current one-minute window."""
+    page views of the current one-minute window.
+
+    A bounce is a session with exactly one page view and no custom event. Page views only
+    grow and events are never taken back, so once a session is not a bounce it never is
+    again, and a bounce stays one only through a ``PAGE_EXIT``: another page view makes
+    two, an ``EVENT`` is a custom event (a session an ``EVENT`` opened never is a bounce).
+    """
     is_pageview = ev.type in PAGEVIEW_TYPES
     if is_pageview:
         window_start = session.minute_started_at
@@ -115,9 +123,9 @@ def extend(session: OpenSession, ev: IncomingEvent) -> None:
     if is_pageview:
         session.pageviews += 1
         session.exit_path = ev.path
-    else:
+    elif ev.type == EventType.PAGE_EXIT:
         session.has_exit = True
-    session.is_bounce = session.pageviews == 1
+    session.is_bounce = session.is_bounce and ev.type == EventType.PAGE_EXIT
 
 
 def drop_duplicate(ev: IncomingEvent, seen: set[int]) -> DropReason | None:

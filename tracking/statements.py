@@ -12,6 +12,7 @@ save). Rows are built here, next to the column lists they must match.
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
@@ -33,7 +34,14 @@ _E = Event._meta.db_table
 _D = DropCount._meta.db_table
 
 # Column types, as cast in the PostgreSQL statements; their kinds feed ``sql.columns``.
-_KIND = {"bigint": "i", "integer": "i", "text": "t", "timestamptz": "d", "boolean": "b"}
+_KIND = {
+    "bigint": "i",
+    "integer": "i",
+    "text": "t",
+    "jsonb": "t",  # JSON text, parsed by the cast
+    "timestamptz": "d",
+    "boolean": "b",
+}
 
 
 def _arrays(types: tuple[str, ...]) -> str:
@@ -82,7 +90,9 @@ _STORED_KEYS_PG = f"SELECT dedup_key FROM {_E} WHERE dedup_key = ANY(%s::bigint[
 
 
 def _stored_dedup_keys_pg(cur: Any, keys: set[int]) -> set[int]:
-    sql.execute(cur, _STORED_KEYS_PG, [sql.ints(keys)], binary=True)
+    # Not prepared: with the custom events' columns the generic plan of a nearly empty
+    # table is a sequential scan (see sql.execute).
+    sql.execute(cur, _STORED_KEYS_PG, [sql.ints(keys)], prepare=False, binary=True)
     return {key for (key,) in cur.fetchall()}
 
 
@@ -222,9 +232,11 @@ _UPDATE_TYPES = (
     "bigint",
 )
 _UPDATE_KINDS = _kinds(_UPDATE_TYPES)
+# ``is_bounce`` is ANDed with the stored flag: a session that stopped being a bounce (a
+# second page view, a custom event) never becomes one again, whatever writes it.
 _UPDATE_SESSIONS_PG = (
     f"UPDATE {_S} AS s SET last_seen_at = v.last_seen_at, duration_s = v.duration_s, "
-    "pageviews = v.pageviews, exit_path = v.exit_path, is_bounce = v.is_bounce, "
+    "pageviews = v.pageviews, exit_path = v.exit_path, is_bounce = s.is_bounce AND v.is_bounce, "
     "has_exit = v.has_exit, minute_started_at = v.minute_started_at, "
     "minute_pageviews = v.minute_pageviews "
     f"FROM unnest({_arrays(_UPDATE_TYPES)}) "
@@ -233,7 +245,7 @@ _UPDATE_SESSIONS_PG = (
 )
 _UPDATE_SESSION_SQLITE = (
     f"UPDATE {_S} SET last_seen_at = %s, duration_s = %s, pageviews = %s, "
-    "exit_path = %s, is_bounce = %s, has_exit = %s, minute_started_at = %s, "
+    "exit_path = %s, is_bounce = is_bounce AND %s, has_exit = %s, minute_started_at = %s, "
     "minute_pageviews = %s WHERE id = %s"
 )
 
@@ -268,28 +280,54 @@ def _update_sessions_sqlite(cur: Any, sessions: list[OpenSession]) -> None:
 
 # --- Insert events: the events a batch stores, each with its session.
 
-_EVENT_COLUMNS = "website_id, session_id, type, path, created_at, engaged_ms, dedup_key"
-_EVENT_TYPES = ("bigint", "bigint", "text", "text", "timestamptz", "integer", "bigint")
+_EVENT_COLUMNS = (
+    ("website_id", "bigint"),
+    ("session_id", "bigint"),
+    ("type", "text"),
+    ("path", "text"),
+    ("created_at", "timestamptz"),
+    ("engaged_ms", "integer"),
+    ("dedup_key", "bigint"),
+    ("name", "text"),
+    ("props", "jsonb"),
+)
+_EVENT_NAMES = ", ".join(name for name, _ in _EVENT_COLUMNS)
+_EVENT_TYPES = tuple(kind for _, kind in _EVENT_COLUMNS)
 _EVENT_KINDS = _kinds(_EVENT_TYPES)
 _INSERT_EVENTS_PG = (
-    f"INSERT INTO {_E} ({_EVENT_COLUMNS}) SELECT * FROM unnest({_arrays(_EVENT_TYPES)})"
+    f"INSERT INTO {_E} ({_EVENT_NAMES}) SELECT * FROM unnest({_arrays(_EVENT_TYPES)})"
 )
-_INSERT_EVENT_SQLITE = f"INSERT INTO {_E} ({_EVENT_COLUMNS}) VALUES (%s, %s, %s, %s, %s, %s, %s)"
+_INSERT_EVENT_SQLITE = (
+    f"INSERT INTO {_E} ({_EVENT_NAMES}) VALUES ({', '.join(['%s'] * len(_EVENT_COLUMNS))})"
+)
+
+
+def _props_json(props: dict[str, str] | None) -> str | None:
+    """The props as JSON text, as both databases take it for a JSON column (compact: it is
+    SQLite's stored form; PostgreSQL's jsonb parses it)."""
+    if not props:
+        return None
+    return json.dumps(props, ensure_ascii=False, separators=(",", ":"))
 
 
 def _event_rows(stored: list[tuple[IncomingEvent, OpenSession]]) -> list[Row]:
-    return [
-        (
-            ev.website_id,
-            session.pk,
-            ev.type,
-            ev.path,
-            ev.at,
-            ev.engaged_ms if ev.type == EventType.PAGE_EXIT else None,
-            ev.dedup_key,
+    rows: list[Row] = []
+    for ev, session in stored:
+        custom = ev.type == EventType.EVENT
+        rows.append(
+            (
+                ev.website_id,
+                session.pk,
+                ev.type,
+                ev.path,
+                ev.at,
+                ev.engaged_ms if ev.type == EventType.PAGE_EXIT else None,
+                ev.dedup_key,
+                ev.name if custom else None,
+                _props_json(ev.props) if custom else None,
+            )
         )
-        for ev, session in stored
-    ]
+    return rows
 
 
 def _insert_events_pg(cur: Any, stored: list[tuple[IncomingEvent, OpenSession]]) -> None:

@@ -1,5 +1,5 @@
-"""Django views of the tracking app: ``POST /api/event`` (through ``collect``) and
-``/pixel.js``. Production traffic to ``/api/event`` takes the WSGI fast path in
+"""Django views of the tracking app: ``POST /api/event`` (through ``collect``), ``/pixel.js``
+and ``/pixel.full.js``. Production traffic to ``/api/event`` takes the WSGI fast path in
 ``simple_analytics.wsgi``, which calls the same ``collect``."""
 
 from __future__ import annotations
@@ -24,3 +24,7 @@ def collect(request: HttpRequest) -> HttpResponse:
 
 def pixel(request: HttpRequest) -> HttpResponse:
     return pixel_response(request)
+
+
+def pixel_full(request: HttpRequest) -> HttpResponse:
+    return pixel_response(request, full=True)

@@ -41,7 +41,9 @@ def write_events(
     retried beacon) is dropped as ``DUPLICATE``. An event continues the visitor's latest
     session when it comes less than ``SESSION_IDLE_MINUTES`` after that session's last
     event (today's visitor id or, across local midnight, yesterday's); otherwise a page
-    view starts a new session and a ``PAGE_EXIT`` is dropped (``EXIT_WITHOUT_SESSION``).
+    view or a custom event (``EVENT``, a session of no page views) starts a new session
+    and a ``PAGE_EXIT`` is dropped (``EXIT_WITHOUT_SESSION``). A session is a bounce with
+    exactly one page view and no ``EVENT``; an update never makes one a bounce again.
     A page view beyond ``INGEST_SESSION_PAGEVIEWS_PER_MINUTE`` in its session's current
     one-minute window is dropped (``RATE_LIMITED``); the rules are ``tracking.sessions``.
     ``drops`` are other dropped events to count in the same transaction; every drop is

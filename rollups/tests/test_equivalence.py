@@ -18,6 +18,8 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from core.calendar import local_midnight
+from goals.selectors import funnel_list
+from goals.services import funnel_create, goal_create
 from rollups import fill, retention
 from rollups.models import Granularity, Snapshot
 from simple_analytics.testing import DESKTOP_UA, IPHONE_UA, make_user, make_website, record_events
@@ -58,6 +60,16 @@ visit = st.fixed_dictionaries(
         ),
         "spa": st.booleans(),
         "exit": st.booleans(),
+        # Custom events: (where, name, props). Where: just before that page (0 opens the
+        # visit), just after the last page, or 40 minutes later (a visit of no page views).
+        "custom": st.lists(
+            st.tuples(
+                st.integers(0, 5),
+                st.sampled_from(["Signup", "Download"]),
+                st.sampled_from([None, {"plan": "pro", "seats": 3}]),
+            ),
+            max_size=2,
+        ),
     }
 )
 
@@ -71,6 +83,27 @@ def _events(website, visits, now):
         common = {"ip": f"198.51.100.{v['visitor']}", "user_agent": v["agent"]}
         for i, (path, gap) in enumerate(v["pages"]):
             at = min(at + dt.timedelta(minutes=gap), now - dt.timedelta(seconds=30))
+            last = i == len(v["pages"]) - 1
+            for where, name, props in v["custom"]:
+                if where == i:
+                    shift = dt.timedelta(seconds=-5)
+                elif last and where == i + 1:
+                    shift = dt.timedelta(seconds=10)
+                elif last and where > i + 1:
+                    shift = dt.timedelta(minutes=40)
+                else:
+                    continue
+                out.append(
+                    {
+                        **common,
+                        "type": "EVENT",
+                        "name": name,
+                        "props": props,
+                        "at": min(at + shift, now - dt.timedelta(seconds=20)),
+                        "url": f"https://{website.domain}{path}{v['utm'] if i == 0 else ''}",
+                        "referrer": v["referrer"] if i == 0 else "",
+                    }
+                )
             kind = "PATH_CHANGE" if v["spa"] and i else "PAGE_VIEW"
             out.append(
                 {
@@ -152,12 +185,38 @@ def _answers(website, periods, filters, *, whole_days_only=False):
                 if whole_days_only and isinstance(sf, tuple) and (BY_BREAKDOWN[d].name != sf[0]):
                     continue
                 out[(i, d, f)] = queries.breakdown(website, p, d, filters=f, limit=None)
+            if not (whole_days_only and f.active()):  # filtered conversions read raw data
+                out[(i, "events", f)] = queries.events(website, p, filters=f, limit=None)
+                out[(i, "goals", f)] = queries.goals(website, p, filters=f, limit=None)
+                out[(i, "props", f)] = queries.properties(
+                    website, p, "Signup", filters=f, limit=None
+                )
+                for funnel in funnel_list(website):
+                    out[(i, f"funnel {funnel.name}", f)] = queries.funnel(
+                        website, p, funnel, filters=f
+                    )
             if not whole_days_only and f in (NO_FILTERS, Filters(source="Google")):
                 # The dashboard reads all breakdowns of a range in one query (planner.
                 # one_state): the same answers as one by one. (Its previous period may
                 # be a part-day, hence not after retention.)
                 out[(i, "dashboard", f)] = queries.dashboard(website, p, filters=f)
     return out
+
+
+def _define_goals(website):
+    """Goals of both kinds and funnels of page and event steps, defined before the traffic
+    (``test_goals_defined_later_are_backfilled`` covers the other order)."""
+    goal_create(website=website, kind="event", event_name="Signup")
+    goal_create(
+        website=website, kind="event", event_name="Signup", prop_key="plan", prop_value="pro"
+    )
+    goal_create(website=website, kind="page", page_pattern="/blog/*")
+    goal_create(website=website, kind="page", page_pattern="/pricing")
+    goal_create(website=website, kind="page", page_pattern="/**")
+    funnel_create(website=website, name="buy", steps=["Visit /pricing", "Signup"])
+    funnel_create(
+        website=website, name="read", steps=["Visit /**", "Visit /blog/*", "Signup plan=pro"]
+    )
 
 
 _CUT: dict[int, dt.date] = {}
@@ -179,6 +238,7 @@ def _cut(website):
 def test_snapshots_answer_exactly_what_raw_data_answers(zone, visits):
     now = timezone.now().replace(microsecond=0)
     website = make_website(owner=make_user(), timezone=zone)
+    _define_goals(website)
     events = _events(website, visits, now)
     record_events(website, events)
     for granularity in (Granularity.HOUR, Granularity.DAY):

@@ -26,6 +26,8 @@ from django.utils.http import int_to_base36
 
 from api.models import ApiKey
 from api.openapi import document as openapi_document
+from goals.models import Funnel, Goal, GoalKind
+from goals.services import funnel_create, goal_create
 from simple_analytics.testing import make_user, make_website, record_events
 from websites.models import Website
 
@@ -144,7 +146,16 @@ def all_routes(urlconf: str | None = None) -> list[Route]:
 OWNER_EMAIL = "owner-9f2c@example.com"
 OWNER_SITE_NAME = "Owner secret shop 9f2c"
 OWNER_KEY_NAME = "owner secret key 9f2c"
-SECRETS = (OWNER_EMAIL, OWNER_SITE_NAME, OWNER_KEY_NAME, "owner-9f2c.example")
+OWNER_GOAL_NAME = "Owner secret goal 9f2c"
+OWNER_FUNNEL_NAME = "Owner secret funnel 9f2c"
+SECRETS = (
+    OWNER_EMAIL,
+    OWNER_SITE_NAME,
+    OWNER_KEY_NAME,
+    OWNER_GOAL_NAME,
+    OWNER_FUNNEL_NAME,
+    "owner-9f2c.example",
+)
 
 
 @dataclass
@@ -157,10 +168,13 @@ class World:
     owner_plain_key: str
     other_plain_key: str
     revoked_plain_key: str
+    goal: Goal
+    funnel: Funnel
 
 
 def make_world() -> World:
-    """An owner with a website, traffic and API keys (one revoked); another user with theirs."""
+    """An owner with a website, traffic, goals, a funnel and API keys (one revoked); another
+    user with theirs."""
     owner = make_user(OWNER_EMAIL)
     EmailAddress.objects.create(user=owner, email=OWNER_EMAIL, verified=True, primary=True)
     website = make_website(owner=owner, domain="owner-9f2c.example")
@@ -176,6 +190,13 @@ def make_world() -> World:
             {"type": "PAGE_VIEW", "url": f"{url}/", "at": now, "ip": "198.51.100.9"},
         ],
     )
+    goal = goal_create(
+        website=website, kind=GoalKind.EVENT, event_name="Signup", name=OWNER_GOAL_NAME
+    )
+    goal_create(website=website, kind=GoalKind.PAGE, page_pattern="/pricing")
+    funnel = funnel_create(
+        website=website, name=OWNER_FUNNEL_NAME, steps=["Visit /pricing", goal.name]
+    )
     owner_key, owner_plain = ApiKey.issue(user=owner, name=OWNER_KEY_NAME)
     revoked, revoked_plain = ApiKey.issue(user=owner, name="revoked")
     ApiKey.objects.filter(pk=revoked.pk).update(revoked_at=dt.datetime.now(dt.UTC))
@@ -186,7 +207,16 @@ def make_world() -> World:
     other_website = make_website(owner=other, domain="other.example")
     _, other_plain = ApiKey.issue(user=other, name="other key")
     return World(
-        owner, other, website, other_website, owner_key, owner_plain, other_plain, revoked_plain
+        owner,
+        other,
+        website,
+        other_website,
+        owner_key,
+        owner_plain,
+        other_plain,
+        revoked_plain,
+        goal,
+        funnel,
     )
 
 
@@ -222,6 +252,9 @@ FILLS: dict[tuple[str, str], Fill] = {
     ("websites", "pk"): Fill("owned", lambda w: str(w.website.pk), _missing_pk(Website)),
     ("dashboard", "pk"): Fill("owned", lambda w: str(w.website.pk), _missing_pk(Website)),
     ("api", "pk"): Fill("owned", lambda w: str(w.owner_key.pk), _missing_pk(ApiKey)),
+    ("goals", "pk"): Fill("owned", lambda w: str(w.website.pk), _missing_pk(Website)),
+    ("goals", "goal_pk"): Fill("owned", lambda w: str(w.goal.pk), _missing_pk(Goal)),
+    ("goals", "funnel_pk"): Fill("owned", lambda w: str(w.funnel.pk), _missing_pk(Funnel)),
     ("api", "dimension"): Fill("value", lambda w: "pages"),
     # allauth's e-mail confirmation and password reset links carry a secret token.
     ("", "key"): Fill("value", lambda w: "set-password"),
@@ -244,6 +277,7 @@ FILLS: dict[tuple[str, str], Fill] = {
 PUBLIC = {
     "collect",  # POST /api/event: the ingest endpoint
     "pixel",  # the tracking script
+    "pixel_full",  # the tracking script with the optional automatic events
     "healthz",
     "api:openapi",
     "account_login",

@@ -92,6 +92,8 @@ def test_the_snapshot_sees_every_app_and_every_change(world):
         "tracking.Event",
         "tracking.Session",
         "account.EmailAddress",
+        "goals.Goal",
+        "goals.FunnelStep",
     } <= set(before)
     world.website.name = "renamed"
     world.website.save(update_fields=["name"])

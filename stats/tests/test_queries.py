@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from zoneinfo import ZoneInfo
 
 import pytest
+from django.core.management import call_command
 
 from simple_analytics.testing import IPHONE_UA, make_website, record_events
-from stats import queries
+from stats import planner, queries
 from stats.filters import Filters
 from stats.periods import PeriodError, for_days, from_query
 
@@ -49,6 +51,39 @@ def test_bounce_duration_and_views_per_session():
     assert s.avg_session_duration_s == pytest.approx(130 / 3)
     assert s.views_per_session == pytest.approx(4 / 3)
     assert s.exit_share == pytest.approx(2 / 3)
+
+
+def test_a_custom_event_is_no_page_view_but_ends_a_bounce_and_can_open_a_session():
+    website = make_website()
+    signup = {"name": "Signup", "props": {"plan": "pro"}}
+    record_events(
+        website,
+        [
+            # Visitor A: one page and a custom event -> not a bounce, 30 s.
+            ev("PAGE_VIEW", "/a", D),
+            ev("EVENT", "/a", D + 10 * S, **signup),
+            ev("PAGE_EXIT", "/a", D + 30 * S),
+            # Visitor B: one page and an exit -> a bounce.
+            ev("PAGE_VIEW", "/a", D, ip="198.51.100.2"),
+            ev("PAGE_EXIT", "/a", D + 20 * S, ip="198.51.100.2"),
+            # Visitor C: a custom event alone -> a session of no page views, no bounce.
+            ev("EVENT", "/pricing", D, ip="198.51.100.3", **signup),
+        ],
+    )
+    period = day(website, D.date())
+    call_command("rollup", verbosity=0)
+    for reads in (planner.raw_only, contextlib.nullcontext):  # raw data, then snapshots
+        with reads():
+            s = queries.summary(website, period)
+            entries = queries.breakdown(website, period, "entry_pages", limit=None)
+            pages = queries.breakdown(website, period, "pages", limit=None)
+        assert (s.pageviews, s.visitors, s.sessions, s.bounces) == (2, 3, 3, 1)
+        assert s.views_per_session == pytest.approx(2 / 3)
+        assert {(r.value, r.sessions, r.pageviews) for r in entries} == {
+            ("/a", 2, 2),
+            ("/pricing", 1, 0),
+        }
+        assert [(r.value, r.pageviews) for r in pages] == [("/a", 2)]
 
 
 def test_empty_periods_have_no_rates():

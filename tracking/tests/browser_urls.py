@@ -1,8 +1,9 @@
 """Test-only urlconf for the browser tests: the project's routes plus a host page.
 
-The host page embeds the tracking snippet the running test asked for (``PAGE``), so the
-page, ``/pixel.js`` and ``/api/event`` all come from the same live test server; any path
-the project does not route serves the page, so SPA paths survive a reload.
+The host page embeds the tracking snippet the running test asked for (``PAGE``, with
+extra markup for its body), so the page, ``/pixel.js`` and ``/api/event`` all come from
+the same live test server; any path the project does not route serves the page, so SPA
+paths survive a reload.
 
 ``/api/event`` is the real collect view, wrapped to note each request it answered
 (``COLLECTED``, and the bodies in ``BODIES``): Playwright does not see beacons sent while a
@@ -26,7 +27,7 @@ from simple_analytics.urls import urlpatterns as project_urlpatterns
 from tracking import views as tracking_views
 
 # The tests set these before opening the page; the live server thread reads them.
-PAGE: dict[str, str] = {"snippet": ""}
+PAGE: dict[str, str] = {"snippet": "", "body": ""}
 SINK: list[str] = []
 # (event type, response status) of every request /api/event answered, in arrival order.
 COLLECTED: list[tuple[str, int]] = []
@@ -57,6 +58,7 @@ _HTML = """<!doctype html>
 <h1>Browser test page</h1>
 <button id="push" onclick="history.pushState({{}}, '', '/pricing')">Pricing</button>
 <button id="back" onclick="history.back()">Back</button>
+{body}
 </body>
 </html>
 """
@@ -65,7 +67,7 @@ _HTML = """<!doctype html>
 # The host page stands for a customer's own site (inline code and all), not for our pages.
 @csp_exempt()
 def host_page(request: HttpRequest, rest: str = "") -> HttpResponse:
-    return HttpResponse(_HTML.format(snippet=PAGE["snippet"]), content_type="text/html")
+    return HttpResponse(_HTML.format(**PAGE), content_type="text/html")
 
 
 @csrf_exempt

@@ -7,6 +7,7 @@ import pytest
 from django.test import Client, override_settings
 
 from simple_analytics.testing import DESKTOP_UA, IPHONE_UA, make_website
+from tracking import pixel
 from tracking.models import DropCount, Event, Session
 
 pytestmark = pytest.mark.django_db
@@ -175,22 +176,35 @@ def test_x_forwarded_for_is_believed_only_from_a_trusted_proxy(client):
     assert _visitors_of_forwarded(client, other, "198.51.100.9", ["3.3.3.3", "4.4.4.4"]) == 1
 
 
-def test_pixel_js_is_served_minified_with_cache_headers(client):
-    response = client.get("/pixel.js")
+@pytest.mark.parametrize("url", ["/pixel.js", "/pixel.full.js"])
+def test_pixel_js_is_served_minified_with_cache_headers(client, url):
+    response = client.get(url)
     assert response.status_code == 200
     assert response["Content-Type"].startswith("text/javascript")
-    assert "max-age=" in response["Cache-Control"]
+    assert response["Cache-Control"] == pixel.CACHE_CONTROL
     etag = response["ETag"]
     body = response.content
-    assert b"data-site" in body and b"/api/event" in body
+    assert b"data-site" in body and b"/api/event" in body and b'"EVENT"' in body
     assert b"\n  " not in body  # minified: no indentation left
-    assert client.get("/pixel.js", HTTP_IF_NONE_MATCH=etag).status_code == 304
+    assert client.get(url, HTTP_IF_NONE_MATCH=etag).status_code == 304
 
 
-def test_pixel_js_stays_within_its_gzip_budget(client):
-    response = client.get("/pixel.js", HTTP_ACCEPT_ENCODING="gzip, br")
+@pytest.mark.parametrize("url, budget", [("/pixel.js", 1000), ("/pixel.full.js", 1500)])
+def test_pixel_js_stays_within_its_gzip_budget(client, url, budget):
+    response = client.get(url, HTTP_ACCEPT_ENCODING="gzip, br")
     assert response["Content-Encoding"] == "gzip"
-    assert len(response.content) <= 1000
+    assert len(response.content) <= budget
+
+
+def test_only_the_full_build_has_the_automatic_events(client):
+    default, full = client.get("/pixel.js"), client.get("/pixel.full.js")
+    assert default["ETag"] != full["ETag"]
+    for name in (b"data-outbound-links", b"data-file-downloads", b"data-tagged-events"):
+        assert name not in default.content and name in full.content
+    # Every marked block is cut out whole: an unclosed marker would leave code behind.
+    stripped = pixel.source(full=False)
+    assert "/* full:" in pixel.SOURCE.read_text()
+    assert "/* full:" not in stripped and "/* :full */" not in stripped
 
 
 def _wsgi(method: str, body: bytes, **environ):

@@ -106,6 +106,21 @@ def assert_answer(status: int, content: bytes, before: dict[str, int], what: str
         assert status in (202, 204), what
         assert content == b"", what
         assert after["Event"] - before["Event"] <= 1, what
+        if after["Event"] > before["Event"]:
+            assert_stored_as_the_contract_says(Event.objects.latest("id"), what)
+
+
+def assert_stored_as_the_contract_says(stored: Event, what: str) -> None:
+    """A name and props only on a custom event: the name trimmed, 1 to 120 characters; the
+    props a flat object of at most 30 text values, NULL rather than empty."""
+    if stored.type != EventType.EVENT:
+        assert (stored.name, stored.props) == (None, None), what
+        return
+    assert stored.name is not None and stored.name == stored.name.strip(), what
+    assert 1 <= len(stored.name) <= payload_mod.MAX_NAME_CHARS, what
+    if stored.props is not None:
+        assert 1 <= len(stored.props) <= payload_mod.MAX_PROPS, what
+        assert all(isinstance(v, str) for v in stored.props.values()), what
 
 
 # --- strategies ----------------------------------------------------------------------
@@ -152,6 +167,31 @@ def numbers(top: int) -> st.SearchStrategy[Any]:
     )
 
 
+def clean(max_size: int) -> st.SearchStrategy[str]:
+    """Text every database stores (no NUL, no lone surrogate)."""
+    return text(max_size, surrogates=False).map(lambda v: v.replace("\x00", ""))
+
+
+# Custom events: names and props mostly within the contract, so EVENT bodies reach the
+# writer often; a quarter hostile (wrong types, NUL, surrogates, over the limits).
+NAMES = rarely(
+    st.one_of(json_values(2), text(130), st.just(" " * 3), st.just("x" * 121)),
+    clean(40).map(lambda v: v if v.strip() else "Signup"),
+)
+PROP_VALUES = rarely(
+    st.one_of(json_values(2), text(30), st.sampled_from([float("nan"), "v" * 2001, 10**2001])),
+    st.one_of(clean(30), st.booleans(), st.integers(-(2**70), 2**70), st.floats(-1e30, 1e30)),
+)
+PROPS = rarely(
+    st.one_of(
+        json_values(3),
+        st.dictionaries(text(10), PROP_VALUES, max_size=4),
+        st.just({f"k{i}": i for i in range(payload_mod.MAX_PROPS + 1)}),
+        st.just({"": "empty key"}),
+    ),
+    st.dictionaries(clean(12).filter(bool), PROP_VALUES, max_size=5),
+)
+
 FIELDS = {
     "site": rarely(text(70), st.just(SITE)),
     "type": rarely(json_values(2), st.sampled_from(TYPES)),
@@ -160,14 +200,23 @@ FIELDS = {
     "screen": numbers(payload_mod.MAX_SCREEN_PX),
     "engaged_ms": numbers(payload_mod.MAX_ENGAGED_MS),
     "id": rarely(text(20), st.text(alphabet="0123456789abcdef-", min_size=16, max_size=64)),
+    "name": NAMES,
+    "props": PROPS,
     # Never read from the body (the request's own address and header count).
     "ip": text(20),
     "user_agent": text(20),
 }
-bodies = st.fixed_dictionaries(
+_OPTIONAL = ("referrer", "screen", "engaged_ms", "id", "ip", "user_agent")
+page_bodies = st.fixed_dictionaries(
     {"site": st.just(SITE), "type": st.sampled_from(TYPES), "url": urls()},
-    optional={k: v for k, v in FIELDS.items() if k not in ("site", "type", "url")},
+    optional={k: FIELDS[k] for k in _OPTIONAL},
 )
+# Custom events: a name (a wrong one a quarter of the time), props most of the time.
+event_bodies = st.fixed_dictionaries(
+    {"site": st.just(SITE), "type": st.just("EVENT"), "url": urls(), "name": NAMES},
+    optional={"props": PROPS, **{k: FIELDS[k] for k in _OPTIONAL}},
+)
+bodies = st.one_of(page_bodies, event_bodies)
 any_bodies = st.fixed_dictionaries({}, optional=FIELDS)
 # Header values as a WSGI server hands them over (Latin-1), NUL included: granian refuses
 # control characters in headers, other front ends may pass them on.
@@ -309,6 +358,7 @@ def limit_cases(site: str) -> Iterator[tuple[str, bytes, int]]:
         yield f"{name} 1.5", json.dumps(event(site, **{name: 1.5})).encode(), 202
         yield f"{name} true", json.dumps(event(site, **{name: True})).encode(), 400
         yield f"{name} as text", json.dumps(event(site, **{name: "1"})).encode(), 400
+    yield from custom_event_limit_cases(site)
     yield "site too long", json.dumps(event("s" * (payload_mod.MAX_SITE_CHARS + 1))).encode(), 400
     yield (
         "site at the length limit, unknown",
@@ -319,6 +369,29 @@ def limit_cases(site: str) -> Iterator[tuple[str, bytes, int]]:
     yield "JSON array", b"[]", 400
     yield "deeply nested", b"[" * 100_000, 413
     yield "nested within the size", b"[" * 8000, 400
+
+
+def custom_event_limit_cases(site: str) -> Iterator[tuple[str, bytes, int]]:
+    def custom(name: str = "Signup", **fields: Any) -> bytes:
+        return json.dumps(event(site, type="EVENT", name=name, **fields)).encode()
+
+    top = payload_mod.MAX_NAME_CHARS
+    yield "name at the limit", custom("n" * top), 202
+    yield "name at the limit once trimmed", custom("  " + "n" * top + "\n"), 202
+    yield "name one over", custom("n" * (top + 1)), 400
+    yield "name blank", custom(" \t "), 400
+    entries = payload_mod.MAX_PROPS
+    yield "props at the limit", custom(props={f"k{i}": i for i in range(entries)}), 202
+    yield "props one over", custom(props={f"k{i}": i for i in range(entries + 1)}), 400
+    key = payload_mod.MAX_PROP_KEY_CHARS
+    yield "props key at the limit", custom(props={"k" * key: "v"}), 202
+    yield "props key one over", custom(props={"k" * (key + 1): "v"}), 400
+    yield "props key empty", custom(props={"": "v"}), 400
+    value = payload_mod.MAX_PROP_VALUE_CHARS
+    yield "props value at the limit", custom(props={"k": "v" * value}), 202
+    yield "props value one over", custom(props={"k": "v" * (value + 1)}), 400
+    yield "props number of as many digits", custom(props={"k": 10 ** (value - 1)}), 202
+    yield "props number one digit over", custom(props={"k": 10**value}), 400
 
 
 @pytest.mark.parametrize("door", DOORS)
@@ -360,6 +433,22 @@ CHARACTER_CASES = [
     ("lone surrogate in the url", {"url": "https://example.com/\ud800"}, 400),
     ("lone surrogate in the referrer", {"referrer": "https://ref.example/\udfff"}, 400),
     ("lone surrogate in the site", {"site": "\ud800"}, 400),
+    ("NUL in a custom event's name", {"type": "EVENT", "name": "Sign\u0000up"}, 400),
+    ("lone surrogate in a name", {"type": "EVENT", "name": "Sign\ud800"}, 400),
+    ("NUL in a props key", {"type": "EVENT", "name": "a", "props": {"k\u0000": "v"}}, 400),
+    ("NUL in a props value", {"type": "EVENT", "name": "a", "props": {"k": "\u0000"}}, 400),
+    ("lone surrogate in a props key", {"type": "EVENT", "name": "a", "props": {"\udc00": 1}}, 400),
+    (
+        "lone surrogate in a props value",
+        {"type": "EVENT", "name": "a", "props": {"k": "\udfff"}},
+        400,
+    ),
+    ("astral characters in props", {"type": "EVENT", "name": "𝄞", "props": {"𝄞": "𝄞"}}, 202),
+    (
+        "control characters in props",
+        {"type": "EVENT", "name": "\u0001", "props": {"\u007f": "\u001b"}},
+        202,
+    ),
     ("lone surrogate in an ignored field", {"note": "\ud800"}, 202),
     ("NUL in an ignored field", {"note": "\u0000"}, 202),
     (

@@ -124,8 +124,9 @@ def test_prepared_writer_statements_never_scan_a_table():
         statements = [row[0] for row in cur.fetchall()]
     writer_tables = ("tracking_session", "tracking_event", "tracking_dropcount")
     prepared = [s for s in statements if any(t in s for t in writer_tables)]
-    # The lock, the id check, both inserts, the drop counts: prepared, i.e. checked here.
-    assert len(prepared) >= 4, statements
+    # Both inserts and the drop counts: prepared, i.e. checked here (the lock reads no
+    # table; the id check and the session lookup and update are planned on every run).
+    assert len(prepared) >= 3, statements
     with connection.cursor() as cur:
         cur.execute("SET LOCAL plan_cache_mode = force_generic_plan")
         for n, statement in enumerate(prepared):

@@ -5,6 +5,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from goals.selectors import funnel_get
 from stats import queries
 from stats.dimensions import PUBLIC_BREAKDOWNS
 from stats.periods import PeriodError, from_query
@@ -21,6 +22,7 @@ class Command(BaseCommand):
         parser.add_argument("--period", help="today, 7d, 30d, ... instead of --from/--to")
         parser.add_argument("--limit", type=int, default=10)
         parser.add_argument("--json", action="store_true", help="the stats JSON of the API")
+        parser.add_argument("--funnel", help="a funnel's name: its steps instead of the stats")
 
     def handle(self, *args: Any, **options: Any) -> None:
         site: str = options["site"]
@@ -38,6 +40,21 @@ class Command(BaseCommand):
             raise CommandError(str(exc)) from None
         if not 1 <= limit <= 1000:
             raise CommandError("--limit must be from 1 to 1000")
+        funnel_name: str | None = options["funnel"]
+        if funnel_name is not None:
+            funnel = funnel_get(website, funnel_name)
+            if funnel is None:
+                raise CommandError(f"no funnel named {funnel_name!r} on this website")
+            steps = queries.funnel_json(website, p, funnel)
+            if options["json"]:
+                self.stdout.write(_dumps(steps))
+                return
+            self.stdout.write(f"{funnel.name}  {p.first_day} – {p.last_day} ({website.timezone})")
+            for step in steps["steps"]:
+                rate = step["conversion_rate"]
+                shown = "-" if rate is None else f"{rate:.1%}"
+                self.stdout.write(f"  {step['value'][:48]:<50} {step['visits']:>9} {shown:>8}")
+            return
         data = queries.stats_json(website, p, limit=limit)
         if options["json"]:
             self.stdout.write(_dumps(data))
@@ -57,6 +74,12 @@ class Command(BaseCommand):
             for row in data[dimension]:
                 value = row["value"] or "(none)"
                 self.stdout.write(f"  {value[:48]:<50} {row['visitors']:>9} {row['pageviews']:>10}")
+        for name, count in (("goals", "events"), ("events", "events")):
+            self.stdout.write(f"\n{name}")
+            for row in data[name]:
+                self.stdout.write(
+                    f"  {row['value'][:48]:<50} {row['visitors']:>9} {row[count]:>10}"
+                )
 
 
 def _dumps(data: object) -> str:

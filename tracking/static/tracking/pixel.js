@@ -1,28 +1,32 @@
 /*
- * Simple Analytics tracker. Readable source; served minified (rjsmin) at /pixel.js.
+ * Simple Analytics tracker. Readable source, served minified (rjsmin): at /pixel.js
+ * without the blocks marked "full:", at /pixel.full.js with them (tracking/pixel.py).
  *
  *   <script defer src="https://HOST/pixel.js" data-site="TRACKING_ID"></script>
  *
  * Sends PAGE_VIEW on load, PATH_CHANGE when an SPA changes the path (pushState,
  * replaceState, popstate; at most 30 a minute) and one PAGE_EXIT per page with its
- * visible (engaged) time. Every event carries a random id; a send that fails (network
- * error or 5xx) is retried twice with the same id, so the server stores it once.
- * No cookies, no storage. Never throws into the host page.
+ * visible (engaged) time. sa("event", "Name", {key: "value"}) sends a custom EVENT; calls
+ * queued by the stub before the script ran go out after the PAGE_VIEW, in order.
+ * Every event carries a random id; a send that fails (network error or 5xx) is retried
+ * twice with the same id, so the server stores it once.
+ * No cookies, no storage. Never throws into the host page; bad arguments are ignored.
  */
-(function (win, doc) {
+(() => {
   try {
-    const script = doc.currentScript;
-    const site = script && script.getAttribute("data-site");
-    const loc = win.location;
-    const nav = win.navigator;
-    if (!site || nav.webdriver) return;
+    const script = document.currentScript;
+    const site = script.getAttribute("data-site");
     if (
-      (loc.protocol === "file:" || /^(localhost|127(\.\d+){3}|\[::1\])$/.test(loc.hostname)) &&
-      !script.hasAttribute("data-allow-localhost")
+      !site ||
+      navigator.webdriver ||
+      ((location.protocol === "file:" ||
+        /^(localhost|127(\.\d+){3}|\[::1\])$/.test(location.hostname)) &&
+        !script.hasAttribute("data-allow-localhost"))
     ) return;
     const api = (script.getAttribute("data-api") || new URL(script.src).origin) + "/api/event";
-    let path, engaged, shownAt, exited, count = 0;
-    let referrer = doc.referrer;
+    // One-letter names where they save bytes of the 1,000 B gzip budget: t = when the page
+    // was last shown (0 while hidden), k = path changes this minute.
+    let path, referrer, ms, t, done, k = 0;
     // Events go out one after another: the server answers after the commit, so a quick
     // PATH_CHANGE can never overtake the PAGE_VIEW that opens the session.
     let queue = Promise.resolve();
@@ -40,82 +44,112 @@
         });
     }
 
-    function send(type, isExit) {
-      const body = JSON.stringify({
-        site,
-        type,
-        url: loc.href,
-        referrer,
-        screen: screen.width,
-        engaged_ms: isExit && engaged,
-        // 96 random bits (without Web Crypto: Math.random and the clock).
-        id: (win.crypto
-          ? crypto.getRandomValues(new Uint32Array(3))
-          : [Math.random(), Date.now()]
-        ).join("-")
-      });
+    // A beacon outlives the page (an exit, a click that leaves) but bypasses the queue.
+    function send(type, beacon, x) {
       try {
-        if (!isExit || !nav.sendBeacon || !nav.sendBeacon(api, body)) post(body, 1);
+        const body = JSON.stringify({
+          site,
+          type,
+          url: location.href,
+          referrer,
+          screen: screen.width,
+          // 96 random bits.
+          id: crypto.getRandomValues(new Uint32Array(3)).join("-"),
+          ...x
+        });
+        // Some browsers let users switch beacons off: then the request goes by fetch.
+        if (!beacon || !navigator.sendBeacon || !navigator.sendBeacon(api, body)) post(body, 1);
       } catch {}
     }
 
-    // Start counting a new page: its path, and its visible time from zero.
-    function page() {
-      path = loc.pathname;
-      engaged = exited = 0;
-      shownAt = doc.visibilityState !== "hidden" ? Date.now() : 0;
+    // A new page: its path, its visible time from zero, its view. Only the landing page
+    // has the document's referrer; the server ignores internal referrers anyway.
+    function page(type, from = "") {
+      path = location.pathname;
+      referrer = from;
+      ms = done = 0;
+      t = document.hidden ? 0 : Date.now();
+      send(type);
     }
 
-    function exit() {
-      if (shownAt) engaged += Date.now() - shownAt;
-      shownAt = 0;
-      if (!exited) {
-        exited = 1;
-        send("PAGE_EXIT", 1);
-      }
+    function hide() {
+      if (t) ms += Date.now() - t;
+      t = 0;
+      if (!done++) send("PAGE_EXIT", 1, { engaged_ms: ms });
     }
 
     function changed() {
       // The same path again sends nothing, and a router stuck in a loop cannot flood.
-      if (loc.pathname === path || ++count > 30) return;
-      // The previous page refers the next one; the server ignores internal referrers.
-      referrer = "";
-      page();
-      send("PATH_CHANGE");
+      if (location.pathname !== path && ++k < 31) page("PATH_CHANGE");
     }
 
-    function wrap(name) {
+    // The public API. The server checks the name and props (a 400 stores nothing).
+    function sa(kind, name, props) {
+      if (kind === "event" && typeof name === "string") send("EVENT", 0, { name, props });
+    }
+
+    for (const name of ["pushState", "replaceState"]) {
       const orig = history[name];
-      history[name] = function (...args) {
-        const res = orig.apply(this, args);
+      history[name] = function () {
         try {
+          return orig.apply(this, arguments);
+        } finally {
+          // Cannot throw into the caller: send() swallows its own errors.
           changed();
-        } catch {}
-        return res;
+        }
       };
     }
-
-    setInterval(() => {
-      count = 0;
-    }, 6e4);
-    wrap("pushState");
-    wrap("replaceState");
-    win.addEventListener("popstate", changed);
-    win.addEventListener("pagehide", exit);
+    setInterval(() => (k = 0), 6e4);
+    addEventListener("popstate", changed);
+    addEventListener("pagehide", hide);
     // Back/forward cache: a restored page is viewed again and may exit again.
-    win.addEventListener("pageshow", (e) => {
-      if (e.persisted) {
-        referrer = "";
-        page();
-        send("PAGE_VIEW");
-      }
+    addEventListener("pageshow", (e) => {
+      if (e.persisted) page("PAGE_VIEW");
     });
-    doc.addEventListener("visibilitychange", () => {
-      if (doc.visibilityState === "hidden") exit();
-      else if (!shownAt) shownAt = Date.now();
+    document.addEventListener("visibilitychange", () => {
+      if (document.hidden) hide();
+      else if (!t) t = Date.now();
     });
 
-    page();
-    send("PAGE_VIEW");
+    /* full: automatic events, switched on by attributes of the script tag. */
+    const downloads = script.getAttribute("data-file-downloads");
+    const outbound = script.hasAttribute("data-outbound-links");
+    const tagged = script.hasAttribute("data-tagged-events");
+    const extensions = (
+      downloads || "pdf,csv,txt,docx,xlsx,pptx,odt,ods,zip,gz,7z,rar,dmg,exe,msi,pkg,mp3,mp4,mov"
+    )
+      .toLowerCase()
+      .split(/[\s,.]+/);
+    // The click may be the last thing the page does (a link that leaves): send a beacon.
+    const auto = (name, props) => name && send("EVENT", 1, { name, props });
+    const click = (e) => {
+      try {
+        // A middle click opens a link too (auxclick); a right click opens a menu.
+        if (e.button > 1) return;
+        const el = tagged && e.target.closest("[data-sa-event]");
+        const link = e.target.closest("a[href]");
+        if (el) {
+          const props = {};
+          for (const a of el.attributes)
+            if (a.name.startsWith("data-sa-prop-")) props[a.name.slice(13)] = a.value;
+          auto(el.getAttribute("data-sa-event"), props);
+        } else if (link && link.host) {
+          // No host: mailto:, tel:, javascript: and SVG links are neither.
+          const props = { url: link.href };
+          if (downloads !== null && extensions.includes(link.pathname.split(".").pop().toLowerCase()))
+            auto("File Download", props);
+          else if (outbound && link.host !== location.host) auto("Outbound Link: Click", props);
+        }
+      } catch {}
+    };
+    // Capturing: a page handler that stops the click's propagation does not hide it.
+    document.addEventListener("click", click, true);
+    document.addEventListener("auxclick", click, true);
+    /* :full */
+
+    page("PAGE_VIEW", document.referrer);
+    // The stub's queue: sent after the PAGE_VIEW, in the order of the calls.
+    for (const a of (window.sa || {}).q || []) sa(...a);
+    window.sa = sa;
   } catch {}
-})(window, document);
+})();
