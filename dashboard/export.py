@@ -5,7 +5,10 @@ The same query string as the dashboard (period, from/to, filters), the same acce
 string is looked at), and every number read through ``stats.queries``, like the dashboard.
 
 One table, one row per value: a ``total`` row (the summary), then every row of every
-breakdown. Text cells that a spreadsheet would run as a formula — starting with ``=``,
+breakdown, then the conversions: ``goals`` (converting visitors, events, conversion rate),
+``events`` (custom events by name: visitors, events) and ``properties`` (the values sent
+with each custom event, the event and the property key in their own columns). A column
+that does not apply to a row is empty. Text cells that a spreadsheet would run as a formula — starting with ``=``,
 ``+``, ``-``, ``@``, a tab or a carriage return — get a leading apostrophe (OWASP, "CSV
 injection"): tracked paths, sources and UTM values come from anyone on the internet.
 """
@@ -28,9 +31,22 @@ from stats.filters import NONE_TOKEN, FilterError, Filters
 from stats.periods import PeriodError, from_query
 from websites.selectors import website_get_for_user_or_404
 
-COLUMNS = ["dimension", "value", "visitors", "sessions", "pageviews"]
+# New columns go at the end, so a spreadsheet that reads the first ones by position still works.
+COLUMNS = [
+    "dimension",
+    "value",
+    "visitors",
+    "sessions",
+    "pageviews",
+    "events",
+    "conversion_rate",
+    "event",
+    "property",
+]
 # Rows per breakdown: more than any screen shows, bounded so one export stays small.
 MAX_ROWS = 10_000
+# Custom events whose property values are listed (the most visited): one query each.
+MAX_EVENTS_WITH_PROPERTIES = 100
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 
 
@@ -59,13 +75,31 @@ def export_csv(request: HttpRequest, pk: int) -> HttpResponse:
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\r\n")
     writer.writerow(COLUMNS)
+    blank = [""] * (len(COLUMNS) - 5)
     total = queries.summary(website, period, filters=filters)
-    writer.writerow(["total", "", total.visitors, total.sessions, total.pageviews])
+    writer.writerow(["total", "", total.visitors, total.sessions, total.pageviews, *blank])
     for dimension in BREAKDOWNS:
         for row in queries.breakdown(website, period, dimension, filters=filters, limit=MAX_ROWS):
             value = neutralise(row.value) if row.value else NONE_TOKEN
             sessions = "" if row.sessions is None else row.sessions
-            writer.writerow([dimension, value, row.visitors, sessions, row.pageviews])
+            writer.writerow([dimension, value, row.visitors, sessions, row.pageviews, *blank])
+    for goal in queries.goals(website, period, filters=filters, limit=MAX_ROWS):
+        rate = "" if goal.conversion_rate is None else round(goal.conversion_rate, 4)
+        writer.writerow(
+            ["goals", neutralise(goal.value), goal.visitors, "", "", goal.events, rate, "", ""]
+        )
+    events = queries.events(website, period, filters=filters, limit=MAX_ROWS)
+    for event in events:
+        writer.writerow(
+            ["events", neutralise(event.value), event.visitors, "", "", event.events, "", "", ""]
+        )
+    for event in events[:MAX_EVENTS_WITH_PROPERTIES]:
+        name = neutralise(event.value)
+        found = queries.properties(website, period, event.value, filters=filters, limit=MAX_ROWS)
+        for key, value, visitors, n in found:
+            writer.writerow(
+                ["properties", neutralise(value), visitors, "", "", n, "", name, neutralise(key)]
+            )
 
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
     name = filename(website.domain, period.first_day.isoformat(), period.last_day.isoformat())

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,8 +45,8 @@ DEFINITIONS = {
         "duration too (when the browser sent that report)."
     ),
     "bounce_rate": (
-        "Bounce rate: the share of sessions that viewed exactly one page. Lower is usually "
-        "better. Changes are shown in percentage points (pts)."
+        "Bounce rate: the share of sessions with exactly one page view and no custom event. "
+        "Lower is usually better. Changes are shown in percentage points (pts)."
     ),
     "views_per_session": "Views per visit: page views of the sessions divided by sessions.",
 }
@@ -54,18 +55,43 @@ DEFINITIONS = {
 PANEL_TITLES = {"pages": "Pages", "sources": "Sources", "devices": "Devices"}
 PANEL_LIMIT = 10
 PERIOD_MENU = [key for key in PERIODS if key != "custom"]
+# What the page shows that is not a filter: the custom event whose properties are open and
+# the funnel chosen. Links keep them; the numbers do not depend on them.
+VIEW_PARAMS = ("event", "funnel")
+MAX_VIEW_CHARS = 200  # a funnel's name; an event name has at most 120
+
+
+def view_state(params: Mapping[str, object]) -> dict[str, str]:
+    """The view parameters of a query string. Anything unusable is left out rather than
+    refused: a stale link (a funnel since deleted) still opens the dashboard."""
+    out = {}
+    for name in VIEW_PARAMS:
+        raw = params.get(name)
+        if (
+            isinstance(raw, str)
+            and raw.strip()
+            and len(raw) <= MAX_VIEW_CHARS
+            and "\x00" not in raw
+        ):
+            out[name] = raw
+    return out
 
 
 def dashboard_url(
-    path: str, period: Period, filters: Filters, changes: dict[str, str | None] | None = None
+    path: str,
+    period: Period,
+    filters: Filters,
+    changes: dict[str, str | None] | None = None,
+    view: Mapping[str, str] | None = None,
 ) -> str:
-    """``path`` with ``period`` and ``filters`` as its query string, built by ``urlencode``.
+    """``path`` with ``period``, ``filters`` and ``view`` as its query string, built by
+    ``urlencode``.
 
     ``changes`` sets filters (name -> value) or removes them (name -> None).
     """
     if changes:
         filters = filters.replace(**changes)
-    query = {**period.as_query(), **filters.as_query()}
+    query = {**period.as_query(), **filters.as_query(), **(view or {})}
     return f"{path}?{urlencode(query)}"
 
 
@@ -187,6 +213,7 @@ def panels(
     path: str,
     total_visitors: int,
     breakdowns: dict[str, list[queries.Row]] | None = None,
+    view: Mapping[str, str] | None = None,
 ) -> list[Panel]:
     """The breakdown panels; ``breakdowns`` (from ``queries.dashboard``) saves the queries."""
     out = []
@@ -215,7 +242,7 @@ def panels(
                         pageviews=row.pageviews,
                         share=fmt.percent(ratio),
                         bar=fmt.bar_width(ratio),
-                        url=dashboard_url(path, period, filters, {dimension.name: row.value}),
+                        url=dashboard_url(path, period, filters, {dimension.name: row.value}, view),
                         active=active.get(dimension.name) == row.value,
                         title=(
                             f"{label}: {row.visitors:,} visitors, {views}. "
@@ -249,16 +276,25 @@ class Chip:
     remove_url: str
 
 
-def chips(path: str, period: Period, filters: Filters) -> list[Chip]:
-    return [
-        Chip(
-            name=name,
-            label=BY_NAME[name].label,
-            value=BY_NAME[name].display(value),
-            remove_url=dashboard_url(path, period, filters, {name: None}),
-        )
-        for name, value in filters.active().items()
-    ]
+def chip_text(name: str, value: str) -> tuple[str, str]:
+    """A filter as its chip reads it: (label, value), as in "Goal is Signup"."""
+    if name == "goal":
+        return "Goal", value
+    if name == "prop":
+        key, _, text = value.partition("=")
+        return f"Property {key}", text
+    return BY_NAME[name].label, BY_NAME[name].display(value)
+
+
+def chips(
+    path: str, period: Period, filters: Filters, view: Mapping[str, str] | None = None
+) -> list[Chip]:
+    out = []
+    for name, value in filters.active().items():
+        label, text = chip_text(name, value)
+        remove_url = dashboard_url(path, period, filters, {name: None}, view)
+        out.append(Chip(name=name, label=label, value=text, remove_url=remove_url))
+    return out
 
 
 @dataclass(frozen=True)
@@ -270,7 +306,12 @@ class PeriodLink:
 
 
 def period_links(
-    path: str, period: Period, filters: Filters, website: Website, now: dt.datetime
+    path: str,
+    period: Period,
+    filters: Filters,
+    website: Website,
+    now: dt.datetime,
+    view: Mapping[str, str] | None = None,
 ) -> list[PeriodLink]:
     out = []
     for key in PERIOD_MENU:
@@ -279,7 +320,7 @@ def period_links(
             PeriodLink(
                 key=key,
                 label=PERIODS[key],
-                url=dashboard_url(path, target, filters),
+                url=dashboard_url(path, target, filters, view=view),
                 current=period.key == key,
             )
         )

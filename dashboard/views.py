@@ -14,7 +14,7 @@ from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from dashboard import charts, presenters
+from dashboard import charts, conversions, presenters
 from stats import queries
 from stats.filters import NO_FILTERS, FilterError, Filters
 from stats.periods import PeriodError, from_query
@@ -66,16 +66,18 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
         return _bad_request(request, website, str(exc))
 
     path = request.path
+    view = presenters.view_state(request.GET)
     base = {
         "website": website,
         "period": period,
         "filters": filters,
         "range_text": presenters.range_text(period),
-        "period_links": presenters.period_links(path, period, filters, website, now),
+        "period_links": presenters.period_links(path, period, filters, website, now, view),
         "live_url": reverse("dashboard:live", args=[website.pk]),
         "live_poll_s": LIVE_POLL_S,
         "today": now.astimezone(website.tz).date().isoformat(),
-        "filter_query": filters.as_query(),
+        # What the custom range form keeps: the filters and the view (open event, funnel).
+        "filter_query": {**filters.as_query(), **view},
     }
     if not queries.has_data(website):
         context = {
@@ -98,6 +100,7 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
         path=path,
         total_visitors=current.visitors,
         breakdowns=data["breakdowns"],
+        view=view,
     )
     before, after = presenters.neighbours(period, now)
     context = {
@@ -108,10 +111,13 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
         "chart": chart,
         "chart_label": charts.summary_label(current.visitors, current.pageviews, period.label),
         "panels": panels,
-        "chips": presenters.chips(path, period, filters),
-        "clear_url": presenters.dashboard_url(path, period, NO_FILTERS),
-        "before_url": before and presenters.dashboard_url(path, before, filters),
-        "after_url": after and presenters.dashboard_url(path, after, filters),
+        "conversions": conversions.panels(
+            website, period, filters, path=path, view=view, total_visitors=current.visitors
+        ),
+        "chips": presenters.chips(path, period, filters, view),
+        "clear_url": presenters.dashboard_url(path, period, NO_FILTERS, view=view),
+        "before_url": before and presenters.dashboard_url(path, before, filters, view=view),
+        "after_url": after and presenters.dashboard_url(path, after, filters, view=view),
         "quality": presenters.data_quality(website, period, current),
         "current_visitors": queries.current_visitors(website, now=now),
         "refresh_s": REALTIME_REFRESH_S if period.key == "realtime" else 0,

@@ -219,16 +219,18 @@ def refresh(website: Website, *, now: dt.datetime | None = None) -> None:
 
 @db_task()
 def backfill_conversions(website_id: int) -> None:
-    """A goal or funnel was defined: recompute its counts for every day whose raw data is
-    still kept (closed days, their months and the open day)."""
+    """A goal or funnel was defined: reopen every day whose raw data is still kept (read
+    from raw data until the next ``rollup_all`` closes them again, with the new counts) and
+    rewrite the open day's snapshot. Cheap, so several definitions cost one recompute, and
+    it closes no day an import is still writing to."""
     website = Website.objects.filter(pk=website_id).first()
     if website is None:
         return
     first = fill.first_data(website)
     if first is not None:
         fill.mark_dirty(website, first, granularities=(Granularity.DAY, Granularity.MONTH))
-    rollup_website(website)
-    refresh(website)
+    fill.refresh_open(website)
+    stats_cache.publish_versions(website.id)
 
 
 def definitions_changed(website_id: int) -> None:

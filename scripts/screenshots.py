@@ -7,6 +7,8 @@ embedded defaults), loads ``simple-analytics demo``, logs in as the demo user th
 login form in Debian's Chromium (Playwright drives it; nothing is downloaded) and saves:
 
     dashboard-desktop.png   the dashboard, 1440 px wide, full page
+    dashboard-conversions.png  its Goals, Custom events (the properties of "Signup" open)
+                            and Funnel panels, 1440 px wide
     dashboard-phone.png     the dashboard on a 390 px phone, full page
     websites.png            the list of websites
     snippet.png             the snippet page
@@ -66,6 +68,26 @@ def shoot(base: str, out: Path) -> list[Path]:
         dashboard = page.locator(".site-card h2 a").first.get_attribute("href")
         page.goto(f"{base}{dashboard}")
         save(page, "dashboard-desktop.png")
+        page.goto(f"{base}{dashboard}?period=30d&event=Signup#events")
+        page.wait_for_load_state("networkidle")
+        # Page coordinates (bounding_box() is relative to the scrolled viewport).
+        top, bottom = page.evaluate(
+            "[document.getElementById('goals').getBoundingClientRect().top + scrollY,"
+            " document.getElementById('funnel').getBoundingClientRect().bottom + scrollY]"
+        )
+        margin = 12  # less than the gap between cards: none of the card above shows
+        path = out / "dashboard-conversions.png"
+        page.screenshot(
+            path=str(path),
+            full_page=True,
+            clip={
+                "x": 0,
+                "y": top - margin,
+                "width": DESKTOP["width"],
+                "height": bottom - top + 2 * margin,
+            },
+        )
+        saved.append(path)
         page.goto(f"{base}{dashboard}snippet/")
         save(page, "snippet.png")
 

@@ -30,7 +30,7 @@ from django.conf import settings
 from django.db.models import Q, QuerySet, Sum
 from django.db.models.functions import TruncDate
 
-from core.calendar import HOUR, hour_start, local_midnight, next_month
+from core.calendar import DAY, HOUR, day_start, hour_start, local_midnight, next_month
 from rollups.models import Granularity, Snapshot, SnapshotRow, Watermark, retention_horizon
 from stats import measures
 from stats.dimensions import Dimension
@@ -159,8 +159,14 @@ class State:
     def fresh_open_days(self) -> frozenset[dt.datetime]:
         """Starts of not-yet-closed days with a snapshot the refresh job wrote recently."""
         fresh_after = self.now - dt.timedelta(seconds=settings.OPEN_SNAPSHOT_MAX_AGE_SECONDS)
+        # Only days the refresh job rewrites (``rollups.fill.refresh_open``): an older day
+        # reopened (a late import, a new goal) is read raw until the rollup closes it again.
+        settling = self.now - dt.timedelta(minutes=settings.SESSION_IDLE_MINUTES) - DAY
         qs = Snapshot.objects.filter(
-            website=self.website, granularity=Granularity.DAY, computed_at__gte=fresh_after
+            website=self.website,
+            granularity=Granularity.DAY,
+            computed_at__gte=fresh_after,
+            start__gte=day_start(settling, self.website.tz),
         )
         if self.day_until is not None:
             qs = qs.filter(start__gte=self.day_until)

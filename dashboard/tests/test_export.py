@@ -15,11 +15,13 @@ from django.test import Client
 from django.urls import reverse
 from django.utils.html import escape
 
-from dashboard.export import neutralise
+from dashboard.export import COLUMNS, neutralise
+from goals.models import GoalKind
+from goals.services import goal_create
 from simple_analytics.testing import IPHONE_UA, make_user, make_website, record_events
 from stats import queries
 from stats.dimensions import BREAKDOWNS
-from stats.queries import Row, Summary
+from stats.queries import EventRow, GoalRow, Row, Summary
 
 pytestmark = pytest.mark.django_db
 D = dt.datetime(2026, 1, 15, 10, tzinfo=dt.UTC)
@@ -27,6 +29,8 @@ S = dt.timedelta(seconds=1)
 DAY = {"period": "custom", "from": "2026-01-15", "to": "2026-01-15"}
 # UTM values a visitor controls, each a formula to a spreadsheet.
 FORMULAS = ['=HYPERLINK("https://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)"]
+# The columns of the conversions, empty in the rows of the summary and the breakdowns.
+BLANK = {"events": "", "conversion_rate": "", "event": "", "property": ""}
 
 
 @pytest.fixture
@@ -87,13 +91,15 @@ def test_the_owner_downloads_every_breakdown_of_the_period(owner, website):
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "no-store" in response["Cache-Control"]
     rows = table(response)
-    assert list(rows[0]) == ["dimension", "value", "visitors", "sessions", "pageviews"]
+    assert list(rows[0]) == COLUMNS
+    assert COLUMNS[:5] == ["dimension", "value", "visitors", "sessions", "pageviews"]
     assert rows[0] == {
         "dimension": "total",
         "value": "",
         "visitors": "6",
         "sessions": "6",
         "pageviews": "7",
+        **BLANK,
     }
     pages = {r["value"]: r for r in rows if r["dimension"] == "pages"}
     assert pages["/"] == {
@@ -102,6 +108,7 @@ def test_the_owner_downloads_every_breakdown_of_the_period(owner, website):
         "visitors": "2",
         "sessions": "",
         "pageviews": "2",
+        **BLANK,
     }
     assert pages["/landing"]["pageviews"] == "4"
     dimensions = {r["dimension"] for r in rows}
@@ -161,6 +168,9 @@ def test_the_numbers_come_from_the_stats_query_layer(owner, website):
     with (
         mock.patch.object(queries, "summary", return_value=summary) as summary_mock,
         mock.patch.object(queries, "breakdown", return_value=[Row("=x", 3, 5, 4)]) as rows_mock,
+        mock.patch.object(queries, "goals", return_value=[GoalRow("=g", 2, 3, 0.25)]),
+        mock.patch.object(queries, "events", return_value=[EventRow("=e", 2, 4)]),
+        mock.patch.object(queries, "properties", return_value=[("=k", "=v", 1, 2)]) as props,
     ):
         rows = table(export(logged_in(owner), website, **DAY))
     assert rows[0] == {
@@ -169,11 +179,24 @@ def test_the_numbers_come_from_the_stats_query_layer(owner, website):
         "visitors": "7",
         "sessions": "9",
         "pageviews": "11",
+        **BLANK,
     }
-    assert len(rows) == 1 + len(BREAKDOWNS)
-    assert {r["value"] for r in rows[1:]} == {"'=x"}
+    assert len(rows) == 1 + len(BREAKDOWNS) + 3
+    assert {r["value"] for r in rows[1 : 1 + len(BREAKDOWNS)]} == {"'=x"}
+    assert rows[-3:] == [
+        {
+            **rows[-3],
+            "dimension": "goals",
+            "value": "'=g",
+            "events": "3",
+            "conversion_rate": "0.25",
+        },
+        {**rows[-2], "dimension": "events", "value": "'=e", "visitors": "2", "events": "4"},
+        {**rows[-1], "dimension": "properties", "value": "'=v", "event": "'=e", "property": "'=k"},
+    ]
     assert summary_mock.call_count == 1
     assert [c.args[2] for c in rows_mock.call_args_list] == list(BREAKDOWNS)
+    assert [c.args[2] for c in props.call_args_list] == ["=e"]
 
 
 def test_only_the_owner_can_export(owner, website):
@@ -211,3 +234,87 @@ def test_the_dashboard_links_to_the_export_of_what_it_shows(owner, website):
     empty = make_website(owner=owner, domain="empty.example")
     page = client.get(reverse("dashboard:overview", args=[empty.pk]))
     assert b"data-export" not in page.content
+
+
+@pytest.fixture
+def conversions(website):
+    """Two sign-ups (plans pro and free) and a download on the 15th; three goals."""
+    url = "https://example.com"
+    record_events(
+        website,
+        [
+            {
+                "type": "EVENT",
+                "url": f"{url}/pricing",
+                "at": D + 10 * S,
+                "name": "Signup",
+                "props": {"plan": "pro", "seats": 3},
+            },
+            {
+                "type": "EVENT",
+                "url": f"{url}/",
+                "at": D + 20 * S,
+                "ip": "198.51.100.2",
+                "user_agent": IPHONE_UA,
+                "name": "Signup",
+                "props": {"plan": "free"},
+            },
+            {
+                "type": "EVENT",
+                "url": f"{url}/",
+                "at": D + 30 * S,
+                "ip": "198.51.100.10",
+                "name": "=cmd|' /C calc'!A0",
+                "props": {"@file": "-report.pdf"},
+            },
+        ],
+    )
+    goal_create(website=website, kind=GoalKind.EVENT, event_name="Signup")
+    goal_create(website=website, kind=GoalKind.PAGE, page_pattern="/pricing")
+    goal_create(website=website, kind=GoalKind.EVENT, event_name="Never")
+    return website
+
+
+def test_goals_events_and_property_values_have_their_rows(owner, conversions):
+    rows = table(export(logged_in(owner), conversions, **DAY))
+    goals = {r["value"]: r for r in rows if r["dimension"] == "goals"}
+    # Six visitors: the four campaign visitors, the first one (also on /pricing) and the phone.
+    assert goals["Signup"] == {
+        "dimension": "goals",
+        "value": "Signup",
+        "visitors": "2",
+        "sessions": "",
+        "pageviews": "",
+        "events": "2",
+        "conversion_rate": "0.3333",
+        "event": "",
+        "property": "",
+    }
+    assert (goals["Visit /pricing"]["visitors"], goals["Visit /pricing"]["events"]) == ("1", "1")
+    assert (goals["Never"]["visitors"], goals["Never"]["conversion_rate"]) == ("0", "0.0")
+    events = {r["value"]: (r["visitors"], r["events"]) for r in rows if r["dimension"] == "events"}
+    assert events == {"Signup": ("2", "2"), "'=cmd|' /C calc'!A0": ("1", "1")}
+    props = {
+        (r["event"], r["property"], r["value"]): (r["visitors"], r["events"])
+        for r in rows
+        if r["dimension"] == "properties"
+    }
+    assert props == {
+        ("Signup", "plan", "free"): ("1", "1"),
+        ("Signup", "plan", "pro"): ("1", "1"),
+        ("Signup", "seats", "3"): ("1", "1"),
+        ("'=cmd|' /C calc'!A0", "'@file", "'-report.pdf"): ("1", "1"),
+    }
+    for row in rows:
+        for cell in row.values():
+            assert not cell.startswith(("=", "+", "-", "@", "\t", "\r")), row
+
+
+def test_the_conversion_rows_follow_the_filters(owner, conversions):
+    rows = table(export(logged_in(owner), conversions, device="mobile", **DAY))
+    events = {r["value"]: r["visitors"] for r in rows if r["dimension"] == "events"}
+    assert events == {"Signup": "1"}
+    props = {(r["property"], r["value"]) for r in rows if r["dimension"] == "properties"}
+    assert props == {("plan", "free")}
+    goals = {r["value"]: r["conversion_rate"] for r in rows if r["dimension"] == "goals"}
+    assert goals["Signup"] == "1.0"

@@ -178,7 +178,10 @@ def test_a_goal_defined_later_is_backfilled_from_the_raw_data_still_kept(
     period = for_days(past.date(), past.date(), website.tz)
     with django_capture_on_commit_callbacks(execute=True):
         goal_create(website=website, kind="event", event_name="Signup")
-    # The day is closed: once backfilled, snapshots answer it, and keep it after retention.
+    # Reopened: answered from raw data at once, until the periodic rollup closes it again.
+    assert queries.goals(website, period) == [queries.GoalRow("Signup", 3, 4, 0.75)]
+    fill.catch_up(website, now=now)
+    # Closed again, with the goal's rows: snapshots answer it, and keep it after retention.
     with override_settings(RAW_RETENTION_DAYS=1):
         retention.prune_website(website, now=now)
     assert not Event.objects.filter(

@@ -77,7 +77,10 @@ function initLoading(dash) {
   dash.addEventListener("click", (e) => {
     const link = e.target.closest("a[href]");
     if (!link || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
-    if (link.origin === window.location.origin && !link.hash) dash.classList.add("loading");
+    // A link to another query string loads a page, with or without a #panel to scroll to.
+    const here = window.location;
+    const loads = link.pathname !== here.pathname || link.search !== here.search || !link.hash;
+    if (link.origin === here.origin && loads && !link.hasAttribute("download")) dash.classList.add("loading");
   });
   dash.addEventListener("submit", () => dash.classList.add("loading"));
   window.addEventListener("pageshow", () => dash.classList.remove("loading"));
