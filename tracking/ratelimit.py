@@ -111,6 +111,8 @@ def check(ip: str, site: str, *, now: float | None = None) -> int:
     site_key = f"rl:site:{window}:{site if site.isascii() and site.isalnum() else '-'}"
     try:
         verdict = _count(window, ip_key, site_key, ip_limit, site_limit)
+    except blocking.WouldBlock:
+        raise  # not a cache failure: the caller goes on in a thread
     except Exception:
         _pause(now)
         return 0

@@ -173,3 +173,21 @@ def test_a_rate_limit_batch_for_redis_is_refused_before_anything_is_counted():
         with pytest.raises(blocking.WouldBlock):
             counters.count(7, "ip2", "site", 3, 10_000, redis)
         assert counters._counters == before
+
+
+def test_a_rate_limit_check_that_would_wait_is_handed_on_not_taken_for_a_cache_failure(
+    monkeypatch, settings
+):
+    """A batch for Redis on the loop raises ``WouldBlock`` through ``check``: the limiter
+    must not mistake it for a failing cache and switch itself off."""
+    settings.INGEST_RATE_LIMIT_IP = 3
+    ratelimit.resume()
+
+    def needs_redis(*args: Any) -> int:
+        blocking.check()
+        return 0
+
+    monkeypatch.setattr(ratelimit, "_count", needs_redis)
+    with blocking.forbidden(), pytest.raises(blocking.WouldBlock):
+        ratelimit.check("203.0.113.5", "abc", now=1_000_000.0)
+    assert ratelimit._paused_until < 1_000_000.0  # still limiting
