@@ -26,7 +26,6 @@ from django.db.models.functions import TruncDate
 
 from goals.models import Funnel, Goal
 from stats import converted, raw
-from stats.converted import converted as converted_visits
 from stats.filters import Filters
 from tracking.models import Event, EventType
 
@@ -59,23 +58,6 @@ def funnel_step(funnel_id: int, k: int) -> str:
     return f"{funnel_id}:{k}"
 
 
-def _events(
-    website_id: int, start: dt.datetime, end: dt.datetime, filters: Filters
-) -> QuerySet[Event]:
-    """Events made in the range by the sessions the filters keep (a page filter keeps the
-    events made on that page)."""
-    qs = Event.objects.filter(website_id=website_id, created_at__gte=start, created_at__lt=end)
-    event_filters = filters.event_filters()
-    if event_filters:
-        qs = qs.filter(**event_filters)
-    session_filters = filters.session_filters()
-    if session_filters:
-        qs = qs.filter(**{f"session__{k}": v for k, v in session_filters.items()})
-    if filters.converted():
-        qs = qs.filter(converted_visits(website_id, filters.goal, filters.prop, "session_id"))
-    return qs
-
-
 def _per_day(qs: QuerySet[Event], tz: ZoneInfo, *fields: str) -> Iterable[dict[str, Any]]:
     rows: Iterable[dict[str, Any]] = (
         qs.annotate(day=TruncDate("created_at", tzinfo=tz))
@@ -90,7 +72,7 @@ def event_rows(
 ) -> dict[str, list[int]]:
     """Event name -> [events, visitors]."""
     out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
-    qs = _events(website_id, start, end, filters).filter(type=EventType.EVENT)
+    qs = raw.events_qs(website_id, start, end, filters).filter(type=EventType.EVENT)
     for row in _per_day(qs, tz, "name"):
         acc = out[str(row["name"])]
         acc[0] += row["n"]
@@ -105,7 +87,9 @@ def prop_rows(
     and counted here: one portable query on SQLite and PostgreSQL alike."""
     counts: dict[str, int] = defaultdict(int)
     visitors: dict[str, set[tuple[dt.date, int]]] = defaultdict(set)
-    qs = _events(website_id, start, end, filters).filter(type=EventType.EVENT, props__isnull=False)
+    qs = raw.events_qs(website_id, start, end, filters).filter(
+        type=EventType.EVENT, props__isnull=False
+    )
     for name, props, day, visitor in (
         qs.annotate(day=TruncDate("created_at", tzinfo=tz))
         .values_list("name", "props", "day", "session__visitor_id")
@@ -128,7 +112,7 @@ def goal_rows(
 ) -> dict[str, list[int]]:
     """Goal id -> [matching events, converting visitors]; goals with none are left out."""
     out: dict[str, list[int]] = {}
-    base = _events(website_id, start, end, filters)
+    base = raw.events_qs(website_id, start, end, filters)
     for goal in goals:
         acc = [0, 0]
         for row in _per_day(converted.goal_events(base, goal), tz):

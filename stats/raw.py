@@ -46,12 +46,12 @@ def sessions_qs(
     return qs
 
 
-def pageviews_qs(
+def events_qs(
     website_id: int, start: dt.datetime, end: dt.datetime, filters: Filters
 ) -> QuerySet[Event]:
-    qs = Event.objects.filter(
-        website_id=website_id, created_at__gte=start, created_at__lt=end, type__in=PAGEVIEW_TYPES
-    )
+    """Events of every type made in the range by the sessions the filters keep (a page
+    filter keeps the events made on that page)."""
+    qs = Event.objects.filter(website_id=website_id, created_at__gte=start, created_at__lt=end)
     event_filters = filters.event_filters()
     if event_filters:
         qs = qs.filter(**event_filters)
@@ -61,6 +61,12 @@ def pageviews_qs(
     if filters.converted():
         qs = qs.filter(converted(website_id, filters.goal, filters.prop, "session_id"))
     return qs
+
+
+def pageviews_qs(
+    website_id: int, start: dt.datetime, end: dt.datetime, filters: Filters
+) -> QuerySet[Event]:
+    return events_qs(website_id, start, end, filters).filter(type__in=PAGEVIEW_TYPES)
 
 
 def session_based_pageviews(filters: Filters) -> bool:
