@@ -33,10 +33,12 @@ class JobsConfig(AppConfig):
 
 
 def _defined(sender: type, instance: Goal | Funnel, created: bool, **kwargs: object) -> None:
-    if created:
-        from jobs.tasks import backfill_conversions
+    from jobs.tasks import backfill_conversions, definitions_changed
 
-        website_id = instance.website_id
+    website_id = instance.website_id
+    # At once, not by the worker: cached answers keyed without the definitions expire now.
+    transaction.on_commit(lambda: definitions_changed(website_id))
+    if created:
         transaction.on_commit(lambda: backfill_conversions(website_id))
 
 

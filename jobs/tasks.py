@@ -234,8 +234,8 @@ def backfill_conversions(website_id: int) -> None:
 
 
 def definitions_changed(website_id: int) -> None:
-    """A goal or funnel was deleted: cached answers that counted it (or filtered by its
-    name) become unreachable. Nothing for a website deleted meanwhile."""
+    """A goal or funnel was saved or deleted: cached answers that counted it (or filtered by
+    its name) become unreachable. Nothing for a website deleted meanwhile."""
     website = Website.objects.filter(pk=website_id).first()
     if website is not None:
         fill.definitions_changed(website)

@@ -43,7 +43,6 @@ from zoneinfo import ZoneInfo
 from django.db.models import Sum
 
 from goals.models import Funnel
-from goals.models import FunnelStep as FunnelStepModel
 from goals.selectors import goal_list
 from rollups.models import Snapshot
 from stats import cache as stats_cache
@@ -583,21 +582,9 @@ def _conversion_values(
     return dict(acc)
 
 
-def _definitions_key(website: Website) -> tuple[tuple[Any, ...], ...]:
-    """The goals and funnels as defined now: part of every conversion cache key."""
-    goals = tuple(goal_list(website).values_list("id", "name"))
-    steps = tuple(
-        FunnelStepModel.objects.filter(funnel__website=website)
-        .order_by("funnel_id", "position")
-        .values_list("funnel_id", "funnel__name", "goal_id")
-    )
-    return goals + steps
-
-
 def _conversion_key(website: Website, period: Period, filters: Filters, *what: Any) -> str:
-    return stats_cache.make_key(
-        website.id, "conversions", _sig(period), filters.active(), _definitions_key(website), *what
-    )
+    # Goals and funnels are not part of the key: saving or deleting one bumps the versions.
+    return stats_cache.make_key(website.id, "conversions", _sig(period), filters.active(), *what)
 
 
 def events(

@@ -9,16 +9,18 @@ import io
 import json
 
 import pytest
+from django.core.cache import cache
 from django.core.management import CommandError, call_command
 from django.test import Client, override_settings
 from django.utils import timezone
 
 from api.models import ApiKey
 from goals.selectors import funnel_get
-from goals.services import funnel_create, goal_create
+from goals.services import funnel_create, funnel_delete, goal_create, goal_delete
 from rollups import fill, retention
 from rollups.models import Granularity
 from simple_analytics.testing import IPHONE_UA, make_user, make_website, record_events
+from stats import cache as stats_cache
 from stats import planner, queries
 from stats.filters import Filters
 from stats.periods import for_days
@@ -280,3 +282,32 @@ def test_any_property_key_can_be_a_goal_or_a_filter():
     (goal,) = queries.goals(website, period)
     assert (goal.visitors, goal.events) == (1, 1)
     assert queries.summary(website, period, filters=Filters(prop=f"{odd}=1")).visitors == 1
+
+
+def test_cached_answers_follow_goals_and_funnels_defined_or_deleted(
+    site, settings, monkeypatch, django_capture_on_commit_callbacks
+):
+    """The cache keys hold no definitions: saving or deleting one expires the answers at
+    once, before a worker has run the backfill."""
+    queued: list[int] = []
+    monkeypatch.setattr("jobs.tasks.backfill_conversions", queued.append)
+    settings.STATS_CACHE = True
+    cache.clear()
+    stats_cache.forget()
+    period = day(site)
+    names = lambda: [row.value for row in queries.goals(site, period, limit=None)]  # noqa: E731
+    before = names()
+    assert "Blog" in before and names() == before  # the second read is a cache hit
+    with django_capture_on_commit_callbacks(execute=True):
+        goal = goal_create(website=site, kind="page", page_pattern="/blog/b", name="Post B")
+    assert sorted(names()) == sorted([*before, "Post B"])
+    with django_capture_on_commit_callbacks(execute=True):
+        goal_delete(goal=goal)
+    assert names() == before
+    assert queued == [site.id]
+    steps = lambda: [s.value for s in queries.funnel(site, period, funnel_get(site, "buy"))]  # noqa: E731
+    assert steps() == ["Pricing", "Signup"]
+    with django_capture_on_commit_callbacks(execute=True):
+        funnel_delete(funnel=funnel_get(site, "buy"))
+        funnel_create(website=site, name="buy", steps=["Blog", "Signup"])
+    assert steps() == ["Blog", "Signup"]
