@@ -145,6 +145,12 @@ def _set_result(future: asyncio.Future[_T], result: _T) -> None:
         future.set_result(result)
 
 
+def _post(loop: asyncio.AbstractEventLoop, future: asyncio.Future[_T], result: _T) -> None:
+    """Resolve ``future`` from a thread, on its loop."""
+    with contextlib.suppress(RuntimeError):  # the loop is gone: shutting down
+        loop.call_soon_threadsafe(_set_result, future, result)
+
+
 class Front:
     """The RSGI application granian serves (``simple_analytics.front:app``)."""
 
@@ -315,20 +321,14 @@ class Front:
             # Ignored by granian if an answer was already given.
             reply = (500, [("content-type", "text/plain")], b"Server Error")
         finally:
-            with contextlib.suppress(RuntimeError):  # the loop is gone: shutting down
-                job.loop.call_soon_threadsafe(_set_result, job.answered, reply)
+            _post(job.loop, job.answered, reply)
 
     async def in_thread(self, call: Callable[[], Answer]) -> Answer:
         """``call()`` in one of the threads, awaited (``call`` handles its own failures)."""
         loop = asyncio.get_running_loop()
         done: asyncio.Future[Answer] = loop.create_future()
 
-        def run() -> None:
-            answer = call()
-            with contextlib.suppress(RuntimeError):  # the loop is gone: shutting down
-                loop.call_soon_threadsafe(_set_result, done, answer)
-
-        self.jobs.put(run)
+        self.jobs.put(lambda: _post(loop, done, call()))
         return await done
 
     def answer(self, job: Job) -> Reply | None:
