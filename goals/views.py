@@ -7,6 +7,8 @@ another website, is a 404, the same answer as an id that does not exist.
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
@@ -82,19 +84,30 @@ def goal_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     return _page(request, website, bound=form)
 
 
+def _delete(
+    request: AuthenticatedHttpRequest,
+    website: Website,
+    what: str,
+    name: str,
+    delete: Callable[[], None],
+) -> HttpResponse:
+    """Run ``delete()``: its refusal, or the deletion, is the message of the next page."""
+    try:
+        delete()
+    except ValidationError as exc:
+        for message in exc.messages:
+            messages.error(request, message)
+    else:
+        messages.success(request, f"Deleted the {what} “{name}”.")
+    return redirect("goals:index", pk=website.pk)
+
+
 @login_required
 @require_POST
 def goal_delete_view(request: AuthenticatedHttpRequest, pk: int, goal_pk: int) -> HttpResponse:
     website = website_get_for_user_or_404(request.user, pk)
     goal = goal_get_or_404(website, goal_pk)
-    try:
-        goal_delete(goal=goal)
-    except ValidationError as exc:
-        for message in exc.messages:
-            messages.error(request, message)
-    else:
-        messages.success(request, f"Deleted the goal “{goal.name}”.")
-    return redirect("goals:index", pk=website.pk)
+    return _delete(request, website, "goal", goal.name, lambda: goal_delete(goal=goal))
 
 
 @login_required
@@ -120,6 +133,4 @@ def funnel_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 def funnel_delete_view(request: AuthenticatedHttpRequest, pk: int, funnel_pk: int) -> HttpResponse:
     website = website_get_for_user_or_404(request.user, pk)
     funnel = funnel_get_or_404(website, funnel_pk)
-    funnel_delete(funnel=funnel)
-    messages.success(request, f"Deleted the funnel “{funnel.name}”.")
-    return redirect("goals:index", pk=website.pk)
+    return _delete(request, website, "funnel", funnel.name, lambda: funnel_delete(funnel=funnel))

@@ -58,6 +58,9 @@ def test_the_page_lists_goals_and_funnels(client, website):
     assert 'aria-current="page">Goals</a>' in html
     # Three forms to add, three to delete (two goals, a funnel), and the top bar's log-out.
     assert html.count('name="csrfmiddlewaretoken"') == 7
+    assert 'aria-label="Delete the goal Signup plan=pro"' in html
+    assert 'aria-label="Delete the funnel Blog to signup"' in html
+    assert 'name="kind" value="event"' in html and 'name="kind" value="page"' in html
 
 
 def test_the_settings_page_links_to_the_goals_page(client, website):
