@@ -8,13 +8,15 @@ What it does, all on 127.0.0.1:
 
 1. Prepares a fresh PostgreSQL database ``sa_bench_query`` (dropped and created) and Redis
    db 9 (flushed): the cache is Redis, as in production. Creates a user and a website
-   (Europe/Berlin), streams ``--events`` events over ``--days`` days from
-   ``bench/make_events.py`` into a file (events later than now are left out: make_events
+   (Europe/Berlin) with the goals and funnel of ``core.synthetic`` (``goal add``, ``funnel
+   add``), streams ``--events`` events over ``--days`` days from ``bench/make_events.py
+   --custom-events`` into a file (events later than now are left out: make_events
    fills the whole current UTC day), loads them with ``simple-analytics import-events``
    (timed), runs VACUUM ANALYZE and keeps a pristine copy ``sa_bench_query_imported``.
    ``--reuse`` clones that copy instead of generating and importing again.
-2. Raw-data baseline: the full dashboard (``stats.queries.dashboard``: summary, previous
-   summary, chart and every breakdown) inside ``stats.planner.raw_only()`` for today, 7d,
+2. Raw-data baseline: the full dashboard page (``page()``: ``stats.queries.dashboard`` with
+   summary, previous summary, chart and every breakdown, plus the Goals and Custom events
+   panels and the funnel) inside ``stats.planner.raw_only()`` for today, 7d,
    30d, 12m and 2y (the last 730 local days). Median of ``--repeat`` runs; 12m and 2y run
    once when one run takes more than 10 s.
 3. ``simple-analytics rollup --quiet`` (timed), VACUUM ANALYZE of the snapshot tables,
@@ -71,6 +73,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by path: the
 
 from bench.bootstrap import ROOT, revision, setup_django
 from bench.traffic import generate_events
+from core.synthetic import FUNNEL, GOALS
 from systemtests.harness import (
     CLI,
     HOST,
@@ -99,6 +102,7 @@ PERIODS = ("today", "7d", "30d", "12m", "2y")
 SLOW_S = 10.0  # a raw 12m/2y run slower than this is not repeated
 REFRESH_EVERY_S = 60.0  # OPEN_SNAPSHOT_MAX_AGE_SECONDS is 120
 WARM_LOOP = 200  # warm reads per repetition, as the bare round trip is a median of a loop
+CONVERSIONS = ("goals", "events", "funnel")  # the conversion parts of page()
 TABLES = ("tracking_event", "tracking_session", "rollups_snapshot", "rollups_snapshotrow")
 
 mismatches: list[str] = []
@@ -174,6 +178,16 @@ def prepare(env: dict[str, str], events: int, days: int) -> dict[str, Any]:
     if not m:
         raise SystemExit(f"no tracking id in the output of `site add`:\n{out}")
     site = m.group(1)
+    # The goals and funnel of the traffic's custom events, defined before it arrives.
+    for goal in GOALS:
+        what = ["--page", goal["page_pattern"]] if goal["kind"] == "page" else []
+        if goal["kind"] == "event":
+            what = ["--event", goal["event_name"]]
+            if goal.get("prop_key"):
+                what += ["--prop", f"{goal['prop_key']}={goal['prop_value']}"]
+        cli(env, "goal", "add", "--site", site, *what)
+    name, steps = FUNNEL
+    cli(env, "funnel", "add", "--site", site, "--name", name, *(f"--step={s}" for s in steps))
 
     # Stream make_events into a file, leaving out events later than now.
     cutoff = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H:%M:%S")
@@ -182,6 +196,7 @@ def prepare(env: dict[str, str], events: int, days: int) -> dict[str, Any]:
     written = future = 0
     make_events = [str(VENV_BIN / "python"), str(ROOT / "bench" / "make_events.py")]
     options = ["--site", site, "--events", str(events), "--days", str(days), "--domain", DOMAIN]
+    options.append("--custom-events")
     gen = subprocess.Popen(
         [*make_events, *options], stdout=subprocess.PIPE, text=True, bufsize=1 << 20
     )
@@ -266,8 +281,27 @@ def storage(stage: str) -> dict[str, Any]:
 # --- answers ----------------------------------------------------------------------------
 
 
+def page(website: Any, period: Any) -> dict[str, Any]:
+    """What the dashboard page reads: the bundle (summary, chart, breakdowns), the Goals and
+    Custom events panels and the first funnel (listed from the database, as the page does)."""
+    from dashboard.presenters import PANEL_LIMIT
+    from goals.selectors import funnel_list
+    from stats import queries
+
+    with queries.one_read():
+        answer = queries.dashboard(website, period)
+        answer["goals"] = queries.goals(website, period, limit=PANEL_LIMIT)
+        answer["events"] = queries.events(website, period, limit=PANEL_LIMIT)
+        funnels = list(funnel_list(website))
+        answer["funnel"] = queries.funnel(website, period, funnels[0]) if funnels else []
+    return answer
+
+
 def differences(expected: dict[str, Any], got: dict[str, Any]) -> list[str]:
     out = []
+    for part in CONVERSIONS:
+        if expected[part] != got[part]:
+            out.append(f"{part}: raw {expected[part][:3]} ... vs snapshot {got[part][:3]} ...")
     for part in ("summary", "previous", "timeseries"):
         if expected[part] != got[part]:
             if part == "timeseries":
@@ -633,7 +667,7 @@ def main() -> None:
     from jobs.tasks import refresh
     from rollups import fill
     from stats import cache as stats_cache
-    from stats import planner, queries
+    from stats import planner
     from stats.periods import for_days, from_query
     from websites.models import Website
 
@@ -659,7 +693,7 @@ def main() -> None:
         with planner.raw_only():
             for _ in range(args.repeat):
                 t0 = time.perf_counter()
-                answer = queries.dashboard(website, period)
+                answer = page(website, period)
                 times.append(time.perf_counter() - t0)
                 raw_answers.setdefault(key, answer)
                 if key in ("12m", "2y") and times[0] > SLOW_S:
@@ -719,7 +753,7 @@ def main() -> None:
             cache.clear()
             stats_cache.forget()
             t0 = time.perf_counter()
-            answer = queries.dashboard(website, period)
+            answer = page(website, period)
             cold_times[key].append(time.perf_counter() - t0)
             equal[key] &= check(f"{key} cold", raw_answers[key], answer)
     for key, period in periods.items():
@@ -732,16 +766,16 @@ def main() -> None:
         for _ in range(args.repeat):
             cache.clear()
             stats_cache.forget()
-            queries.dashboard(website, period)  # fills the cache (timed in the rounds above)
+            page(website, period)  # fills the cache (timed in the rounds above)
             t0 = time.perf_counter()
-            again = queries.dashboard(website, period)
+            again = page(website, period)
             first_warm.append(time.perf_counter() - t0)
             # Warm as the bare round trip is measured: the median of a loop of reads (a
             # single read per repetition compared a cold CPU with a tight loop).
             loop = []
             for _ in range(WARM_LOOP):
                 t0 = time.perf_counter()
-                queries.dashboard(website, period)
+                page(website, period)
                 loop.append(time.perf_counter() - t0)
             warm.append(statistics.median(loop))
             # A refresh (new open-day snapshot, new versions): what a reader meets while
@@ -750,7 +784,7 @@ def main() -> None:
             stats_cache.publish_versions(website.id)
             last_refresh = time.monotonic()
             t0 = time.perf_counter()
-            after = queries.dashboard(website, period)
+            after = page(website, period)
             fresh.append(time.perf_counter() - t0)
             ok &= check(f"{key} warm", raw_answers[key], again)
             ok &= check(f"{key} after a refresh", raw_answers[key], after)
@@ -818,7 +852,7 @@ def main() -> None:
         cache.clear()
         stats_cache.forget()
         t0 = time.perf_counter()
-        answer = queries.dashboard(website, period)
+        answer = page(website, period)
         after_prune[key] = time.perf_counter() - t0
         ok = check(f"{key} after retention", raw_answers[key], answer, retention=True)
         equal[key] &= ok

@@ -3,7 +3,8 @@
 Visits arrive with a daily rhythm (quiet nights), a weekly one (quieter weekends), steady
 growth over the range and an optional campaign spike; each visit views 1-6 Zipf-distributed
 pages (a page load, then SPA navigations) a few seconds to minutes apart, and most send an
-exit beacon. Deterministic for a seed; events come out in time order.
+exit beacon. Deterministic for a seed; events come out in time order. ``with_custom_events``
+adds what the visitors did (sign-ups, downloads, outbound clicks) for ``GOALS`` and ``FUNNEL``.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ import datetime as dt
 import heapq
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from typing import Any
+from urllib.parse import urlsplit
 
 USER_AGENTS = [
     (
@@ -203,5 +205,82 @@ def generate(
             }
             heapq.heappush(pending, (event["ts"], seq, event))
             seq += 1
+    while pending:
+        yield heapq.heappop(pending)[2]
+
+
+# Goals and a funnel that fit the custom events below (goals.services.goal_create fields).
+GOALS: list[dict[str, str]] = [
+    {"kind": "event", "event_name": "Signup"},
+    {"kind": "event", "event_name": "Signup", "prop_key": "plan", "prop_value": "pro"},
+    {"kind": "page", "page_pattern": "/pricing"},
+    {"kind": "page", "page_pattern": "/signup"},
+]
+FUNNEL = ("Pricing to signup", ["Visit /pricing", "Visit /signup", "Signup"])
+PLANS = [(60, "free"), (30, "pro"), (10, "team")]
+BILLING = [(70, "monthly"), (30, "yearly")]
+FILES = [
+    (5, "/files/price-list.pdf"),
+    (3, "/files/whitepaper.pdf"),
+    (2, "/files/sample-data.csv"),
+    (1, "/downloads/demo-shop-1.4.dmg"),
+]
+OUTBOUND = [
+    (5, "https://github.com/demo-shop/shop"),
+    (3, "https://www.youtube.com/watch?v=demo"),
+    (2, "https://twitter.com/demoshop"),
+    (1, "https://docs.python.org/3/"),
+]
+
+
+def with_custom_events(
+    events: Iterable[dict[str, Any]], *, domain: str, seed: int = 7
+) -> Iterator[dict[str, Any]]:
+    """``events`` (in time order) with what their visitors did on the way, still in time
+    order: some pricing visits go on to /signup, some sign-ups (``Signup`` with a plan),
+    downloads from the docs, outbound clicks from the blog, newsletter sign-ups."""
+    rng = random.Random(seed)
+    pending: list[tuple[str, int, dict[str, Any]]] = []
+    seq = 0
+
+    def later(event: dict[str, Any], seconds: int, path: str, **body: Any) -> None:
+        nonlocal seq
+        at = dt.datetime.fromisoformat(event["ts"]) + dt.timedelta(seconds=seconds)
+        extra = {
+            "site": event["site"],
+            "url": f"https://{domain}{path}",
+            "ts": at.isoformat(),
+            "ip": event["ip"],
+            "user_agent": event["user_agent"],
+            **body,
+        }
+        heapq.heappush(pending, (extra["ts"], seq, extra))
+        seq += 1
+        if extra["type"] == "PATH_CHANGE":
+            follow(extra)
+
+    def follow(event: dict[str, Any]) -> None:
+        # Each follow-up comes 1-4 s after its page, before the generator's next one (5 s on).
+        path = urlsplit(event["url"]).path
+        if path == "/pricing" and rng.random() < 0.22:
+            later(event, 3, "/signup", type="PATH_CHANGE", screen=event.get("screen"))
+        elif path == "/signup" and rng.random() < 0.45:
+            props = {"plan": _pick(rng, PLANS), "billing": _pick(rng, BILLING)}
+            later(event, 1, path, type="EVENT", name="Signup", props=props)
+        elif path.startswith("/docs") and rng.random() < 0.08:
+            props = {"url": f"https://{domain}{_pick(rng, FILES)}"}
+            later(event, 4, path, type="EVENT", name="File Download", props=props)
+        elif path.startswith("/blog/") and rng.random() < 0.06:
+            props = {"url": _pick(rng, OUTBOUND)}
+            later(event, 4, path, type="EVENT", name="Outbound Link: Click", props=props)
+        elif path == "/" and rng.random() < 0.03:
+            later(event, 2, path, type="EVENT", name="Newsletter")
+
+    for event in events:
+        while pending and pending[0][0] <= event["ts"]:
+            yield heapq.heappop(pending)[2]
+        yield event
+        if event["type"] in ("PAGE_VIEW", "PATH_CHANGE") and event["user_agent"] != BOT_UA:
+            follow(event)
     while pending:
         yield heapq.heappop(pending)[2]

@@ -33,6 +33,7 @@ from django.db.models.functions import TruncDate
 from core.calendar import DAY, HOUR, day_start, hour_start, local_midnight, next_month
 from rollups.models import Granularity, Snapshot, SnapshotRow, Watermark, retention_horizon
 from stats import measures
+from stats.conversions import PROP
 from stats.dimensions import Dimension
 from stats.filters import Filters
 from stats.periods import Period
@@ -117,7 +118,10 @@ _states: contextvars.ContextVar[dict[int, State] | None] = contextvars.ContextVa
 def one_state() -> Iterator[None]:
     """Load each website's watermarks once for all the questions asked inside the block
     (a dashboard asks thirteen), and read the snapshot rows of all breakdowns of a range
-    in one query."""
+    in one query. Inside another such block, the outer one's."""
+    if _states.get() is not None:
+        yield
+        return
     token = _states.set({})
     try:
         yield
@@ -397,7 +401,15 @@ def snap_values(
     prefix: str | None = None,
 ) -> dict[str, list[int]]:
     """Value -> [page views, visitors, sessions] of the rows of one stored dimension that
-    is not in the registry (``stats.conversions``), values starting with ``prefix``."""
+    is not in the registry (``stats.conversions``), values starting with ``prefix``.
+
+    Inside ``one_state`` the dashboard's panels (events, goals, funnels) take their slice
+    of the rows read once for every breakdown."""
+    states = _states.get()
+    state = states.get(website.id) if states is not None else None
+    if state is not None and stored != PROP:
+        rows = state.rows_by_dimension(days, months).get(stored, {})
+        return {v: list(t) for v, t in rows.items() if not prefix or v.startswith(prefix)}
     qs = SnapshotRow.objects.filter(_buckets(days, months), website=website, dimension=stored)
     if prefix:
         qs = qs.filter(value__startswith=prefix)
@@ -410,9 +422,10 @@ def snap_values(
 def _rows_by_dimension(
     website: Website, days: list[Range], months: list[Range]
 ) -> dict[str, dict[str, list[int]]]:
-    """Stored dimension -> value -> [page views, visitors, sessions]."""
+    """Stored dimension -> value -> [page views, visitors, sessions]; property values, read
+    only for one event at a time, are left out."""
     out: dict[str, dict[str, list[int]]] = {}
-    qs = SnapshotRow.objects.filter(_buckets(days, months), website=website)
+    qs = SnapshotRow.objects.filter(_buckets(days, months), website=website).exclude(dimension=PROP)
     for dim, v, pv, vis, n in qs.values_list("dimension", "value").annotate(**_ROW_TOTALS):
         out.setdefault(dim, {})[v] = [pv or 0, vis or 0, n or 0]
     return out

@@ -31,11 +31,12 @@ that was clicked, and the snapshots can answer it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import functools
 import itertools
 from collections import defaultdict
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from dataclasses import asdict, dataclass
 from typing import Any, NamedTuple, TypeVar
 from zoneinfo import ZoneInfo
@@ -201,6 +202,14 @@ def _add_summaries(parts: list[dict[str, int]]) -> dict[str, int]:
         for k in total:
             total[k] += part[k]
     return total
+
+
+@contextlib.contextmanager
+def one_read() -> Iterator[None]:
+    """The questions asked inside (a dashboard page: the bundle, then its goals, events and
+    funnel panels) share the watermarks and the snapshot rows, read once."""
+    with planner.one_state():
+        yield
 
 
 def dashboard(

@@ -199,7 +199,15 @@ def _answers(website, periods, filters, *, whole_days_only=False):
                 # The dashboard reads all breakdowns of a range in one query (planner.
                 # one_state): the same answers as one by one. (Its previous period may
                 # be a part-day, hence not after retention.)
-                out[(i, "dashboard", f)] = queries.dashboard(website, p, filters=f)
+                # A page asks its conversion panels after the bundle, sharing its rows.
+                with queries.one_read():
+                    out[(i, "dashboard", f)] = queries.dashboard(website, p, filters=f)
+                    out[(i, "page conversions", f)] = (
+                        queries.events(website, p, filters=f, limit=None),
+                        queries.goals(website, p, filters=f, limit=None),
+                        queries.properties(website, p, "Signup", filters=f, limit=None),
+                        [queries.funnel(website, p, fu, filters=f) for fu in funnel_list(website)],
+                    )
     return out
 
 

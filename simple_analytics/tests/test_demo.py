@@ -10,8 +10,9 @@ import pytest
 from django.core.management import call_command
 from django.test import Client
 
+from core.synthetic import with_custom_events
 from goals.models import Funnel, Goal
-from simple_analytics.management.commands.demo import DEMO_DOMAIN, DEMO_EMAIL, with_custom_events
+from simple_analytics.management.commands.demo import DEMO_DOMAIN, DEMO_EMAIL
 from tracking.models import Event, EventType
 from websites.models import Website
 
