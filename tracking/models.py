@@ -31,6 +31,8 @@ class DropReason(models.TextChoices):
     REFERRER_SPAM = "referrer_spam", "Referrer spam filtered out"
     DO_NOT_TRACK = "do_not_track", "Visitors asking not to be tracked (DNT / GPC)"
     FOREIGN_HOST = "foreign_host", "Events from pages on hosts the settings do not allow"
+    EXCLUDED_IP = "excluded_ip", "Events from addresses the settings exclude"
+    EXCLUDED_PATH = "excluded_path", "Events on pages the settings exclude"
 
 
 class Salt(models.Model):
@@ -70,7 +72,17 @@ class Session(models.Model):
     utm_source = models.CharField(max_length=255, blank=True)
     utm_medium = models.CharField(max_length=255, blank=True)
     utm_campaign = models.CharField(max_length=255, blank=True)
+    utm_content = models.CharField(max_length=255, blank=True)
+    utm_term = models.CharField(max_length=255, blank=True)
+    channel = models.CharField(max_length=32, blank=True)
     screen = models.PositiveIntegerField(null=True, blank=True)
+    screen_size = models.CharField(max_length=8, blank=True)  # "" when no width was sent
+    # ISO 3166-1 alpha-2 and 3166-2 codes, the city's English name, the primary language
+    # subtag ("en"); "" when unknown. Never the address they were looked up from.
+    country = models.CharField(max_length=2, blank=True)
+    region = models.CharField(max_length=8, blank=True)
+    city = models.CharField(max_length=128, blank=True)
+    language = models.CharField(max_length=16, blank=True)
     # A fixed one-minute window of page views, to cap a storm of SPA navigations (see
     # ``INGEST_SESSION_PAGEVIEWS_PER_MINUTE``); kept here so the cap costs no extra query.
     minute_started_at = models.DateTimeField(null=True, blank=True)
