@@ -79,6 +79,25 @@ CAMPAIGNS = [
     (2, "?utm_source=twitter&utm_medium=social&utm_campaign=launch"),
     (2, "?ref=producthunt"),
 ]
+# (weight, a /16 the registries allocated to the country, that country's Accept-Language).
+COUNTRIES = [
+    (30, "2.26", "en-US,en;q=0.9"),
+    (12, "2.28", "de-DE,de;q=0.9,en;q=0.8"),
+    (10, "2.96", "en-GB,en;q=0.9"),
+    (7, "2.3", "fr-FR,fr;q=0.9,en;q=0.7"),
+    (6, "14.96", "en-IN,hi;q=0.8"),
+    (5, "9.168", "en-CA,fr-CA;q=0.7"),
+    (4, "2.16", "nl-NL,nl;q=0.9,en;q=0.8"),
+    (4, "139.82", "pt-BR,pt;q=0.9"),
+    (3, "14.3", "ja-JP,ja;q=0.9"),
+    (3, "2.136", "es-ES,es;q=0.9"),
+    (3, "2.32", "it-IT,it;q=0.9"),
+    (3, "14.2", "en-AU,en;q=0.9"),
+    (2, "5.173", "pl-PL,pl;q=0.9"),
+    (2, "2.0", "sv-SE,sv;q=0.9"),
+    (2, "31.164", "de-CH,de;q=0.9,fr;q=0.8"),
+    (2, "131.178", "es-MX,es;q=0.9"),
+]
 BOT_UA = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)"
 SPIKE = "?utm_source=newsletter&utm_medium=email&utm_campaign=black-friday"
 PATHS = (
@@ -159,8 +178,10 @@ def generate(
         while pending and pending[0][0] <= cutoff:
             yield heapq.heappop(pending)[2]
         # A visitor's device and address follow from its number, so a return visit matches.
-        ua = _pick(random.Random(seed * 1_000_003 + n), USER_AGENTS)
-        ip = f"10.{n % 250}.{(n // 250) % 250}.{n // 62500 % 250 + 1}"
+        person = random.Random(seed * 1_000_003 + n)
+        ua = _pick(person, USER_AGENTS)
+        _, prefix, language = person.choices(COUNTRIES, weights=[c[0] for c in COUNTRIES])[0]
+        ip = f"{prefix}.{(n // 250) % 250}.{n % 250 + 1}"
         if rng.random() < 0.02:
             # A crawler: dropped by ingestion and counted as a bot.
             event: dict[str, Any] = {
@@ -189,6 +210,7 @@ def generate(
                 "ts": at.isoformat(),
                 "ip": ip,
                 "user_agent": ua,
+                "accept_language": language,
             }
             heapq.heappush(pending, (event["ts"], seq, event))
             seq += 1
@@ -202,6 +224,7 @@ def generate(
                 "ts": at.isoformat(),
                 "ip": ip,
                 "user_agent": ua,
+                "accept_language": language,
             }
             heapq.heappush(pending, (event["ts"], seq, event))
             seq += 1
@@ -252,6 +275,7 @@ def with_custom_events(
             "ts": at.isoformat(),
             "ip": event["ip"],
             "user_agent": event["user_agent"],
+            "accept_language": event.get("accept_language", ""),
             **body,
         }
         heapq.heappush(pending, (extra["ts"], seq, extra))

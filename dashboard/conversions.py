@@ -10,13 +10,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 from django.urls import reverse
 
 from dashboard import formatting as fmt
 from dashboard.presenters import PANEL_LIMIT, dashboard_url
-from goals.models import Funnel
-from goals.selectors import funnel_list
 from stats import queries
 from stats.filters import Filters
 from stats.periods import Period
@@ -110,29 +109,39 @@ def panels(
     *,
     path: str,
     view: Mapping[str, str],
-    total_visitors: int,
+    data: Mapping[str, Any],
 ) -> Conversions:
+    """The panels from ``data``, the bundle of ``queries.dashboard`` (only an open event's
+    properties are asked apart)."""
     settings_url = reverse("goals:index", args=[website.pk])
     return Conversions(
-        goals=goals_panel(website, period, filters, path=path, view=view, url=settings_url),
+        goals=goals_panel(period, filters, data["goals"], path=path, view=view, url=settings_url),
         events=events_panel(
-            website, period, filters, path=path, view=view, total_visitors=total_visitors
+            website,
+            period,
+            filters,
+            data["events"],
+            path=path,
+            view=view,
+            total_visitors=data["summary"].visitors,
         ),
-        funnel=funnel_panel(website, period, filters, path=path, view=view, url=settings_url),
+        funnel=funnel_panel(
+            period, filters, data["funnels"], path=path, view=view, url=settings_url
+        ),
     )
 
 
 def goals_panel(
-    website: Website,
     period: Period,
     filters: Filters,
+    found: list[queries.GoalRow],
     *,
     path: str,
     view: Mapping[str, str],
     url: str,
 ) -> GoalsPanel:
     rows = []
-    for goal in queries.goals(website, period, filters=filters, limit=PANEL_LIMIT):
+    for goal in found[:PANEL_LIMIT]:
         rate = fmt.percent(goal.conversion_rate)
         rows.append(
             ConversionRow(
@@ -159,12 +168,13 @@ def events_panel(
     website: Website,
     period: Period,
     filters: Filters,
+    found: list[queries.EventRow],
     *,
     path: str,
     view: Mapping[str, str],
     total_visitors: int,
 ) -> EventsPanel:
-    found = queries.events(website, period, filters=filters, limit=PANEL_LIMIT)
+    found = found[:PANEL_LIMIT]
     rows = []
     for event in found:
         ratio = fmt.share(event.visitors, total_visitors)
@@ -251,23 +261,22 @@ def _drilldown(
 
 
 def funnel_panel(
-    website: Website,
     period: Period,
     filters: Filters,
+    funnels: list[tuple[str, list[queries.FunnelStep]]],
     *,
     path: str,
     view: Mapping[str, str],
     url: str,
 ) -> FunnelPanel:
-    funnels: list[Funnel] = list(funnel_list(website))
     asked = view.get("funnel", "")
-    chosen = next((f for f in funnels if f.name == asked), funnels[0] if funnels else None)
+    chosen = next((f for f in funnels if f[0] == asked), funnels[0] if funnels else None)
     keep = {**period.as_query(), **filters.as_query()}
     keep.update({k: v for k, v in view.items() if k != "funnel"})
     steps: list[FunnelStepBar] = []
     summary = ""
     if chosen is not None:
-        found = queries.funnel(website, period, chosen, filters=filters)
+        found = chosen[1]
         previous = 0
         for k, step in enumerate(found, start=1):
             dropoff = ""
@@ -292,9 +301,9 @@ def funnel_panel(
             previous = step.visits
         summary = _funnel_summary(found)
     return FunnelPanel(
-        names=[f.name for f in funnels],
-        chosen=chosen.name if chosen is not None else "",
-        missing=asked if asked and (chosen is None or chosen.name != asked) else "",
+        names=[name for name, _ in funnels],
+        chosen=chosen[0] if chosen is not None else "",
+        missing=asked if asked and (chosen is None or chosen[0] != asked) else "",
         steps=steps,
         summary=summary,
         keep=keep,

@@ -14,7 +14,7 @@ from typing import Any
 
 from django.utils.http import urlencode
 
-from dashboard import charts
+from dashboard import charts, worldmap
 from dashboard import formatting as fmt
 from stats import queries
 from stats.dimensions import BY_BREAKDOWN, BY_NAME, DIMENSIONS
@@ -52,8 +52,14 @@ DEFINITIONS = {
 }
 
 # Dashboard panels in page order; their tabs come from the registry (``Dimension.panel``).
-PANEL_TITLES = {"pages": "Pages", "sources": "Sources", "devices": "Devices"}
+PANEL_TITLES = {
+    "pages": "Pages",
+    "sources": "Sources",
+    "locations": "Locations",
+    "devices": "Devices",
+}
 PANEL_LIMIT = 10
+MAP_DIMENSION = "country"  # its panel shows the world map
 PERIOD_MENU = [key for key in PERIODS if key != "custom"]
 # What the page shows that is not a filter: the custom event whose properties are open and
 # the funnel chosen. Links keep them; the numbers do not depend on them.
@@ -203,6 +209,7 @@ class Panel:
     title: str
     tabs: list[Tab]
     by_filter: bool  # a tab was opened because its filter is active
+    world_map: worldmap.WorldMap | None = None  # shown beside the tabs, whichever is open
 
 
 def panels(
@@ -220,16 +227,21 @@ def panels(
     active = filters.active()
     for key, title in PANEL_TITLES.items():
         tabs = []
+        world_map = None
         for dimension in sorted((d for d in DIMENSIONS if d.panel == key), key=lambda d: d.tab):
             rows = []
             found = (
-                breakdowns[dimension.breakdown][:PANEL_LIMIT]
+                breakdowns[dimension.breakdown]
                 if breakdowns is not None
                 else queries.breakdown(
-                    website, period, dimension.breakdown, filters=filters, limit=PANEL_LIMIT
+                    website,
+                    period,
+                    dimension.breakdown,
+                    filters=filters,
+                    limit=None if dimension.every_row else PANEL_LIMIT,
                 )
             )
-            for row in found:
+            for row in found[:PANEL_LIMIT]:
                 ratio = fmt.share(row.visitors, total_visitors)
                 label = dimension.display(row.value)
                 views = f"{row.pageviews:,} page view{'s' if row.pageviews != 1 else ''}"
@@ -261,11 +273,40 @@ def panels(
                     selected=False,
                 )
             )
+            if dimension.name == MAP_DIMENSION:
+                world_map = _world_map(period, filters, found, path, total_visitors, view)
         # Open the tab whose filter is in use (clicking an entry page keeps its tab open).
         chosen = next((i for i, t in enumerate(tabs) if BY_BREAKDOWN[t.key].name in active), None)
         tabs[chosen or 0] = dataclasses.replace(tabs[chosen or 0], selected=True)
-        out.append(Panel(key=key, title=title, tabs=tabs, by_filter=chosen is not None))
+        out.append(
+            Panel(
+                key=key,
+                title=title,
+                tabs=tabs,
+                by_filter=chosen is not None,
+                world_map=world_map,
+            )
+        )
     return out
+
+
+def _world_map(
+    period: Period,
+    filters: Filters,
+    found: list[queries.Row],
+    path: str,
+    total_visitors: int,
+    view: Mapping[str, str] | None,
+) -> worldmap.WorldMap | None:
+    """The map of every country of the period (``found``: all rows, ``every_row``)."""
+    dimension = BY_NAME[MAP_DIMENSION]
+    return worldmap.build(
+        ((row.value, row.visitors) for row in found),
+        total_visitors=total_visitors,
+        name=dimension.display,
+        url=lambda code: dashboard_url(path, period, filters, {dimension.name: code}, view),
+        active=filters.active().get(dimension.name),
+    )
 
 
 @dataclass(frozen=True)

@@ -89,13 +89,13 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
         return render(request, "dashboard/overview.html", context)
 
     previous_period = period.previous()
-    # Every number of the page but the conversion panels in one call: one cache round trip
-    # when the job warmed it. On a miss, the panels reuse the snapshot rows it read.
+    # Every number of the page in one call: one cache round trip when the job warmed it. An
+    # open event's properties, asked apart, reuse the snapshot rows it read on a miss.
     with queries.one_read():
         data = queries.dashboard(website, period, filters=filters, limit=presenters.PANEL_LIMIT)
         current, previous = data["summary"], data["previous"]
         conversion_panels = conversions.panels(
-            website, period, filters, path=path, view=view, total_visitors=current.visitors
+            website, period, filters, path=path, view=view, data=data
         )
     chart = presenters.chart(website, period, filters, now, points=data["timeseries"])
     panels = presenters.panels(

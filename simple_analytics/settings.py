@@ -293,6 +293,9 @@ INGEST_RATE_LIMIT_WEBSITE = env_int(
 INGEST_SESSION_PAGEVIEWS_PER_MINUTE = env_int("INGEST_SESSION_PAGEVIEWS_PER_MINUTE", 60, minimum=0)
 # Requests with `DNT: 1` or `Sec-GPC: 1` are answered 202 and not stored (do_not_track).
 HONOR_DNT = env_bool("HONOR_DNT", True)
+# A MaxMind-format City database (GeoLite2-City, DB-IP City Lite) for regions and cities;
+# without it the country comes from the data embedded in iptocc. Checked at start.
+GEOIP_DATABASE = env_str("GEOIP_DATABASE", "")
 
 # --- Stats, snapshots and retention (rollups/, stats/) --------------------------------------------
 # Raw events and sessions are deleted after this many days, once rolled up (at least 7).

@@ -26,6 +26,33 @@ IPHONE_UA = (
     "(KHTML, like Gecko) Version/17.1 Mobile/15E148 Safari/604.1"
 )
 _seq = itertools.count(1)
+# Addresses a test City database (``city_database``) places; iptocc places their countries.
+LONDON_IP, MUNICH_IP = "81.2.69.160", "89.160.20.112"
+CITIES: dict[str, dict[str, Any]] = {
+    "81.2.69.0/24": {
+        "country": {"iso_code": "GB"},
+        "subdivisions": [{"iso_code": "ENG"}],
+        "city": {"names": {"en": "London", "de": "London"}},
+    },
+    "89.160.20.0/24": {
+        "country": {"iso_code": "DE"},
+        "subdivisions": [{"iso_code": "BY"}],
+        "city": {"names": {"en": "Munich", "de": "München"}},
+    },
+}
+
+
+def city_database(path: str, cities: dict[str, dict[str, Any]] = CITIES) -> str:
+    """Write a small MaxMind-format City database of ``cities`` (network -> record) to
+    ``path`` (with the mmdb-writer package: tests never download one)."""
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
+
+    writer = MMDBWriter(ip_version=6, database_type="Test-City", ipv4_compatible=True)
+    for network, record in cities.items():
+        writer.insert_network(IPSet([network]), record)
+    writer.to_db_file(path)
+    return path
 
 
 def make_user(email: str | None = None, password: str = "correct-horse-battery-9") -> User:
@@ -49,7 +76,7 @@ def record_events(website: Website, events: Iterable[dict[str, Any]]) -> WriteRe
     """Put events in through the real pipeline and writer, one commit per event.
 
     Each dict is an ingestion body (``site`` defaults to the website) plus ``at`` (aware
-    datetime), ``ip`` and ``user_agent``.
+    datetime), ``ip``, ``user_agent`` and ``accept_language``.
     """
     site = site_of(website)
     total = WriteResult()
@@ -58,9 +85,17 @@ def record_events(website: Website, events: Iterable[dict[str, Any]]) -> WriteRe
         at: dt.datetime = raw.pop("at")
         ip = raw.pop("ip", "203.0.113.7")
         user_agent = raw.pop("user_agent", DESKTOP_UA)
+        accept_language = raw.pop("accept_language", "")
         raw.setdefault("site", website.tracking_id)
         raw.setdefault("url", f"https://{website.domain}/")
-        event = pipeline.run(from_dict(raw), site=site, ip=ip, user_agent=user_agent, at=at)
+        event = pipeline.run(
+            from_dict(raw),
+            site=site,
+            ip=ip,
+            user_agent=user_agent,
+            at=at,
+            accept_language=accept_language,
+        )
         assert not isinstance(event, str), f"dropped: {event}"
         result = write_events([event])
         total.stored += result.stored

@@ -9,7 +9,10 @@ migration, and its label.
 from __future__ import annotations
 
 import enum
+from collections.abc import Callable
 from dataclasses import dataclass
+
+from core.names import country_name, language_name, region_name
 
 
 class Describes(enum.StrEnum):
@@ -40,6 +43,8 @@ class Dimension:
     empty_label: str = "(none)"  # how "" reads in a list or a chip
     capitalize: bool = False  # stored lower-case ("mobile"), shown capitalised
     empty_text: str = "No data in this period."
+    names: Callable[[str], str] | None = None  # a stored code's display name ("DE" -> "Germany")
+    every_row: bool = False  # the dashboard bundle keeps all its rows (the world map's)
 
     @property
     def heading(self) -> str:
@@ -49,6 +54,8 @@ class Dimension:
         """How a tracked value reads in a list or a chip (plain text, never markup)."""
         if value == "":
             return self.empty_label
+        if self.names is not None:
+            return self.names(value)
         return value.capitalize() if self.capitalize else value
 
 
@@ -118,7 +125,6 @@ DIMENSIONS: tuple[Dimension, ...] = (
         label="UTM medium",
         title="UTM mediums",
         tagged_only=True,
-        public=False,
     ),
     Dimension(
         name="utm_campaign",
@@ -134,6 +140,24 @@ DIMENSIONS: tuple[Dimension, ...] = (
         tab=2,
         empty_text="No visits tagged with utm_campaign in this period.",
     ),
+    Dimension(
+        name="utm_content",
+        breakdown="utm_contents",
+        field="utm_content",
+        describes=S,
+        label="UTM content",
+        title="UTM contents",
+        tagged_only=True,
+    ),
+    Dimension(
+        name="utm_term",
+        breakdown="utm_terms",
+        field="utm_term",
+        describes=S,
+        label="UTM term",
+        title="UTM terms",
+        tagged_only=True,
+    ),
     Dimension("browser", "browsers", "browser", S, "Browser", "Browsers", panel="devices", tab=1),
     Dimension(
         name="os",
@@ -143,6 +167,7 @@ DIMENSIONS: tuple[Dimension, ...] = (
         label="OS",
         title="Operating systems",
         column="Operating system",
+        short_title="OS",
         panel="devices",
         tab=2,
     ),
@@ -156,6 +181,68 @@ DIMENSIONS: tuple[Dimension, ...] = (
         capitalize=True,
         panel="devices",
         tab=0,
+    ),
+    Dimension(
+        name="screen",
+        breakdown="screens",
+        field="screen_size",
+        describes=S,
+        label="Screen size",
+        title="Screen sizes",
+        short_title="Screen",
+        capitalize=True,
+        empty_label="Unknown",
+        panel="devices",
+        tab=3,
+    ),
+    Dimension(
+        name="language",
+        breakdown="languages",
+        field="language",
+        describes=S,
+        label="Language",
+        title="Languages",
+        short_title="Lang.",
+        empty_label="Unknown",
+        names=language_name,
+        panel="devices",
+        tab=4,
+    ),
+    Dimension(
+        name="country",
+        breakdown="countries",
+        field="country",
+        describes=S,
+        label="Country",
+        title="Countries",
+        empty_label="Unknown",
+        names=country_name,
+        panel="locations",
+        tab=0,
+        every_row=True,
+    ),
+    Dimension(
+        name="region",
+        breakdown="regions",
+        field="region",
+        describes=S,
+        label="Region",
+        title="Regions",
+        empty_label="Unknown",
+        names=region_name,
+        panel="locations",
+        tab=1,
+    ),
+    Dimension(
+        name="city",
+        breakdown="cities",
+        field="city",
+        describes=S,
+        label="City",
+        title="Cities",
+        empty_label="Unknown",
+        panel="locations",
+        tab=2,
     ),
 )
 

@@ -44,11 +44,11 @@ from zoneinfo import ZoneInfo
 from django.db.models import Sum
 
 from goals.models import Funnel
-from goals.selectors import goal_list
+from goals.selectors import funnel_list, goal_list
 from rollups.models import Snapshot
 from stats import cache as stats_cache
 from stats import conversions, measures, planner, raw
-from stats.dimensions import BREAKDOWNS, PUBLIC_BREAKDOWNS, Describes, by_breakdown
+from stats.dimensions import DIMENSIONS, PUBLIC_BREAKDOWNS, Describes, by_breakdown
 from stats.filters import NO_FILTERS, Filters
 from stats.periods import Granularity, Period
 from tracking.models import DropCount, Event, Session
@@ -141,6 +141,12 @@ Packed = tuple[
     tuple[int, ...],
     tuple[tuple[int, ...], ...],
     dict[str, list[tuple[str, int, int, int | None]]],
+    # goals, events, funnels (name, steps): named tuples as plain ones
+    tuple[
+        tuple[tuple[Any, ...], ...],
+        tuple[tuple[Any, ...], ...],
+        tuple[tuple[str, tuple[tuple[Any, ...], ...]], ...],
+    ],
 ]
 
 
@@ -216,17 +222,27 @@ def dashboard(
     website: Website, period: Period, *, filters: Filters = NO_FILTERS, limit: int = 10
 ) -> dict[str, Any]:
     """Everything one dashboard view shows: the summary and the previous period's, the
-    chart and every breakdown (top ``limit``), cached together under one key in a compact
-    form, so a warm dashboard is one cache round trip. The refresh job warms it."""
+    chart, every breakdown, the goals and custom events (top ``limit``) and every funnel,
+    cached together under one key in a compact form, so a warm dashboard is one cache round
+    trip. The refresh job warms it."""
     previous = period.previous()
 
     def compute() -> Packed:
-        with planner.one_state():  # the watermarks are read once for all thirteen answers
+        with planner.one_state():  # the watermarks and snapshot rows are read once for all
+            current = _summary(website, period, filters)
             return _pack(
-                _summary(website, period, filters),
+                current,
                 _summary(website, previous, filters),
                 _timeseries(website, period, filters),
-                {d: _breakdown(website, period, d, filters, limit) for d in BREAKDOWNS},
+                {
+                    d.breakdown: _breakdown(
+                        website, period, d.breakdown, filters, None if d.every_row else limit
+                    )
+                    for d in DIMENSIONS
+                },
+                _goals(website, period, filters, limit, current.visitors),
+                _events(website, period, filters, limit),
+                [(f.name, _funnel(website, period, f, filters)) for f in funnel_list(website)],
             )
 
     if period.key == "realtime" or not stats_cache.enabled():
@@ -234,7 +250,7 @@ def dashboard(
     else:
         packed = stats_cache.cached(
             lambda: stats_cache.make_key(
-                website.id, "dashboard-2", _sig(period), _sig(previous), filters.active(), limit
+                website.id, "dashboard-3", _sig(period), _sig(previous), filters.active(), limit
             ),
             compute,
             live=_live(period),
@@ -243,7 +259,13 @@ def dashboard(
 
 
 def _pack(
-    current: Summary, previous: Summary, points: list[Point], rows: dict[str, list[Row]]
+    current: Summary,
+    previous: Summary,
+    points: list[Point],
+    rows: dict[str, list[Row]],
+    goal_rows: list[GoalRow],
+    event_rows: list[EventRow],
+    funnels: list[tuple[str, list[FunnelStep]]],
 ) -> Packed:
     """Plain tuples of ints and strings: quick to pickle and unpickle."""
     return (
@@ -256,6 +278,11 @@ def _pack(
             tuple(p.sessions for p in points),
         ),
         {d: [(r.value, r.visitors, r.pageviews, r.sessions) for r in rs] for d, rs in rows.items()},
+        (
+            tuple(map(tuple, goal_rows)),
+            tuple(map(tuple, event_rows)),
+            tuple((name, tuple(map(tuple, steps))) for name, steps in funnels),
+        ),
     )
 
 
@@ -269,7 +296,7 @@ _rebuilt: dict[tuple[Hashable, ...], tuple[Packed, list[Point], dict[str, list[R
 
 
 def _unpack(packed: Packed, period: Period) -> dict[str, Any]:
-    current, previous, points, rows = packed
+    current, previous, points, rows, (goal_rows, event_rows, funnels) = packed
     memo_key = (period.start, period.end, str(period.tz), period.granularity)
     memo = _rebuilt.get(memo_key)
     if memo is not None and memo[0] == packed:
@@ -294,6 +321,9 @@ def _unpack(packed: Packed, period: Period) -> dict[str, Any]:
         "previous": Summary(*previous),
         "timeseries": list(timeseries),
         "breakdowns": {d: list(rs) for d, rs in breakdowns.items()},
+        "goals": [GoalRow(*r) for r in goal_rows],
+        "events": [EventRow(*r) for r in event_rows],
+        "funnels": [(name, [FunnelStep(*r) for r in steps]) for name, steps in funnels],
     }
 
 
@@ -600,22 +630,26 @@ def events(
     website: Website, period: Period, *, filters: Filters = NO_FILTERS, limit: int | None = 10
 ) -> list[EventRow]:
     """Custom events by name: their visitors (per local day, summed) and how many were sent."""
-
-    def compute() -> list[EventRow]:
-        found = _conversion_values(
-            website,
-            period,
-            conversions.EVENT,
-            filters,
-            lambda lo, hi: conversions.event_rows(website.id, lo, hi, filters, period.tz),
-        )
-        rows = [EventRow(v, vis, n) for v, (n, vis) in found.items()]
-        rows.sort(key=lambda r: (-r.visitors, -r.events, r.value))
-        return rows if limit is None else rows[:limit]
-
     return _cached(
-        lambda: _conversion_key(website, period, filters, "events", limit), period, compute
+        lambda: _conversion_key(website, period, filters, "events", limit),
+        period,
+        lambda: _events(website, period, filters, limit),
     )
+
+
+def _events(
+    website: Website, period: Period, filters: Filters, limit: int | None
+) -> list[EventRow]:
+    found = _conversion_values(
+        website,
+        period,
+        conversions.EVENT,
+        filters,
+        lambda lo, hi: conversions.event_rows(website.id, lo, hi, filters, period.tz),
+    )
+    rows = [EventRow(v, vis, n) for v, (n, vis) in found.items()]
+    rows.sort(key=lambda r: (-r.visitors, -r.events, r.value))
+    return rows if limit is None else rows[:limit]
 
 
 def properties(
@@ -658,27 +692,32 @@ def goals(
 ) -> list[GoalRow]:
     """Every goal of the website: converting visitors (per local day, summed), matching
     events or page views, and the conversion rate (converting visitors / visitors)."""
-
-    def compute() -> list[GoalRow]:
-        defined = list(goal_list(website))
-        found = _conversion_values(
-            website,
-            period,
-            conversions.GOAL,
-            filters,
-            lambda lo, hi: conversions.goal_rows(website.id, lo, hi, filters, period.tz, defined),
-        )
-        visitors = summary(website, period, filters=filters).visitors
-        rows = []
-        for goal in defined:
-            n, vis = found.get(str(goal.id), (0, 0))
-            rows.append(GoalRow(goal.name, vis, n, vis / visitors if visitors else None))
-        rows.sort(key=lambda r: (-r.visitors, -r.events, r.value))
-        return rows if limit is None else rows[:limit]
-
     return _cached(
-        lambda: _conversion_key(website, period, filters, "goals", limit), period, compute
+        lambda: _conversion_key(website, period, filters, "goals", limit),
+        period,
+        lambda: _goals(
+            website, period, filters, limit, summary(website, period, filters=filters).visitors
+        ),
     )
+
+
+def _goals(
+    website: Website, period: Period, filters: Filters, limit: int | None, visitors: int
+) -> list[GoalRow]:
+    defined = list(goal_list(website))
+    found = _conversion_values(
+        website,
+        period,
+        conversions.GOAL,
+        filters,
+        lambda lo, hi: conversions.goal_rows(website.id, lo, hi, filters, period.tz, defined),
+    )
+    rows = []
+    for goal in defined:
+        n, vis = found.get(str(goal.id), (0, 0))
+        rows.append(GoalRow(goal.name, vis, n, vis / visitors if visitors else None))
+    rows.sort(key=lambda r: (-r.visitors, -r.events, r.value))
+    return rows if limit is None else rows[:limit]
 
 
 def funnel(
@@ -686,36 +725,38 @@ def funnel(
 ) -> list[FunnelStep]:
     """The visits that reached each step of the funnel in order, within the visit; visits
     count in the period in which they started."""
-
-    def compute() -> list[FunnelStep]:
-        found = _conversion_values(
-            website,
-            period,
-            conversions.FUNNEL,
-            filters,
-            lambda lo, hi: conversions.funnel_rows(website.id, lo, hi, filters, [funnel]),
-            conversions.funnel_step(funnel.id, 0)[:-1],
-        )
-        out: list[FunnelStep] = []
-        first = previous = 0
-        for k, step in enumerate(funnel.steps.all(), start=1):
-            visits = found.get(conversions.funnel_step(funnel.id, k), [0, 0])[0]
-            if k == 1:
-                first = previous = visits
-            out.append(
-                FunnelStep(
-                    step.goal.name,
-                    visits,
-                    visits / first if first else None,
-                    1 - visits / previous if previous else None,
-                )
-            )
-            previous = visits
-        return out
-
     return _cached(
-        lambda: _conversion_key(website, period, filters, "funnel", funnel.id), period, compute
+        lambda: _conversion_key(website, period, filters, "funnel", funnel.id),
+        period,
+        lambda: _funnel(website, period, funnel, filters),
     )
+
+
+def _funnel(website: Website, period: Period, funnel: Funnel, filters: Filters) -> list[FunnelStep]:
+    found = _conversion_values(
+        website,
+        period,
+        conversions.FUNNEL,
+        filters,
+        lambda lo, hi: conversions.funnel_rows(website.id, lo, hi, filters, [funnel]),
+        conversions.funnel_step(funnel.id, 0)[:-1],
+    )
+    out: list[FunnelStep] = []
+    first = previous = 0
+    for k, step in enumerate(funnel.steps.all(), start=1):
+        visits = found.get(conversions.funnel_step(funnel.id, k), [0, 0])[0]
+        if k == 1:
+            first = previous = visits
+        out.append(
+            FunnelStep(
+                step.goal.name,
+                visits,
+                visits / first if first else None,
+                1 - visits / previous if previous else None,
+            )
+        )
+        previous = visits
+    return out
 
 
 def funnel_json(

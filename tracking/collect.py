@@ -184,6 +184,7 @@ def prepare(admitted: Admitted, meta: Mapping[str, str]) -> Answer | IncomingEve
         at=now,
         do_not_track=do_not_track,
         origin=meta.get("HTTP_ORIGIN", ""),
+        accept_language=meta.get("HTTP_ACCEPT_LANGUAGE", "")[:256],
     )
     if isinstance(event, DropReason):
         # Don't teach bots: same answer as an accepted event, but counted for operators.

@@ -54,12 +54,20 @@ def parse_line(line: str) -> tuple[pipeline.IncomingEvent | DropReason, int, dt.
     at = _timestamp(data.get("ts"))
     ip = data.get("ip") or ""
     user_agent = data.get("user_agent") or ""
-    if not isinstance(ip, str) or not isinstance(user_agent, str):
-        raise InvalidPayload("ip and user_agent must be strings")
+    accept_language = data.get("accept_language") or ""
+    if not all(isinstance(v, str) for v in (ip, user_agent, accept_language)):
+        raise InvalidPayload("ip, user_agent and accept_language must be strings")
     site = tracked_site_get(payload.site)
     if site is None:
         raise InvalidPayload("unknown or inactive site id")
-    event = pipeline.run(payload, site=site, ip=ip, user_agent=user_agent[:1024], at=at)
+    event = pipeline.run(
+        payload,
+        site=site,
+        ip=ip,
+        user_agent=user_agent[:1024],
+        at=at,
+        accept_language=accept_language[:256],
+    )
     return event, site.id, at
 
 

@@ -15,6 +15,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from urllib.parse import parse_qsl, urlsplit
 
+from django.conf import settings
+
+from core.geo import locator
 from core.referrers import clean_host, host_to_source, is_referrer_spam, referrer_host
 from core.ua import parse_agent
 from tracking.identity import visitor_ids
@@ -42,6 +45,14 @@ class IncomingEvent:
     utm_source: str = ""
     utm_medium: str = ""
     utm_campaign: str = ""
+    utm_content: str = ""
+    utm_term: str = ""
+    channel: str = ""
+    screen_size: str = ""
+    country: str = ""
+    region: str = ""
+    city: str = ""
+    language: str = ""
     browser: str = ""
     os: str = ""
     device: str = "desktop"
@@ -66,6 +77,8 @@ class Context:
     do_not_track: bool = False
     # The request's Origin header, "" without one (imports, most non-browser clients).
     origin: str = ""
+    # The request's Accept-Language header ("" without one).
+    accept_language: str = ""
     referrer_host: str = ""
     event: IncomingEvent = field(init=False)
 
@@ -140,7 +153,17 @@ def add_page(ctx: Context) -> DropReason | None:
         ev.utm_source = next((params[k] for k in _SOURCE_KEYS if params.get(k)), "")[:_UTM_MAX]
         ev.utm_medium = params.get("utm_medium", "")[:_UTM_MAX]
         ev.utm_campaign = params.get("utm_campaign", "")[:_UTM_MAX]
+        ev.utm_content = params.get("utm_content", "")[:_UTM_MAX]
+        ev.utm_term = params.get("utm_term", "")[:_UTM_MAX]
     return None
+
+
+def drop_excluded(ctx: Context) -> DropReason | None:
+    """The website's settings exclude the client's address or the page's path."""
+    reason = ctx.site.excluded(ctx.ip, ctx.event.path)
+    if reason is None:
+        return None
+    return DropReason.EXCLUDED_IP if reason == DropReason.EXCLUDED_IP else DropReason.EXCLUDED_PATH
 
 
 def add_referrer_source(ctx: Context) -> DropReason | None:
@@ -165,6 +188,58 @@ def add_user_agent(ctx: Context) -> DropReason | None:
     return None
 
 
+def add_place(ctx: Context) -> DropReason | None:
+    """Country (and, with a City database, region and city) of the client's address; the
+    address itself is never stored."""
+    ev = ctx.event
+    ev.country, ev.region, ev.city = locator(settings.GEOIP_DATABASE).locate(ctx.ip)
+    return None
+
+
+def add_language(ctx: Context) -> DropReason | None:
+    ctx.event.language = primary_language(ctx.accept_language)
+    return None
+
+
+def add_screen_size(ctx: Context) -> DropReason | None:
+    ctx.event.screen_size = screen_size(ctx.event.screen)
+    return None
+
+
+def primary_language(header: str) -> str:
+    """The primary subtag of the most preferred language range: "de-CH,de;q=0.9" -> "de";
+    "" for none, "*" or anything that is not 2-3 letters."""
+    best, best_q = "", 0.0
+    for part in header.split(",", 8)[:8]:
+        tag, _, params = part.partition(";")
+        primary = tag.strip().split("-", 1)[0].lower()
+        if not (2 <= len(primary) <= 3 and primary.isascii() and primary.isalpha()):
+            continue
+        q = 1.0
+        params = params.strip()
+        if params.startswith("q="):
+            try:
+                q = float(params[2:])
+            except ValueError:
+                continue
+        if q > best_q:
+            best, best_q = primary, q
+    return best
+
+
+# Screen width (CSS pixels) below which each class starts the next; as Plausible does.
+_SCREEN_CLASSES = ((576, "mobile"), (992, "tablet"), (1440, "laptop"))
+
+
+def screen_size(width: int | None) -> str:
+    if width is None:
+        return ""
+    for below, name in _SCREEN_CLASSES:
+        if width < below:
+            return name
+    return "desktop"
+
+
 def add_visitor(ctx: Context) -> DropReason | None:
     local_day = ctx.at.astimezone(ctx.site.tz).date()
     ctx.event.visitor_id, ctx.event.previous_visitor_id = visitor_ids(
@@ -179,8 +254,12 @@ STEPS: tuple[Step, ...] = (
     drop_bots,
     drop_referrer_spam,
     add_page,
+    drop_excluded,
     add_referrer_source,
     add_user_agent,
+    add_place,
+    add_language,
+    add_screen_size,
     add_visitor,
     add_dedup_key,
 )
@@ -195,6 +274,7 @@ def run(
     at: dt.datetime,
     do_not_track: bool = False,
     origin: str = "",
+    accept_language: str = "",
 ) -> IncomingEvent | DropReason:
     """Run every step in order; the first ``DropReason`` ends the pipeline.
 
@@ -218,6 +298,7 @@ def run(
         at=at,
         do_not_track=do_not_track,
         origin=origin,
+        accept_language=accept_language,
     )
     ctx.event = IncomingEvent(
         website_id=site.id,

@@ -12,7 +12,13 @@ from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
 from websites.models import Website
-from websites.services import normalise_allowed_hostnames, normalise_domain, validate_timezone
+from websites.services import (
+    normalise_allowed_hostnames,
+    normalise_domain,
+    normalise_excluded_ips,
+    normalise_excluded_paths,
+    validate_timezone,
+)
 
 _REGIONS = (
     "Africa",
@@ -149,6 +155,51 @@ class WebsiteForm(forms.Form):
             raise ValidationError(
                 "Pick a time zone from the list.", code="invalid_timezone"
             ) from None
+
+
+_LIST_ATTRS = {"autocomplete": "off", "autocapitalize": "none", "spellcheck": "false"}
+
+
+class ExclusionsForm(forms.Form):
+    """The website's excluded addresses and paths, as typed; checked and normalised by
+    the rules of ``services``."""
+
+    excluded_ips = forms.CharField(
+        label="IP addresses and ranges",
+        required=False,
+        max_length=10_000,
+        help_text=(
+            "One a line: an address like <code>203.0.113.7</code> or "
+            "<code>2001:db8::1</code>, or a range in CIDR notation like "
+            "<code>203.0.113.0/24</code> or <code>2001:db8::/48</code>."
+        ),
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "203.0.113.0/24", **_LIST_ATTRS}),
+    )
+    excluded_paths = forms.CharField(
+        label="Paths",
+        required=False,
+        max_length=25_000,
+        help_text=(
+            "One pattern a line, starting with <code>/</code>. <code>*</code> stands for "
+            "any characters but <code>/</code>, <code>**</code> for any characters; the "
+            "whole path must match. <code>/admin/**</code> excludes every page under "
+            "<code>/admin/</code> (add <code>/admin</code> for that page itself)."
+        ),
+        widget=forms.Textarea(attrs={"rows": 4, "placeholder": "/admin/**", **_LIST_ATTRS}),
+    )
+
+    def __init__(self, *args: Any, website: Website, **kwargs: Any) -> None:
+        kwargs.setdefault(
+            "initial",
+            {"excluded_ips": website.excluded_ips, "excluded_paths": website.excluded_paths},
+        )
+        super().__init__(*args, **kwargs)
+
+    def clean_excluded_ips(self) -> str:
+        return normalise_excluded_ips(self.cleaned_data["excluded_ips"])
+
+    def clean_excluded_paths(self) -> str:
+        return normalise_excluded_paths(self.cleaned_data["excluded_paths"])
 
 
 class DeleteWebsiteForm(forms.Form):

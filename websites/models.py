@@ -1,5 +1,5 @@
-"""A tracked website: who owns it, its public tracking id, its time zone and the hosts whose
-pages may send its events."""
+"""A tracked website: who owns it, its public tracking id, its time zone, the hosts whose
+pages may send its events and the addresses and paths whose events it excludes."""
 
 from __future__ import annotations
 
@@ -31,6 +31,10 @@ class Website(models.Model):
     # Hosts besides the domain and its subdomains whose pages may send events: normalised
     # entries one a line (``websites.services.normalise_allowed_hostnames``); empty = none.
     allowed_hostnames = models.TextField(blank=True, default="")
+    # The owner's exclusions, normalised entries one a line (``websites.services``): events
+    # from these addresses or ranges, or on paths matching these patterns, are not stored.
+    excluded_ips = models.TextField(blank=True, default="")
+    excluded_paths = models.TextField(blank=True, default="")
     created_at = models.DateTimeField(auto_now_add=True)
     # Set by the refresh job (not the ingest hot path) once the first event is stored.
     first_event_at = models.DateTimeField(null=True, blank=True)

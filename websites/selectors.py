@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
+import re
 import threading
 import time
 import zoneinfo
@@ -14,6 +16,7 @@ from django.db.models import QuerySet
 from django.http import Http404
 
 from core import blocking
+from core.patterns import patterns_regex
 from core.referrers import clean_host
 from websites.models import Website
 
@@ -25,19 +28,34 @@ _MISSING_TTL_S = 5.0
 _MAX_ENTRIES = 50_000
 
 
+# What ``TrackedSite.excluded`` answers: the values of tracking's DropReason for them.
+EXCLUDED_IP = "excluded_ip"
+EXCLUDED_PATH = "excluded_path"
+
+# Per IP version: the first and last address (as integers) of each excluded range, sorted
+# and disjoint, so one bisection finds the range an address could be in.
+_Ranges = dict[int, tuple[tuple[int, ...], tuple[int, ...]]]
+_NO_RANGES: tuple[tuple[int, ...], tuple[int, ...]] = ((), ())
+
+
 @dataclass(frozen=True, slots=True)
 class TrackedSite:
-    """What ingestion needs of a website. ``allowed_hostnames`` holds the normalised entries
-    of ``Website.allowed_hostnames``; the domain and its subdomains are always allowed."""
+    """What ingestion needs of a website. ``allowed_hostnames``, ``excluded_ips`` and
+    ``excluded_paths`` hold the normalised entries of the website's fields of these names
+    (``websites.services``); the domain and its subdomains are always allowed."""
 
     id: int
     domain: str
     tz: zoneinfo.ZoneInfo
     allowed_hostnames: str = ""
+    excluded_ips: str = ""
+    excluded_paths: str = ""
     _hosts: frozenset[str] = field(init=False, repr=False, compare=False)
     _suffixes: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _any_host: bool = field(init=False, repr=False, compare=False)
     _loopback: bool = field(init=False, repr=False, compare=False)
+    _ip_ranges: _Ranges = field(init=False, repr=False, compare=False)
+    _paths: re.Pattern[str] | None = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         hosts, suffixes = {self.domain}, ["." + self.domain]
@@ -52,6 +70,9 @@ class TrackedSite:
         object.__setattr__(self, "_suffixes", tuple(suffixes))
         object.__setattr__(self, "_any_host", "*" in entries)
         object.__setattr__(self, "_loopback", "localhost" in hosts)
+        object.__setattr__(self, "_ip_ranges", _ranges(self.excluded_ips.split()))
+        paths = self.excluded_paths.split()
+        object.__setattr__(self, "_paths", re.compile(patterns_regex(paths)) if paths else None)
 
     def allows_host(self, host: str) -> bool:
         """Whether a page on ``host`` (a URL's hostname, any case) may send events.
@@ -72,6 +93,68 @@ class TrackedSite:
         if host in self._hosts or host.endswith(self._suffixes):
             return True
         return self._loopback and _is_loopback(host)
+
+    def excluded(self, ip: str, path: str) -> str | None:
+        """``EXCLUDED_IP`` if the website excludes the client address ``ip`` (an address
+        in a listed range; an IPv4-mapped IPv6 address counts as its IPv4), else
+        ``EXCLUDED_PATH`` if it excludes the page's ``path``, else None.
+
+        ``ip`` may be "" or not an address (an import's line): then only the path counts.
+        Without exclusions this is two attribute reads.
+        """
+        if self._ip_ranges and ip:
+            address = _address(ip)
+            if address is not None:
+                starts, ends = self._ip_ranges.get(address[0], _NO_RANGES)
+                i = bisect.bisect_right(starts, address[1]) - 1
+                if i >= 0 and address[1] <= ends[i]:
+                    return EXCLUDED_IP
+        if self._paths is not None and self._paths.match(path):
+            return EXCLUDED_PATH
+        return None
+
+
+def _ranges(entries: list[str]) -> _Ranges:
+    v4: list[ipaddress.IPv4Network] = []
+    v6: list[ipaddress.IPv6Network] = []
+    for entry in entries:
+        try:
+            network = ipaddress.ip_network(entry, strict=False)
+        except ValueError:
+            continue  # written past the services' validation: ignored, never an ingest error
+        if isinstance(network, ipaddress.IPv4Network):
+            v4.append(network)
+        else:
+            v6.append(network)
+    out: _Ranges = {}
+    if v4:
+        out[4] = _bounds(list(ipaddress.collapse_addresses(v4)))
+    if v6:
+        out[6] = _bounds(list(ipaddress.collapse_addresses(v6)))
+    return out
+
+
+def _bounds(
+    networks: list[ipaddress.IPv4Network] | list[ipaddress.IPv6Network],
+) -> tuple[tuple[int, ...], tuple[int, ...]]:
+    return (
+        tuple(int(n.network_address) for n in networks),
+        tuple(int(n.broadcast_address) for n in networks),
+    )
+
+
+# Not cached: a cache would keep client addresses in memory, and this runs only for the
+# websites that list addresses.
+def _address(value: str) -> tuple[int, int] | None:
+    """(IP version, the address as an integer), an IPv4-mapped IPv6 address as its IPv4;
+    None if ``value`` is not an address."""
+    try:
+        ip = ipaddress.ip_address(value)
+    except ValueError:
+        return None
+    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
+        ip = ip.ipv4_mapped
+    return ip.version, int(ip)
 
 
 def _is_loopback(host: str) -> bool:
@@ -124,11 +207,15 @@ def tracked_site_get(tracking_id: str, *, now: float | None = None) -> TrackedSi
     try:
         row = (
             Website.objects.filter(tracking_id=tracking_id, is_active=True)
-            .values_list("id", "domain", "timezone", "allowed_hostnames")
+            .values_list(
+                "id", "domain", "timezone", "allowed_hostnames", "excluded_ips", "excluded_paths"
+            )
             .first()
         )
         site = (
-            TrackedSite(row[0], row[1].lower(), zoneinfo.ZoneInfo(row[2]), row[3]) if row else None
+            TrackedSite(row[0], row[1].lower(), zoneinfo.ZoneInfo(row[2]), *row[3:])
+            if row
+            else None
         )
         with _lock:
             if len(_cache) >= _MAX_ENTRIES:

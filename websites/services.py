@@ -1,4 +1,5 @@
-"""Writes of websites: create, update and delete validate and normalise what users type.
+"""Writes of websites: create, update and delete validate and normalise what users type
+(the domain, time zone, allowed hosts and exclusions).
 
 Every write drops the process's cached tracking settings of the site
 (``tracked_site_forget``) so the ingest path sees the change at once here; other
@@ -10,12 +11,13 @@ from __future__ import annotations
 import ipaddress
 import re
 import zoneinfo
-from urllib.parse import urlsplit
+from urllib.parse import quote, urlsplit
 
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
 
+from core.patterns import star_between_anys
 from websites.models import Website
 from websites.selectors import tracked_site_forget
 
@@ -87,9 +89,8 @@ def _allowed_host(raw: str) -> str:
     try:
         host = normalise_domain(value)
     except ValidationError:
-        shown = raw if len(raw) <= 80 else raw[:80] + "…"
         raise ValidationError(
-            f"Not a hostname: {shown}. Enter hosts like staging.example.com, "
+            f"Not a hostname: {_shown(raw)}. Enter hosts like staging.example.com, "
             "*.example.com, localhost or 127.0.0.1.",
             code="invalid_hostname",
         ) from None
@@ -109,6 +110,110 @@ def _ip_address(value: str) -> str | None:
         except ValueError:
             continue
     return None
+
+
+MAX_EXCLUDED_IPS = 100
+MAX_EXCLUDED_PATHS = 100
+MAX_PATH_PATTERN_CHARS = 200
+_IPV4_MAPPED = ipaddress.IPv6Network("::ffff:0:0/96")
+
+
+def normalise_excluded_ips(value: str) -> str:
+    """Addresses and CIDR ranges as typed (separated by lines, spaces or commas) ->
+    normalised entries one a line, in order, without duplicates; raises ValidationError
+    naming an invalid entry.
+
+    A range keeps its network part (``203.0.113.7/24`` -> ``203.0.113.0/24``), a single
+    address is written without its prefix, and an IPv4-mapped IPv6 entry
+    (``::ffff:203.0.113.7``) as the IPv4 it stands for.
+    """
+    entries: list[str] = []
+    for raw in _HOST_SEPARATORS.split(value):
+        entry = _excluded_network(raw) if raw else ""
+        if entry and entry not in entries:
+            entries.append(entry)
+        if len(entries) > MAX_EXCLUDED_IPS:
+            raise ValidationError(
+                f"List at most {MAX_EXCLUDED_IPS} addresses or ranges (a range like "
+                "203.0.113.0/24 covers many).",
+                code="too_many_ips",
+            )
+    return "\n".join(entries)
+
+
+def _excluded_network(raw: str) -> str:
+    try:
+        network = ipaddress.ip_network(raw.strip("[]"), strict=False)
+    except ValueError:
+        raise ValidationError(
+            f"Not an IP address or range: {_shown(raw)}. Enter addresses like 203.0.113.7 "
+            "or 2001:db8::1, or ranges like 203.0.113.0/24 or 2001:db8::/48.",
+            code="invalid_ip",
+        ) from None
+    if (
+        isinstance(network, ipaddress.IPv6Network)
+        and network.prefixlen >= _IPV4_MAPPED.prefixlen
+        and network.subnet_of(_IPV4_MAPPED)
+    ):
+        mapped = int(network.network_address) & 0xFFFFFFFF
+        prefix = network.prefixlen - _IPV4_MAPPED.prefixlen
+        network = ipaddress.IPv4Network((mapped, prefix))
+    if network.prefixlen == network.max_prefixlen:
+        return str(network.network_address)
+    return str(network)
+
+
+def normalise_excluded_paths(value: str) -> str:
+    """Path patterns, one a line (or separated by spaces: a path sent by a browser has
+    none) -> normalised patterns one a line, in order, without duplicates; raises
+    ValidationError naming an invalid pattern.
+
+    The syntax is that of goals' page patterns (``core.patterns``): ``*`` any characters
+    but "/", ``**`` any characters, the whole path must match. Characters beyond ASCII are
+    percent-encoded, as browsers send them.
+    """
+    entries: list[str] = []
+    for raw in value.split():
+        entry = _excluded_path(raw)
+        if entry not in entries:
+            entries.append(entry)
+        if len(entries) > MAX_EXCLUDED_PATHS:
+            raise ValidationError(
+                f"List at most {MAX_EXCLUDED_PATHS} path patterns (/admin/** covers a "
+                "whole section).",
+                code="too_many_paths",
+            )
+    return "\n".join(entries)
+
+
+def _excluded_path(raw: str) -> str:
+    shown = _shown(raw)
+    if not raw.startswith("/"):
+        raise ValidationError(
+            f'A path pattern starts with "/", like /admin/**: {shown}.', code="invalid_path"
+        )
+    if "?" in raw or "#" in raw:
+        raise ValidationError(
+            f'A path pattern matches the path only: leave out the query ("?...") and '
+            f'"#..." in {shown}.',
+            code="invalid_path",
+        )
+    pattern = "".join(c if c.isascii() else quote(c, errors="replace") for c in raw)
+    if len(pattern) > MAX_PATH_PATTERN_CHARS:
+        raise ValidationError(
+            f"A path pattern has at most {MAX_PATH_PATTERN_CHARS} characters: {shown}.",
+            code="invalid_path",
+        )
+    if star_between_anys(pattern):
+        # Matching such a pattern can take seconds per long path (``core.patterns``).
+        raise ValidationError(
+            f"A path pattern cannot use * between two **: {shown}.", code="invalid_path"
+        )
+    return pattern
+
+
+def _shown(raw: str) -> str:
+    return raw if len(raw) <= 80 else raw[:80] + "…"
 
 
 def website_create(
@@ -138,6 +243,8 @@ def website_update(
     domain: str | None = None,
     timezone: str | None = None,
     allowed_hostnames: str | None = None,
+    excluded_ips: str | None = None,
+    excluded_paths: str | None = None,
 ) -> Website:
     """Change the given fields (None leaves a field alone); raises ValidationError.
 
@@ -151,6 +258,10 @@ def website_update(
         values["timezone"] = validate_timezone(timezone)
     if allowed_hostnames is not None:
         values["allowed_hostnames"] = normalise_allowed_hostnames(allowed_hostnames)
+    if excluded_ips is not None:
+        values["excluded_ips"] = normalise_excluded_ips(excluded_ips)
+    if excluded_paths is not None:
+        values["excluded_paths"] = normalise_excluded_paths(excluded_paths)
     if name is not None:
         values["name"] = _name(name, values.get("domain", website.domain))
     if values:

@@ -9,5 +9,6 @@ app_name = "websites"
 urlpatterns = [
     path("websites/add/", views.website_add, name="add"),
     path("websites/<int:pk>/settings/", views.website_edit, name="edit"),
+    path("websites/<int:pk>/exclusions/", views.website_exclusions, name="exclusions"),
     path("websites/<int:pk>/delete/", views.website_delete_view, name="delete"),
 ]

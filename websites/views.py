@@ -1,4 +1,4 @@
-"""Website pages that change a website: add, settings, delete.
+"""Website pages that change a website: add, settings, exclusions, delete.
 
 Every view needs a logged-in user and only sees that user's websites: any other id is a
 404, the same answer as an id that does not exist. The pages that show numbers (the list,
@@ -15,7 +15,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_http_methods
 
 from core.http import AuthenticatedHttpRequest
-from websites.forms import DeleteWebsiteForm, WebsiteForm
+from websites.forms import DeleteWebsiteForm, ExclusionsForm, WebsiteForm
 from websites.selectors import website_get_for_user_or_404
 from websites.services import website_create, website_delete, website_update
 
@@ -54,6 +54,36 @@ def website_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
             messages.success(request, "Settings saved.")
             return redirect("websites:edit", pk=website.pk)
     return render(request, "websites/edit.html", {"website": website, "form": form})
+
+
+# Visiting the site with these fragments switches its tracking off, or on again, in that
+# browser only (pixel.js reads the flag; docs/TRACKER.md).
+IGNORE_FRAGMENT = "#sa-ignore"
+TRACK_FRAGMENT = "#sa-track"
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def website_exclusions(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    website = website_get_for_user_or_404(request.user, pk)
+    form = ExclusionsForm(_data(request), website=website)
+    if request.method == "POST" and form.is_valid():
+        try:
+            website_update(website=website, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Exclusions saved.")
+            return redirect("websites:exclusions", pk=website.pk)
+    scheme = "http" if website.domain == "localhost" else "https"
+    site_url = f"{scheme}://{website.domain}/"
+    context = {
+        "website": website,
+        "form": form,
+        "ignore_url": site_url + IGNORE_FRAGMENT,
+        "track_url": site_url + TRACK_FRAGMENT,
+    }
+    return render(request, "websites/exclusions.html", context)
 
 
 @login_required

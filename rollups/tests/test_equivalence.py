@@ -22,7 +22,16 @@ from goals.selectors import funnel_list
 from goals.services import funnel_create, goal_create
 from rollups import fill, retention
 from rollups.models import Granularity, Snapshot
-from simple_analytics.testing import DESKTOP_UA, IPHONE_UA, make_user, make_website, record_events
+from simple_analytics.testing import (
+    DESKTOP_UA,
+    IPHONE_UA,
+    LONDON_IP,
+    MUNICH_IP,
+    city_database,
+    make_user,
+    make_website,
+    record_events,
+)
 from stats import planner, queries
 from stats.dimensions import BREAKDOWNS, BY_BREAKDOWN, BY_NAME
 from stats.filters import NO_FILTERS, Filters
@@ -42,8 +51,16 @@ ZONES = [
 FIREFOX_UA = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
 AGENTS = [DESKTOP_UA, IPHONE_UA, FIREFOX_UA]
 REFERRERS = ["", "https://www.google.com/", "https://news.ycombinator.com/item?id=1"]
-UTMS = ["", "?utm_source=newsletter&utm_campaign=spring", "?utm_source=twitter"]
+UTMS = [
+    "",
+    "?utm_source=newsletter&utm_campaign=spring&utm_medium=email&utm_content=hero",
+    "?utm_source=twitter&utm_term=shoes",
+]
 PATHS = ["/", "/pricing", "/blog/a", "/docs"]
+# Visitors' addresses: two a City database places, two only the embedded data, two nowhere.
+IPS = [LONDON_IP, MUNICH_IP, "8.8.8.8", "1.1.1.1", "198.51.100.4", "198.51.100.5"]
+LANGUAGES = ["", "de-DE,de;q=0.9", "en-US", "pt-BR;q=0.5,fr"]
+SCREENS = [None, 390, 1280, 1920]
 DAYS_BACK = 75  # so that whole months close (monthly snapshots)
 
 visit = st.fixed_dictionaries(
@@ -52,6 +69,8 @@ visit = st.fixed_dictionaries(
         "minute": st.integers(0, 24 * 60 - 1),
         "visitor": st.integers(0, 5),
         "agent": st.sampled_from(AGENTS),
+        "language": st.sampled_from(LANGUAGES),
+        "screen": st.sampled_from(SCREENS),
         "referrer": st.sampled_from(REFERRERS),
         "utm": st.sampled_from(UTMS),
         # (path, minutes since the previous event) — gaps over 30 minutes start a new session
@@ -80,7 +99,11 @@ def _events(website, visits, now):
         at = now - dt.timedelta(days=v["day"]) - dt.timedelta(minutes=v["minute"])
         if at >= now - dt.timedelta(minutes=1):
             continue
-        common = {"ip": f"198.51.100.{v['visitor']}", "user_agent": v["agent"]}
+        common = {
+            "ip": IPS[v["visitor"]],
+            "user_agent": v["agent"],
+            "accept_language": v["language"],
+        }
         for i, (path, gap) in enumerate(v["pages"]):
             at = min(at + dt.timedelta(minutes=gap), now - dt.timedelta(seconds=30))
             last = i == len(v["pages"]) - 1
@@ -108,6 +131,7 @@ def _events(website, visits, now):
             out.append(
                 {
                     **common,
+                    "screen": v["screen"],
                     "type": kind,
                     "at": at,
                     "url": f"https://{website.domain}{path}{v['utm'] if i == 0 else ''}",
@@ -154,6 +178,11 @@ def _filters():
         "utm_source": ["newsletter"],
         "entry_page": ["/pricing"],
         "device": ["mobile"],
+        "country": ["DE", ""],
+        "city": ["London"],
+        "language": ["de"],
+        "screen": ["laptop"],
+        "utm_term": ["shoes"],
     }
     out = [NO_FILTERS, Filters(page="/blog/a"), Filters(source="Google", browser="Firefox")]
     return out + [Filters(**{name: v}) for name, vs in values.items() for v in vs]
@@ -230,6 +259,12 @@ def _define_goals(website):
 _CUT: dict[int, dt.date] = {}
 
 
+@pytest.fixture
+def city_db(tmp_path):
+    with override_settings(GEOIP_DATABASE=city_database(str(tmp_path / "city.mmdb"))):
+        yield
+
+
 def _cut(website):
     return _CUT.get(website.id, dt.date.min)
 
@@ -243,7 +278,7 @@ def _cut(website):
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 @given(zone=st.sampled_from(ZONES), visits=st.lists(visit, min_size=1, max_size=25))
-def test_snapshots_answer_exactly_what_raw_data_answers(zone, visits):
+def test_snapshots_answer_exactly_what_raw_data_answers(zone, visits, city_db):
     now = timezone.now().replace(microsecond=0)
     website = make_website(owner=make_user(), timezone=zone)
     _define_goals(website)

@@ -1,6 +1,7 @@
 """Nothing personal is kept: a scan of everything the app writes after real traffic.
 
-Visitors with known IP addresses (IPv4 and IPv6) and distinctive User-Agent strings send
+Visitors with known IP addresses (IPv4 and IPv6, placed by a City database) and
+distinctive User-Agent strings send
 events through the real ingestion endpoint (both doors: the Django view and the WSGI fast
 path), a bot, a Do-Not-Track visitor, a malformed request; the same address also fails a
 login and sends a wrong API key, and the owner reads the dashboard and its export. Then:
@@ -40,7 +41,7 @@ from django.test import Client
 from huey.contrib.djhuey import HUEY
 
 from api.models import ApiKey
-from simple_analytics.testing import make_user, make_website
+from simple_analytics.testing import city_database, make_user, make_website
 from tracking.identity import salt_for, visitor_id
 from tracking.models import DropCount, Event, Salt, Session
 
@@ -181,7 +182,15 @@ def real_jobs(monkeypatch):
 
 
 @pytest.fixture
-def traffic(log_lines, real_jobs, settings):
+def traffic(log_lines, real_jobs, settings, tmp_path):
+    # A City database places the canary addresses: only its codes and names may be kept.
+    place = {
+        "country": {"iso_code": "GB"},
+        "subdivisions": [{"iso_code": "ENG"}],
+        "city": {"names": {"en": "London"}},
+    }
+    networks = {"203.0.113.0/24": place, "2001:db8::/32": place, "198.51.100.0/24": place}
+    settings.GEOIP_DATABASE = city_database(str(tmp_path / "city.mmdb"), networks)
     # Every limiter on, so their counters exist to be scanned.
     settings.INGEST_RATE_LIMIT_IP = 10_000
     settings.INGEST_RATE_LIMIT_WEBSITE = 100_000
@@ -325,6 +334,8 @@ def test_no_ip_address_or_user_agent_is_kept_anywhere(traffic, log_lines, real_j
     assert DropCount.objects.filter(reason="bot").exists()
     assert DropCount.objects.filter(reason="do_not_track").get().count == 4
     assert Salt.objects.exists()
+    placed = set(Session.objects.values_list("country", "region", "city"))
+    assert placed == {("GB", "GB-ENG", "London")}, "the City database was not used"
     entries = list(cache_entries())
     assert entries, "the cache holds nothing: the scan would prove nothing"
     jobs = list(job_entries())

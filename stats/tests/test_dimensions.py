@@ -14,7 +14,14 @@ from django.core.management import call_command
 from api.openapi import document
 from dashboard import presenters
 from rollups.models import Granularity, SnapshotRow
-from simple_analytics.testing import IPHONE_UA, make_user, make_website, record_events
+from simple_analytics.testing import (
+    IPHONE_UA,
+    MUNICH_IP,
+    city_database,
+    make_user,
+    make_website,
+    record_events,
+)
 from stats import planner, queries
 from stats.dimensions import BREAKDOWNS, BY_BREAKDOWN, BY_NAME, DIMENSIONS, Describes
 from stats.filters import NO_FILTERS, Filters
@@ -27,6 +34,14 @@ DAY = (dt.datetime.now(dt.UTC) - dt.timedelta(days=3)).replace(
 )
 S = dt.timedelta(seconds=1)
 NAMES = [d.name for d in DIMENSIONS]
+# What the first visit's request says of where it came from, as stored.
+PLACED = {
+    "country": "DE",
+    "region": "DE-BY",
+    "city": "Munich",
+    "language": "de",
+    "screen": "laptop",
+}
 
 
 def test_names_are_unique_and_fit_the_stored_column():
@@ -44,16 +59,29 @@ def test_every_dimension_is_a_field_of_what_it_describes(name):
 
 
 @pytest.fixture
-def traffic():
+def traffic(settings, tmp_path):
+    settings.GEOIP_DATABASE = city_database(str(tmp_path / "city.mmdb"))
     owner = make_user()
     website = make_website(owner=owner)
-    tagged = "https://example.com/a?utm_source=news&utm_medium=email&utm_campaign=spring"
+    tagged = (
+        "https://example.com/a?utm_source=news&utm_medium=email&utm_campaign=spring"
+        "&utm_content=banner&utm_term=shoes"
+    )
+    munich = {"ip": MUNICH_IP}
     record_events(
         website,
         [
-            {"type": "PAGE_VIEW", "url": tagged, "referrer": "https://www.google.com/", "at": DAY},
-            {"type": "PATH_CHANGE", "url": "https://example.com/b", "at": DAY + 20 * S},
-            {"type": "PAGE_EXIT", "url": "https://example.com/b", "at": DAY + 50 * S},
+            {
+                "type": "PAGE_VIEW",
+                "url": tagged,
+                "referrer": "https://www.google.com/",
+                "screen": 1280,
+                "at": DAY,
+                "ip": MUNICH_IP,
+                "accept_language": "de-DE,de;q=0.9,en;q=0.8",
+            },
+            {"type": "PATH_CHANGE", "url": "https://example.com/b", "at": DAY + 20 * S, **munich},
+            {"type": "PAGE_EXIT", "url": "https://example.com/b", "at": DAY + 50 * S, **munich},
             {
                 "type": "PAGE_VIEW",
                 "url": "https://example.com/c",
@@ -76,6 +104,8 @@ def test_every_dimension_is_broken_down_rolled_up_and_equal_to_raw(traffic, name
     dimension = BY_NAME[name]
     rows = raw[dimension.breakdown]
     assert [r for r in rows if r.value], f"no {name} value recorded"
+    if name in PLACED:
+        assert rows[0].value == PLACED[name] and rows[0].pageviews == 2
     stored = SnapshotRow.objects.filter(
         website=website, granularity=Granularity.DAY, dimension=name
     ).values_list("value", flat=True)

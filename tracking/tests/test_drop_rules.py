@@ -227,6 +227,8 @@ def test_every_drop_reason_has_a_readable_label():
         "referrer_spam",
         "do_not_track",
         "foreign_host",
+        "excluded_ip",
+        "excluded_path",
     }
     for value, label in labels.items():
         assert label[0].isupper() and "_" not in label, (value, label)

@@ -78,9 +78,11 @@ function initLoading(dash) {
     const link = e.target.closest("a[href]");
     if (!link || e.defaultPrevented || e.button !== 0 || e.metaKey || e.ctrlKey || e.shiftKey || e.altKey) return;
     // A link to another query string loads a page, with or without a #panel to scroll to.
+    // Parsed from the attribute: an SVG link (the world map) has no pathname or search.
     const here = window.location;
-    const loads = link.pathname !== here.pathname || link.search !== here.search || !link.hash;
-    if (link.origin === here.origin && loads && !link.hasAttribute("download")) dash.classList.add("loading");
+    const url = new URL(link.getAttribute("href"), here.href);
+    const loads = url.pathname !== here.pathname || url.search !== here.search || !url.hash;
+    if (url.origin === here.origin && loads && !link.hasAttribute("download")) dash.classList.add("loading");
   });
   dash.addEventListener("submit", () => dash.classList.add("loading"));
   window.addEventListener("pageshow", () => dash.classList.remove("loading"));
