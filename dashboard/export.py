@@ -4,11 +4,14 @@ The same query string as the dashboard (period, from/to, filters), the same acce
 (owner only: anyone else gets the 404 of a website that does not exist, before the query
 string is looked at), and every number read through ``stats.queries``, like the dashboard.
 
-One table, one row per value: a ``total`` row (the summary), then every row of every
-breakdown, then the conversions: ``goals`` (converting visitors, events, conversion rate),
-``events`` (custom events by name: visitors, events) and ``properties`` (the values sent
-with each custom event, the event and the property key in their own columns). A column
-that does not apply to a row is empty. Text cells that a spreadsheet would run as a formula — starting with ``=``,
+One table, one row per value: a ``total`` row (the summary), the ``timeseries`` (one row
+per chart interval: its start in the website's time zone), every row of every breakdown,
+then the conversions: ``goals`` (converting visitors, events, conversion rate), ``events``
+(custom events by name: visitors, events) and ``properties`` (the values sent with each
+custom event, the event and the property key in their own columns). A column that does
+not apply to a row is empty. Every row also says what it counts: the first and last day,
+the time zone and the filters (as in the dashboard's URL); the file name says them too.
+Text cells that a spreadsheet would run as a formula — starting with ``=``,
 ``+``, ``-``, ``@``, a tab or a carriage return — get a leading apostrophe (OWASP, "CSV
 injection"): tracked paths, sources and UTM values come from anyone on the internet.
 """
@@ -18,6 +21,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+from urllib.parse import urlencode
 
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse
@@ -42,6 +46,10 @@ COLUMNS = [
     "conversion_rate",
     "event",
     "property",
+    "from",
+    "to",
+    "timezone",
+    "filters",
 ]
 # Rows per breakdown: more than any screen shows, bounded so one export stays small.
 MAX_ROWS = 10_000
@@ -55,9 +63,14 @@ def neutralise(cell: str) -> str:
     return "'" + cell if cell.startswith(_FORMULA_START) else cell
 
 
-def filename(domain: str, first_day: str, last_day: str) -> str:
-    safe = re.sub(r"[^A-Za-z0-9.-]+", "_", domain).strip("._") or "website"
-    return f"{safe}-{first_day}-{last_day}.csv"
+def filename(
+    domain: str, first_day: str, last_day: str, timezone: str = "", filters: str = ""
+) -> str:
+    """``example.com-2026-01-01-2026-01-31-Europe-Berlin-country-DE.csv``: the website, the
+    period, the time zone and the filters, in characters every file system takes."""
+    parts = [domain, first_day, last_day, timezone.replace("/", "-"), filters]
+    safe = [re.sub(r"[^A-Za-z0-9.-]+", "_", p).strip("._") for p in parts if p]
+    return "-".join(p for p in safe if p)[:200] + ".csv" if safe[0] else "website.csv"
 
 
 @never_cache
@@ -73,35 +86,46 @@ def export_csv(request: HttpRequest, pk: int) -> HttpResponse:
         return _bad_request(request, website, str(exc))
 
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow(COLUMNS)
-    blank = [""] * (len(COLUMNS) - 5)
+    csv_writer = csv.writer(out, lineterminator="\r\n")
+    csv_writer.writerow(COLUMNS)
+    query = urlencode(filters.as_query())
+    what = [period.first_day.isoformat(), period.last_day.isoformat(), website.timezone, query]
+
+    def writerow(cells: list[object]) -> None:
+        csv_writer.writerow([*cells, *what])
+
+    blank = [""] * (len(COLUMNS) - 5 - len(what))
     total = queries.summary(website, period, filters=filters)
-    writer.writerow(["total", "", total.visitors, total.sessions, total.pageviews, *blank])
+    writerow(["total", "", total.visitors, total.sessions, total.pageviews, *blank])
+    hourly = period.granularity != "day"
+    for point in queries.timeseries(website, period, filters=filters):
+        start = point.t.isoformat(timespec="minutes") if hourly else point.t.date().isoformat()
+        writerow(["timeseries", start, point.visitors, point.sessions, point.pageviews, *blank])
     for dimension in BREAKDOWNS:
         for row in queries.breakdown(website, period, dimension, filters=filters, limit=MAX_ROWS):
             value = neutralise(row.value) if row.value else NONE_TOKEN
             sessions = "" if row.sessions is None else row.sessions
-            writer.writerow([dimension, value, row.visitors, sessions, row.pageviews, *blank])
+            writerow([dimension, value, row.visitors, sessions, row.pageviews, *blank])
     for goal in queries.goals(website, period, filters=filters, limit=MAX_ROWS):
         rate = "" if goal.conversion_rate is None else round(goal.conversion_rate, 4)
-        writer.writerow(
+        writerow(
             ["goals", neutralise(goal.value), goal.visitors, "", "", goal.events, rate, "", ""]
         )
     events = queries.events(website, period, filters=filters, limit=MAX_ROWS)
     for event in events:
-        writer.writerow(
+        writerow(
             ["events", neutralise(event.value), event.visitors, "", "", event.events, "", "", ""]
         )
     for event in events[:MAX_EVENTS_WITH_PROPERTIES]:
         name = neutralise(event.value)
         found = queries.properties(website, period, event.value, filters=filters, limit=MAX_ROWS)
         for key, value, visitors, n in found:
-            writer.writerow(
+            writerow(
                 ["properties", neutralise(value), visitors, "", "", n, "", name, neutralise(key)]
             )
 
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-    name = filename(website.domain, period.first_day.isoformat(), period.last_day.isoformat())
+    named = "-".join(f"{k}-{v}" for k, v in filters.as_query().items())
+    name = filename(website.domain, what[0], what[1], website.timezone, named)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -9,9 +9,11 @@ login form in Debian's Chromium (Playwright drives it; nothing is downloaded) an
     dashboard-desktop.png   the dashboard, 1440 px wide, full page
     dashboard-conversions.png  its Goals, Custom events (the properties of "Signup" open)
                             and Funnel panels, 1440 px wide
+    dashboard-locations.png its Locations panel: the world map and the Countries tab
     dashboard-phone.png     the dashboard on a 390 px phone, full page
     websites.png            the list of websites
     snippet.png             the snippet page
+    exclusions.png          the website's Exclusions settings
 
 then stops the server. `make screenshots` runs it.
 """
@@ -88,8 +90,15 @@ def shoot(base: str, out: Path) -> list[Path]:
             },
         )
         saved.append(path)
+        page.goto(f"{base}{dashboard}?period=30d")
+        page.wait_for_load_state("networkidle")
+        path = out / "dashboard-locations.png"
+        page.locator('[data-tabs="locations"]').screenshot(path=str(path))
+        saved.append(path)
         page.goto(f"{base}{dashboard}snippet/")
         save(page, "snippet.png")
+        page.goto(f"{base}{dashboard}exclusions/")
+        save(page, "exclusions.png")
 
         phone = browser.new_context(
             viewport=PHONE,

@@ -29,8 +29,11 @@ S = dt.timedelta(seconds=1)
 DAY = {"period": "custom", "from": "2026-01-15", "to": "2026-01-15"}
 # UTM values a visitor controls, each a formula to a spreadsheet.
 FORMULAS = ['=HYPERLINK("https://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)"]
-# The columns of the conversions, empty in the rows of the summary and the breakdowns.
+# The columns of the conversions, empty in the rows of the summary and the breakdowns, and
+# what every row counts: the period, the time zone, the filters (none here).
 BLANK = {"events": "", "conversion_rate": "", "event": "", "property": ""}
+WHAT = {"from": "2026-01-15", "to": "2026-01-15", "timezone": "UTC", "filters": ""}
+BLANK = {**BLANK, **WHAT}
 
 
 @pytest.fixture
@@ -86,7 +89,7 @@ def test_the_owner_downloads_every_breakdown_of_the_period(owner, website):
     assert response.status_code == 200
     assert response["Content-Type"] == "text/csv; charset=utf-8"
     assert response["Content-Disposition"] == (
-        'attachment; filename="example.com-2026-01-15-2026-01-15.csv"'
+        'attachment; filename="example.com-2026-01-15-2026-01-15-UTC.csv"'
     )
     assert response["X-Content-Type-Options"] == "nosniff"
     assert "no-store" in response["Cache-Control"]
@@ -112,7 +115,12 @@ def test_the_owner_downloads_every_breakdown_of_the_period(owner, website):
     }
     assert pages["/landing"]["pageviews"] == "4"
     dimensions = {r["dimension"] for r in rows}
-    assert dimensions <= {"total", *BREAKDOWNS}
+    assert dimensions <= {"total", "timeseries", *BREAKDOWNS}
+    # One day: the chart's hours, in the website's time zone, summing to the total.
+    series = [r for r in rows if r["dimension"] == "timeseries"]
+    assert [r["value"] for r in series][:2] == ["2026-01-15T00:00+00:00", "2026-01-15T01:00+00:00"]
+    assert len(series) == 24
+    assert sum(int(r["pageviews"]) for r in series) == 7
     assert {
         "pages",
         "entry_pages",
@@ -135,7 +143,10 @@ def test_period_and_filters_apply_as_on_the_dashboard(owner, website):
     other_day = table(
         export(client, website, period="custom", **{"from": "2026-01-16", "to": "2026-01-16"})
     )
-    assert other_day[0]["pageviews"] == "0" and len(other_day) == 1
+    assert other_day[0]["pageviews"] == "0"
+    # An empty day: its 24 hours in the series (all zero) and no breakdown row.
+    assert {r["dimension"] for r in other_day} == {"total", "timeseries"}
+    assert {r["pageviews"] for r in other_day} == {"0"}
     mobile = table(export(client, website, device="mobile", **DAY))
     assert mobile[0]["sessions"] == "1"
     assert {r["value"] for r in mobile if r["dimension"] == "pages"} == {"/"}
@@ -181,8 +192,11 @@ def test_the_numbers_come_from_the_stats_query_layer(owner, website):
         "pageviews": "11",
         **BLANK,
     }
-    assert len(rows) == 1 + len(BREAKDOWNS) + 3
-    assert {r["value"] for r in rows[1 : 1 + len(BREAKDOWNS)]} == {"'=x"}
+    series = [r for r in rows if r["dimension"] == "timeseries"]
+    assert len(series) == 24  # one day by the hour, from queries.timeseries (not mocked)
+    assert len(rows) == 1 + len(series) + len(BREAKDOWNS) + 3
+    breakdowns = rows[1 + len(series) : 1 + len(series) + len(BREAKDOWNS)]
+    assert {r["value"] for r in breakdowns} == {"'=x"}
     assert rows[-3:] == [
         {
             **rows[-3],
@@ -289,6 +303,7 @@ def test_goals_events_and_property_values_have_their_rows(owner, conversions):
         "conversion_rate": "0.3333",
         "event": "",
         "property": "",
+        **WHAT,
     }
     assert (goals["Visit /pricing"]["visitors"], goals["Visit /pricing"]["events"]) == ("1", "1")
     assert (goals["Never"]["visitors"], goals["Never"]["conversion_rate"]) == ("0", "0.0")
@@ -318,3 +333,19 @@ def test_the_conversion_rows_follow_the_filters(owner, conversions):
     assert props == {("plan", "free")}
     goals = {r["value"]: r["conversion_rate"] for r in rows if r["dimension"] == "goals"}
     assert goals["Signup"] == "1.0"
+
+
+def test_the_file_says_its_period_time_zone_and_filters(owner):
+    website = make_website(owner=owner, timezone="Europe/Berlin")
+    record_events(website, [{"type": "PAGE_VIEW", "url": "https://example.com/a", "at": D}])
+    query = {"period": "custom", "from": "2026-01-01", "to": "2026-01-31", "page": "/a"}
+    response = export(logged_in(owner), website, **query)
+    assert response["Content-Disposition"] == (
+        'attachment; filename="example.com-2026-01-01-2026-01-31-Europe-Berlin-page-_a.csv"'
+    )
+    rows = table(response)
+    assert {(r["from"], r["to"], r["timezone"], r["filters"]) for r in rows} == {
+        ("2026-01-01", "2026-01-31", "Europe/Berlin", "page=%2Fa")
+    }
+    series = {r["value"]: r["pageviews"] for r in rows if r["dimension"] == "timeseries"}
+    assert len(series) == 31 and series["2026-01-15"] == "1" and series["2026-01-16"] == "0"
