@@ -32,6 +32,8 @@ from stats.dimensions import PUBLIC_BREAKDOWNS
 from stats.filters import FilterError, Filters
 from stats.periods import Period, PeriodError, from_query
 from websites.models import Website
+from websites.selectors import website_list_for_user
+from websites.services import public_base_url
 
 MAX_LIMIT = 1000
 _LIMIT = re.compile(r"[0-9]{1,4}")
@@ -210,7 +212,14 @@ def openapi(request: HttpRequest) -> HttpResponse:
 def keys(request: AuthenticatedHttpRequest) -> HttpResponse:
     rows = ApiKey.objects.filter(user=request.user)
     new_key = request.session.pop("new_api_key", None)
-    return render(request, "api/keys.html", {"keys": rows, "new_key": new_key})
+    context = {
+        "keys": rows,
+        "new_key": new_key,
+        # "Try it" asks for the stats of one of the user's own websites, so it works as shown.
+        "example_site": website_list_for_user(request.user).first(),
+        "api_base": public_base_url(request),
+    }
+    return render(request, "api/keys.html", context)
 
 
 @login_required

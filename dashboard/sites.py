@@ -9,7 +9,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass
+from typing import TypedDict
+from urllib.parse import urlsplit
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import render
@@ -17,11 +20,42 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from stats import periods, queries
+from tracking.models import DropReason
 from websites.models import Website
 from websites.selectors import website_get_for_user_or_404, website_list_for_user
-from websites.services import snippet
+from websites.services import is_loopback_host, public_base_url, snippet
 
 SPARKLINE_DAYS = 14
+# How often the waiting panel asks what arrived (waiting.js).
+WAITING_POLL_S = 5
+
+# What to do about each reason an event was answered but not stored, for the waiting panel.
+DROP_FIXES: dict[str, str] = {
+    DropReason.BOT: (
+        "The browser identified itself as a bot: a headless browser (HeadlessChrome), a "
+        "crawler or a script. Test in a normal browser window."
+    ),
+    DropReason.FOREIGN_HOST: (
+        "The page is on a host this website does not allow. Use a page on its domain, or "
+        "list the host (a staging host, localhost) in the website's settings."
+    ),
+    DropReason.DO_NOT_TRACK: (
+        "The browser sends Do Not Track or Global Privacy Control, and this server honours "
+        "it. Test in a browser without it, or set HONOR_DNT=False on the server."
+    ),
+    DropReason.EXCLUDED_IP: "Your address is excluded on the website's Exclusions page.",
+    DropReason.EXCLUDED_PATH: "The page's path is excluded on the website's Exclusions page.",
+    DropReason.EXIT_WITHOUT_SESSION: (
+        "Only page exits arrived, without the page view that starts a visit: the page view "
+        "was dropped for one of the other reasons."
+    ),
+    DropReason.DUPLICATE: "Retries of events already stored: nothing to fix.",
+    DropReason.RATE_LIMITED: (
+        "One visit sent more page views in a minute than allowed "
+        "(INGEST_SESSION_PAGEVIEWS_PER_MINUTE): a page stuck in a navigation loop."
+    ),
+    DropReason.REFERRER_SPAM: "The referrer is on the spam list: not a real visit.",
+}
 
 
 @dataclass(frozen=True)
@@ -66,12 +100,52 @@ def website_list(request: HttpRequest) -> HttpResponse:
 @require_GET
 def website_snippet(request: HttpRequest, pk: int) -> HttpResponse:
     website = website_get_for_user_or_404(request.user, pk)
+    base_url = public_base_url(request)
     context = {
         "website": website,
-        "snippet": snippet(website, request.build_absolute_uri("/")),
+        "snippet": snippet(website, base_url),
+        "script_host": urlsplit(base_url).netloc,
+        "base_url_set": bool(settings.BASE_URL),
         "status": _status(website),
+        "waiting": waiting_panel(website),
     }
     return render(request, "dashboard/snippet.html", context)
+
+
+class DropRow(TypedDict):
+    reason: str
+    label: str
+    count: int
+    fix: str
+
+
+def dropped_since_added(website: Website) -> list[DropRow]:
+    """Events answered but not stored since the website was added, by reason, most first:
+    ``[{"reason", "label", "count", "fix"}]`` (counted per UTC day)."""
+    today = dt.datetime.now(website.tz).date()
+    added = min(website.created_at.astimezone(website.tz).date(), today)
+    dropped = queries.dropped_events(website, periods.for_days(added, today, website.tz))
+    rows = [
+        DropRow(
+            reason=reason,
+            label=DropReason(reason).label,
+            count=count,
+            fix=DROP_FIXES.get(reason, ""),
+        )
+        for reason, count in dropped.items()
+        if count and reason in DropReason.values
+    ]
+    return sorted(rows, key=lambda row: (-row["count"], row["reason"]))
+
+
+def waiting_panel(website: Website) -> dict[str, object]:
+    """What the waiting panel (``_waiting.html``) starts with; waiting.js keeps it current
+    from ``website_status``."""
+    return {
+        "dropped": dropped_since_added(website),
+        "loopback": is_loopback_host(website.domain),
+        "poll_s": WAITING_POLL_S,
+    }
 
 
 def _status(website: Website) -> dict[str, object]:
@@ -91,5 +165,11 @@ def _status(website: Website) -> dict[str, object]:
 @login_required
 @require_GET
 def website_status(request: HttpRequest, pk: int) -> JsonResponse:
-    """``{"receiving": bool, "first_event_at": iso | null, "events_today": int}``."""
-    return JsonResponse(_status(website_get_for_user_or_404(request.user, pk)))
+    """``{"receiving": bool, "first_event_at": iso | null, "events_today": int}``; with
+    ``?dropped=1`` (the waiting panel) also ``"dropped": [{"reason", "label", "count",
+    "fix"}]``, empty once receiving."""
+    website = website_get_for_user_or_404(request.user, pk)
+    status: dict[str, object] = {**_status(website)}
+    if request.GET.get("dropped") == "1":
+        status["dropped"] = [] if status["receiving"] else dropped_since_added(website)
+    return JsonResponse(status)

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from django.urls import path
 
-from dashboard import export, sites, views
+from dashboard import details, export, sites, views
 
 app_name = "dashboard"
 urlpatterns = [
@@ -12,4 +12,5 @@ urlpatterns = [
     path("websites/<int:pk>/", views.overview, name="overview"),
     path("websites/<int:pk>/live.json", views.live, name="live"),
     path("websites/<int:pk>/export.csv", export.export_csv, name="export"),
+    path("websites/<int:pk>/details/<str:breakdown>/", details.details, name="details"),
 ]

@@ -15,15 +15,20 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from dashboard import charts, conversions, presenters
+from dashboard.sites import waiting_panel
+from stats import cache as stats_cache
 from stats import queries
 from stats.filters import NO_FILTERS, FilterError, Filters
 from stats.periods import PeriodError, from_query
 from websites.models import Website
 from websites.selectors import website_get_for_user_or_404
-from websites.services import snippet
+from websites.services import public_base_url, snippet
 
 REALTIME_REFRESH_S = 15
 LIVE_POLL_S = 10
+# A page whose period includes today asks this often whether the refresh job published new
+# numbers (then swaps them in), so they show within this long of the job.
+UPDATE_POLL_S = 5
 WAIT_POLL_S = 5
 
 
@@ -67,6 +72,7 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
 
     path = request.path
     view = presenters.view_state(request.GET)
+    live_update = period.key == "realtime" or period.now is not None
     base = {
         "website": website,
         "period": period,
@@ -74,7 +80,7 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
         "range_text": presenters.range_text(period),
         "period_links": presenters.period_links(path, period, filters, website, now, view),
         "live_url": reverse("dashboard:live", args=[website.pk]),
-        "live_poll_s": LIVE_POLL_S,
+        "live_poll_s": UPDATE_POLL_S if live_update else LIVE_POLL_S,
         "today": now.astimezone(website.tz).date().isoformat(),
         # What the custom range form keeps: the filters and the view (open event, funnel).
         "filter_query": {**filters.as_query(), **view},
@@ -83,12 +89,15 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
         context = {
             **base,
             "empty": True,
-            "snippet": snippet(website, request.build_absolute_uri("/")),
+            "snippet": snippet(website, public_base_url(request)),
             "wait_poll_s": WAIT_POLL_S,
+            "waiting": waiting_panel(website),
         }
         return render(request, "dashboard/overview.html", context)
 
     previous_period = period.previous()
+    # Read before the numbers: a refresh published meanwhile makes the page ask again.
+    version = stats_cache.versions(website.id)
     # Every number of the page in one call: one cache round trip when the job warmed it. An
     # open event's properties, asked apart, reuse the snapshot rows it read on a miss.
     with queries.one_read():
@@ -124,6 +133,8 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
         "quality": presenters.data_quality(website, period, current),
         "current_visitors": queries.current_visitors(website, now=now),
         "refresh_s": REALTIME_REFRESH_S if period.key == "realtime" else 0,
+        "live_update": live_update,
+        "stats_version": version,
     }
     return render(request, "dashboard/overview.html", context)
 
@@ -132,11 +143,14 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_safe
 def live(request: HttpRequest, pk: int) -> JsonResponse:
-    """Current visitors (last 5 minutes) and whether the site has any data yet."""
+    """Current visitors (last 5 minutes) and whether the site has any data yet; with
+    ``?version=`` (what an open dashboard shows) also the website's current stats version,
+    which changes when a refresh publishes new numbers."""
     website = website_get_for_user_or_404(request.user, pk)
-    return JsonResponse(
-        {
-            "current_visitors": queries.current_visitors(website),
-            "has_data": queries.has_data(website),
-        }
-    )
+    data: dict[str, object] = {
+        "current_visitors": queries.current_visitors(website),
+        "has_data": queries.has_data(website),
+    }
+    if "version" in request.GET:
+        data["version"] = stats_cache.versions(website.id)
+    return JsonResponse(data)

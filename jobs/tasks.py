@@ -213,8 +213,12 @@ def refresh(website: Website, *, now: dt.datetime | None = None) -> None:
         for granularity in (Granularity.HOUR, Granularity.DAY):
             fill.rollup(website, granularity, now=now)
     fill.refresh_open(website, now=now)
-    stats_cache.publish_versions(website.id)
-    warm(website, now=now)
+    # Warm first, then publish: readers switch to the new answers once they are cached.
+    try:
+        with stats_cache.ahead(website.id):
+            warm(website, now=now)
+    finally:
+        stats_cache.publish_versions(website.id)
 
 
 @db_task()

@@ -52,6 +52,10 @@ if not ALLOWED_HOSTS:
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 # Reverse proxies whose X-Forwarded-For is believed (core.net.client_ip).
 TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
+# Public URL of this server in snippets; unset: the request's host (pages), HOST:PORT (CLI).
+BASE_URL = env_str("BASE_URL", "").rstrip("/")
+if BASE_URL and not BASE_URL.startswith(("http://", "https://")):
+    raise ConfigError("BASE_URL must start with http:// or https:// (https://stats.example.com)")
 
 ROOT_URLCONF = "simple_analytics.urls"
 WSGI_APPLICATION = "simple_analytics.wsgi.application"
@@ -369,6 +373,9 @@ if EMAIL_HOST:
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
+# Without SMTP no confirmation link can reach anyone: two-factor must not wait for one
+# (the trade-off is in docs/SECURITY.md, "Email and two-factor").
+MFA_ALLOW_UNVERIFIED_EMAIL = not EMAIL_HOST
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Simple Analytics <noreply@localhost>")
 
 # --- Security: HTTPS, cookies, Content Security Policy --------------------------------------------

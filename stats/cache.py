@@ -40,6 +40,10 @@ _batch: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
     "stats_batch", default=None
 )
 _bypass: contextvars.ContextVar[bool] = contextvars.ContextVar("stats_bypass", default=False)
+# Versions this context reads before they are published (``ahead``): website id -> value.
+_ahead: contextvars.ContextVar[dict[int, str] | None] = contextvars.ContextVar(
+    "stats_ahead", default=None
+)
 
 
 def _available() -> bool:
@@ -79,6 +83,9 @@ def version_key(website_id: int) -> str:
 
 def versions(website_id: int) -> str:
     """The website's snapshot versions, from the cache (mirrored from the database)."""
+    ahead = _ahead.get()
+    if ahead is not None and website_id in ahead:
+        return ahead[website_id]
     memo = _versions.get(website_id)
     now = time.monotonic()
     if memo is not None and now - memo[0] < VERSION_MEMO_SECONDS:
@@ -90,14 +97,29 @@ def versions(website_id: int) -> str:
     return value
 
 
-def publish_versions(website_id: int) -> str:
-    """Read the versions from the database and mirror them into the cache."""
+def _stored_versions(website_id: int) -> str:
     from rollups.models import Watermark
 
     rows = dict(
         Watermark.objects.filter(website_id=website_id).values_list("granularity", "version")
     )
-    value = f"{rows.get('day', 0)}.{rows.get('hour', 0)}"
+    return f"{rows.get('day', 0)}.{rows.get('hour', 0)}"
+
+
+@contextlib.contextmanager
+def ahead(website_id: int) -> Iterator[None]:
+    """Inside, this context reads the website's versions from the database, before they
+    are published: a warm-up fills the keys readers ask for once ``publish_versions`` runs."""
+    token = _ahead.set({**(_ahead.get() or {}), website_id: _stored_versions(website_id)})
+    try:
+        yield
+    finally:
+        _ahead.reset(token)
+
+
+def publish_versions(website_id: int) -> str:
+    """Read the versions from the database and mirror them into the cache."""
+    value = _stored_versions(website_id)
     # Re-read from the database at least every minute: a crashed job cannot pin it.
     safe_set(version_key(website_id), value, 60)
     _versions.pop(website_id, None)

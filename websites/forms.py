@@ -59,7 +59,11 @@ class WebsiteForm(forms.Form):
     domain = forms.CharField(
         label="Domain",
         max_length=2048,
-        help_text="A bare domain like <code>example.com</code> or any URL of the site.",
+        help_text=(
+            "A bare domain like <code>example.com</code> or any URL of the site. For local "
+            "testing: <code>localhost</code> or an IP address like <code>127.0.0.1</code>. "
+            "A port is left out: pages on any port of the host count."
+        ),
         widget=forms.TextInput(
             attrs={
                 "placeholder": "example.com",

@@ -69,7 +69,8 @@ class TrackedSite:
         object.__setattr__(self, "_hosts", frozenset(hosts))
         object.__setattr__(self, "_suffixes", tuple(suffixes))
         object.__setattr__(self, "_any_host", "*" in entries)
-        object.__setattr__(self, "_loopback", "localhost" in hosts)
+        loopback = "localhost" in hosts or any(_is_loopback(h) for h in hosts)
+        object.__setattr__(self, "_loopback", loopback)
         object.__setattr__(self, "_ip_ranges", _ranges(self.excluded_ips.split()))
         paths = self.excluded_paths.split()
         object.__setattr__(self, "_paths", re.compile(patterns_regex(paths)) if paths else None)
@@ -78,8 +79,8 @@ class TrackedSite:
         """Whether a page on ``host`` (a URL's hostname, any case) may send events.
 
         ``example.com`` also allows ``www.example.com``, ``*.example.com`` the domain and
-        all its subdomains, ``*`` every host; ``localhost`` also 127.0.0.0/8 and ``::1``
-        (pixel.js treats them alike).
+        all its subdomains, ``*`` every host; ``localhost`` or a loopback address allows
+        ``localhost``, 127.0.0.0/8 and ``::1`` (pixel.js treats them alike).
         """
         if self._any_host:
             return True
@@ -92,7 +93,7 @@ class TrackedSite:
                 return False
         if host in self._hosts or host.endswith(self._suffixes):
             return True
-        return self._loopback and _is_loopback(host)
+        return self._loopback and (host == "localhost" or _is_loopback(host))
 
     def excluded(self, ip: str, path: str) -> str | None:
         """``EXCLUDED_IP`` if the website excludes the client address ``ip`` (an address

@@ -13,9 +13,11 @@ import re
 import zoneinfo
 from urllib.parse import quote, urlsplit
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.http import HttpRequest
 
 from core.patterns import star_between_anys
 from websites.models import Website
@@ -27,8 +29,15 @@ _DOMAIN = re.compile(
 
 
 def normalise_domain(value: str) -> str:
-    """``https://www.Example.com/path`` -> ``example.com``; raises ValidationError if invalid."""
+    """``https://www.Example.com/path`` -> ``example.com``; raises ValidationError if invalid.
+
+    ``localhost`` and IP addresses (``127.0.0.1``, ``[::1]``, a URL on one) are domains too,
+    for local testing. A port is dropped: hosts match whatever port a page is served on.
+    """
     value = value.strip()
+    ip = _ip_address(value)
+    if ip is not None:
+        return ip
     if "://" not in value:
         value = "http://" + value
     try:
@@ -88,6 +97,8 @@ def _allowed_host(raw: str) -> str:
         return ip
     try:
         host = normalise_domain(value)
+        if wildcard and _ip_address(host) is not None:
+            raise ValidationError("an IP address has no subdomains")
     except ValidationError:
         raise ValidationError(
             f"Not a hostname: {_shown(raw)}. Enter hosts like staging.example.com, "
@@ -106,9 +117,12 @@ def _ip_address(value: str) -> str | None:
         pass
     for candidate in candidates:
         try:
-            return str(ipaddress.ip_address(candidate))
+            ip = ipaddress.ip_address(candidate)
         except ValueError:
             continue
+        # A scoped IPv6 address (fe80::1%eth0) names an interface of one machine only.
+        if not (isinstance(ip, ipaddress.IPv6Address) and ip.scope_id):
+            return str(ip)
     return None
 
 
@@ -285,8 +299,41 @@ def _name(name: str, domain: str) -> str:
     return (name.strip() or domain)[: Website._meta.get_field("name").max_length]
 
 
+def is_loopback_host(domain: str) -> bool:
+    """Whether pixel.js skips pages on this host unless its tag has ``data-allow-localhost``
+    (``localhost``, 127.0.0.0/8, ``::1``)."""
+    if domain == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(domain).is_loopback
+    except ValueError:
+        return False
+
+
+def site_url(domain: str) -> str:
+    """The home page of a website on ``domain``, as a visitor's browser would open it: plain
+    http for ``localhost`` and IP addresses (local testing), https otherwise."""
+    if domain == "localhost":
+        return "http://localhost/"
+    try:
+        ip = ipaddress.ip_address(domain)
+    except ValueError:
+        return f"https://{domain}/"
+    return f"http://[{ip}]/" if ip.version == 6 else f"http://{ip}/"
+
+
+def public_base_url(request: HttpRequest) -> str:
+    """This server's URL as visitors' browsers reach it: ``BASE_URL``, else the URL the
+    request came in on (right for whoever opened the page, not always for visitors)."""
+    configured: str = settings.BASE_URL
+    return configured or request.build_absolute_uri("/").rstrip("/")
+
+
 def snippet(website: Website, base_url: str) -> str:
+    """The script tag to paste into the website's pages; ``base_url`` is this server's."""
+    # Without it pixel.js stays silent on a loopback host, the one place such a site runs.
+    allow = " data-allow-localhost" if is_loopback_host(website.domain) else ""
     return (
         f'<script defer src="{base_url.rstrip("/")}/pixel.js" '
-        f'data-site="{website.tracking_id}"></script>'
+        f'data-site="{website.tracking_id}"{allow}></script>'
     )

@@ -17,7 +17,7 @@ from django.views.decorators.http import require_http_methods
 from core.http import AuthenticatedHttpRequest
 from websites.forms import DeleteWebsiteForm, ExclusionsForm, WebsiteForm
 from websites.selectors import website_get_for_user_or_404
-from websites.services import website_create, website_delete, website_update
+from websites.services import site_url, website_create, website_delete, website_update
 
 
 def _data(request: HttpRequest) -> QueryDict | None:
@@ -75,13 +75,12 @@ def website_exclusions(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
         else:
             messages.success(request, "Exclusions saved.")
             return redirect("websites:exclusions", pk=website.pk)
-    scheme = "http" if website.domain == "localhost" else "https"
-    site_url = f"{scheme}://{website.domain}/"
+    home = site_url(website.domain)
     context = {
         "website": website,
         "form": form,
-        "ignore_url": site_url + IGNORE_FRAGMENT,
-        "track_url": site_url + TRACK_FRAGMENT,
+        "ignore_url": home + IGNORE_FRAGMENT,
+        "track_url": home + TRACK_FRAGMENT,
     }
     return render(request, "websites/exclusions.html", context)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -85,6 +86,16 @@ def test_the_visitors_line_stops_at_now_and_buckets_carry_their_values():
     assert (b.visitors, b.pageviews) == (3, 6)
     assert b.label == "Sun, 1 Mar · 03:00–04:00"
     assert b.center_pct == "14.58"
+    # The markup the page draws: a hit area per bucket, a bar per bucket with page views.
+    hits = re.findall(r"<rect [^>]*></rect>", chart.hits_svg)
+    assert len(hits) == 24 and chart.hits_svg.count('data-future="1"') == 18
+    assert (
+        f'<rect x="{b.x}" y="0" width="{charts.BUCKET_W}" height="{charts.PLOT_UNITS}" '
+        f'data-label="Sun, 1 Mar · 03:00–04:00" data-pageviews="6" data-visitors="3" '
+        f'data-sessions="3" data-x="14.58" data-y="{b.visitors_y}"></rect>'
+    ) == hits[3]
+    assert chart.bars_svg.count("<rect ") == 23  # the first bucket has no page view
+    assert f'<rect x="{b.bar_x}" y="{b.bar_y}" width="{charts.BAR_W}"' in chart.bars_svg
 
 
 def test_an_empty_period_is_flagged():

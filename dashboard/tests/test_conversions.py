@@ -108,6 +108,11 @@ def test_the_goals_panel_shows_converting_visitors_events_and_the_rate(client, g
     html = response.content.decode()
     assert 'id="goals"' in html and "Signup plan=pro" in html
     assert f'href="{reverse("goals:index", args=[goals.pk])}#goals">Manage goals' in html
+    for listed in ("goals", "events"):  # every row of both lists, with the same query
+        details = reverse("dashboard:details", args=[goals.pk, listed])
+        assert f'href="{details}?{response.wsgi_request.GET.urlencode()}"' in html.replace(
+            "&amp;", "&"
+        )
 
 
 def test_a_goal_filters_the_dashboard_keeping_the_period_and_the_filters(client, goals):

@@ -108,3 +108,39 @@ def test_a_refresh_lock_left_by_a_killed_consumer_expires(client, real_queue, mo
 def test_the_jobs_app_hooks_the_refresh_request_to_ingestion_commits() -> None:
     # Set by JobsConfig.ready(): tracking itself does not import jobs.
     assert collect.COMMITTER.on_commit is tasks.request_refresh
+
+
+@pytest.mark.django_db
+def test_the_refresh_job_publishes_new_versions_only_once_their_answers_are_cached(
+    client, settings, monkeypatch
+):
+    """A reader that sees the new versions finds the warmed answers: none computes."""
+    from django.core.cache import cache
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from stats import cache as stats_cache
+    from stats import queries
+    from stats.periods import from_query
+
+    settings.STATS_CACHE = True
+    cache.clear()
+    website = make_website()
+    send(client, website)
+    publish = stats_cache.publish_versions
+    reads: list[int] = []
+
+    def publish_then_read(website_id: int) -> str:
+        value = publish(website_id)
+        stats_cache.forget()  # another process: it learns the versions from the cache
+        period = from_query({"period": "today"}, website.tz)
+        with CaptureQueriesContext(connection) as captured:
+            data = queries.dashboard(website, period, limit=tasks.WARM_LIMIT)
+        reads.append(len(captured.captured_queries))
+        assert data["summary"].pageviews == 1
+        return value
+
+    monkeypatch.setattr(stats_cache, "publish_versions", publish_then_read)
+    tasks.refresh(website)
+    assert reads == [0]
+    cache.clear()

@@ -256,6 +256,7 @@ FILLS: dict[tuple[str, str], Fill] = {
     ("goals", "goal_pk"): Fill("owned", lambda w: str(w.goal.pk), _missing_pk(Goal)),
     ("goals", "funnel_pk"): Fill("owned", lambda w: str(w.funnel.pk), _missing_pk(Funnel)),
     ("api", "dimension"): Fill("value", lambda w: "pages"),
+    ("dashboard", "breakdown"): Fill("value", lambda w: "pages"),
     # allauth's e-mail confirmation and password reset links carry a secret token.
     ("", "key"): Fill("value", lambda w: "set-password"),
     ("", "uidb36"): Fill(

@@ -133,6 +133,8 @@ def test_the_flag_belongs_to_one_browser(live_server, new_context, host_page):
     theirs = open_page(new_context(), f"{live_server.url}/landing", errors)
     assert theirs.evaluate(FLAG) is None
     wait_for_events(website, [("PAGE_VIEW", "/landing")])
+    # The collecting view notes a request once its answer is back: after the commit.
+    wait_for(lambda: browser_urls.COLLECTED, "the collecting view's note")
     assert [kind for kind, _ in browser_urls.COLLECTED] == ["PAGE_VIEW"]
     assert errors == []
 

@@ -28,7 +28,10 @@ pytestmark = pytest.mark.django_db
 
 # What a form can carry: browsers send no lone surrogates.
 TYPED = [d for d in IDNA_INVALID_DOMAINS if not has_surrogate(d)]
-STORED = re.compile(r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$|^localhost$")
+STORED = re.compile(
+    r"^(?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$|^localhost$"
+    r"|^(?:\d{1,3}\.){3}\d{1,3}$|^[0-9a-f:]+$"  # IPv4 and IPv6 addresses, for local testing
+)
 
 
 @pytest.fixture

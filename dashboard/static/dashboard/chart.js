@@ -3,7 +3,8 @@
 // and its position (data-x: percent of the width, data-y: px of the visitors point).
 // Text goes in with textContent only; positions with CSSOM and SVG attributes (CSP).
 
-const numberFormat = new Intl.NumberFormat();
+// The digits grouped as the server groups them (dashboard.formatting), whatever the browser.
+const numberFormat = new Intl.NumberFormat("en-US");
 
 export function initChart(root) {
   const chart = root.querySelector("[data-chart]");

@@ -1,9 +1,9 @@
-// The website dashboard page: chart read-outs, tabs, period menu, live count, realtime
-// refresh, the empty state's wait for data and its copy button. No framework; tracked
+// The website dashboard page: chart read-outs, tabs, period menu, popovers, live count and
+// live update (live.js), the empty state's wait for data and its copy button. No framework; tracked
 // values are only ever set with textContent.
 
 import { initChart } from "./chart.js";
-import { startLiveCount, waitForFirstEvent } from "./live.js";
+import { startLive, waitForFirstEvent } from "./live.js";
 
 const TAB_KEY = "sa.dashboard.tab.";
 
@@ -113,75 +113,41 @@ function initMain(root) {
   return initChart(root);
 }
 
-// Realtime: fetch the same URL and swap the main content in place (no flash, keeps the
-// scroll position and the open period menu).
-function startRealtime(dash, seconds, stopChart) {
-  const status = dash.querySelector("[data-status]");
-  let cleanup = stopChart;
-  let timer = null;
-
-  async function refresh() {
-    timer = null;
-    dash.classList.add("loading");
-    try {
-      const res = await fetch(window.location.href, { credentials: "same-origin", cache: "no-store" });
-      if (res.redirected && new URL(res.url).pathname !== window.location.pathname) {
-        throw new Error("you are signed out; reload the page");
-      }
-      if (!res.ok) throw new Error(`the server answered ${res.status}`);
-      const doc = new DOMParser().parseFromString(await res.text(), "text/html");
-      const fresh = doc.getElementById("dash-main");
-      const old = document.getElementById("dash-main");
-      if (!fresh || !old) throw new Error("the page came back without a dashboard");
-      cleanup();
-      const node = document.adoptNode(fresh);
-      old.replaceWith(node);
-      cleanup = initMain(node);
-      for (const name of ["data-range-text", "data-live-text"]) {
-        const src = doc.querySelector(`[${name}]`);
-        const dst = document.querySelector(`[${name}]`);
-        if (src && dst) dst.replaceChildren(...Array.from(src.childNodes, (n) => document.adoptNode(n)));
-      }
-      status.classList.remove("error");
-      status.textContent = `Updated ${new Date().toLocaleTimeString()} · refreshes every ${seconds} s`;
-    } catch (err) {
-      status.classList.add("error");
-      const reason = err instanceof TypeError ? "network error" : err.message;
-      status.textContent = `Could not refresh (${reason}). Retrying in ${seconds} s.`;
-    } finally {
-      dash.classList.remove("loading");
-      schedule();
-    }
-  }
-
-  function schedule() {
-    if (!document.hidden && timer === null) timer = setTimeout(refresh, seconds * 1000);
-  }
-
-  document.addEventListener("visibilitychange", () => {
-    if (document.hidden) {
-      clearTimeout(timer);
-      timer = null;
-    } else if (timer === null) {
-      refresh();
+// Help popovers (<details data-popover>): one open at a time, closed by a click outside or
+// Escape. Delegated from the document, so content swapped in by live.js needs no wiring.
+function initPopovers() {
+  const opened = () => Array.from(document.querySelectorAll("details[data-popover][open]"));
+  // On click, not pointerdown: closing one moves what is below it, and the click must still
+  // land on what was pressed.
+  document.addEventListener("click", (e) => {
+    for (const d of opened()) if (!d.contains(e.target)) d.open = false;
+  });
+  document.addEventListener("keydown", (e) => {
+    if (e.key !== "Escape") return;
+    for (const d of opened()) {
+      const had = d.contains(document.activeElement);
+      d.open = false;
+      if (had) d.querySelector("summary").focus();
     }
   });
-  status.textContent = `Refreshes every ${seconds} s`;
-  schedule();
+  // toggle does not bubble; a capturing listener still sees it.
+  document.addEventListener("toggle", (e) => {
+    if (!e.target.matches?.("details[data-popover]") || !e.target.open) return;
+    for (const d of opened()) if (d !== e.target) d.open = false;
+  }, true);
 }
 
 const dash = document.getElementById("dash");
 if (dash) {
   initLoading(dash);
   initPeriodMenu(dash);
+  initPopovers();
   if (dash.hasAttribute("data-wait")) {
     initCopy(dash);
     waitForFirstEvent(dash);
   } else {
     const main = document.getElementById("dash-main");
     const stopChart = main ? initMain(main) : () => {};
-    startLiveCount(dash);
-    const seconds = Number(dash.dataset.refresh || 0);
-    if (seconds > 0) startRealtime(dash, seconds, stopChart);
+    startLive(dash, initMain, stopChart);
   }
 }
