@@ -25,11 +25,11 @@ from django.views.decorators.http import require_safe
 
 from dashboard import formatting as fmt
 from dashboard import presenters
-from dashboard.views import QueryError, _bad_request, _check_query
+from dashboard.views import period_and_filters
 from stats import queries
 from stats.dimensions import BY_BREAKDOWN, DIMENSIONS, Describes, Dimension
-from stats.filters import FilterError, Filters
-from stats.periods import PERIODS, Period, PeriodError, from_query
+from stats.filters import Filters
+from stats.periods import PERIODS, Period, from_query
 from websites.models import Website
 from websites.selectors import website_get_for_user_or_404
 
@@ -539,12 +539,10 @@ def details(request: HttpRequest, pk: int, breakdown: str) -> HttpResponse:
     if source is None:
         raise Http404("No such breakdown")
     now = dt.datetime.now(dt.UTC)
-    try:
-        _check_query(request.GET)
-        period = from_query(request.GET, website.tz, now=now)
-        filters = Filters.from_query(request.GET)
-    except (PeriodError, FilterError, QueryError) as exc:
-        return _bad_request(request, website, str(exc))
+    asked = period_and_filters(request, website, now)
+    if isinstance(asked, HttpResponse):
+        return asked
+    period, filters = asked
     view = presenters.view_state(request.GET)
     try:
         query = parse_query(request.GET, source)

@@ -28,11 +28,10 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from dashboard.views import QueryError, _bad_request, _check_query
+from dashboard.views import period_and_filters
 from stats import queries
 from stats.dimensions import BREAKDOWNS
-from stats.filters import NONE_TOKEN, FilterError, Filters
-from stats.periods import PeriodError, from_query
+from stats.filters import NONE_TOKEN
 from websites.selectors import website_get_for_user_or_404
 
 # New columns go at the end, so a spreadsheet that reads the first ones by position still works.
@@ -78,12 +77,10 @@ def filename(
 @require_safe
 def export_csv(request: HttpRequest, pk: int) -> HttpResponse:
     website = website_get_for_user_or_404(request.user, pk)
-    try:
-        _check_query(request.GET)
-        period = from_query(request.GET, website.tz)
-        filters = Filters.from_query(request.GET)
-    except (PeriodError, FilterError, QueryError) as exc:
-        return _bad_request(request, website, str(exc))
+    asked = period_and_filters(request, website)
+    if isinstance(asked, HttpResponse):
+        return asked
+    period, filters = asked
 
     out = io.StringIO()
     csv_writer = csv.writer(out, lineterminator="\r\n")

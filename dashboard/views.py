@@ -19,7 +19,7 @@ from dashboard.sites import waiting_panel
 from stats import cache as stats_cache
 from stats import queries
 from stats.filters import NO_FILTERS, FilterError, Filters
-from stats.periods import PeriodError, from_query
+from stats.periods import Period, PeriodError, from_query
 from websites.models import Website
 from websites.selectors import website_get_for_user_or_404
 from websites.services import public_base_url, snippet
@@ -57,18 +57,27 @@ def _check_query(params: QueryDict) -> None:
         raise QueryError("from and to only go with period=custom")
 
 
+def period_and_filters(
+    request: HttpRequest, website: Website, now: dt.datetime | None = None
+) -> tuple[Period, Filters] | HttpResponse:
+    """The query string's period and filters, or the 400 page that says what is wrong."""
+    try:
+        _check_query(request.GET)
+        return from_query(request.GET, website.tz, now=now), Filters.from_query(request.GET)
+    except (PeriodError, FilterError, QueryError) as exc:
+        return _bad_request(request, website, str(exc))
+
+
 @never_cache
 @login_required
 @require_safe
 def overview(request: HttpRequest, pk: int) -> HttpResponse:
     website = website_get_for_user_or_404(request.user, pk)
     now = dt.datetime.now(dt.UTC)
-    try:
-        _check_query(request.GET)
-        period = from_query(request.GET, website.tz, now=now)
-        filters = Filters.from_query(request.GET)
-    except (PeriodError, FilterError, QueryError) as exc:
-        return _bad_request(request, website, str(exc))
+    asked = period_and_filters(request, website, now)
+    if isinstance(asked, HttpResponse):
+        return asked
+    period, filters = asked
 
     path = request.path
     view = presenters.view_state(request.GET)

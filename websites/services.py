@@ -11,6 +11,7 @@ from __future__ import annotations
 import ipaddress
 import re
 import zoneinfo
+from collections.abc import Callable
 from urllib.parse import quote, urlsplit
 
 from django.conf import settings
@@ -141,17 +142,27 @@ def normalise_excluded_ips(value: str) -> str:
     address is written without its prefix, and an IPv4-mapped IPv6 entry
     (``::ffff:203.0.113.7``) as the IPv4 it stands for.
     """
+    raws = [raw for raw in _HOST_SEPARATORS.split(value) if raw]
+    too_many = ValidationError(
+        f"List at most {MAX_EXCLUDED_IPS} addresses or ranges (a range like "
+        "203.0.113.0/24 covers many).",
+        code="too_many_ips",
+    )
+    return _unique_lines(raws, _excluded_network, MAX_EXCLUDED_IPS, too_many)
+
+
+def _unique_lines(
+    raws: list[str], normalise: Callable[[str], str], most: int, too_many: ValidationError
+) -> str:
+    """Each entry normalised (which raises naming a bad one), in order, without
+    duplicates, one a line; ``too_many`` past ``most`` entries."""
     entries: list[str] = []
-    for raw in _HOST_SEPARATORS.split(value):
-        entry = _excluded_network(raw) if raw else ""
-        if entry and entry not in entries:
+    for raw in raws:
+        entry = normalise(raw)
+        if entry not in entries:
             entries.append(entry)
-        if len(entries) > MAX_EXCLUDED_IPS:
-            raise ValidationError(
-                f"List at most {MAX_EXCLUDED_IPS} addresses or ranges (a range like "
-                "203.0.113.0/24 covers many).",
-                code="too_many_ips",
-            )
+        if len(entries) > most:
+            raise too_many
     return "\n".join(entries)
 
 
@@ -186,18 +197,11 @@ def normalise_excluded_paths(value: str) -> str:
     but "/", ``**`` any characters, the whole path must match. Characters beyond ASCII are
     percent-encoded, as browsers send them.
     """
-    entries: list[str] = []
-    for raw in value.split():
-        entry = _excluded_path(raw)
-        if entry not in entries:
-            entries.append(entry)
-        if len(entries) > MAX_EXCLUDED_PATHS:
-            raise ValidationError(
-                f"List at most {MAX_EXCLUDED_PATHS} path patterns (/admin/** covers a "
-                "whole section).",
-                code="too_many_paths",
-            )
-    return "\n".join(entries)
+    too_many = ValidationError(
+        f"List at most {MAX_EXCLUDED_PATHS} path patterns (/admin/** covers a whole section).",
+        code="too_many_paths",
+    )
+    return _unique_lines(value.split(), _excluded_path, MAX_EXCLUDED_PATHS, too_many)
 
 
 def _excluded_path(raw: str) -> str:

@@ -7,6 +7,7 @@ the snippet page and its status) are in ``dashboard.sites``: websites sits below
 
 from __future__ import annotations
 
+from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
@@ -16,6 +17,7 @@ from django.views.decorators.http import require_http_methods
 
 from core.http import AuthenticatedHttpRequest
 from websites.forms import DeleteWebsiteForm, ExclusionsForm, WebsiteForm
+from websites.models import Website
 from websites.selectors import website_get_for_user_or_404
 from websites.services import site_url, website_create, website_delete, website_update
 
@@ -45,15 +47,25 @@ def website_add(request: AuthenticatedHttpRequest) -> HttpResponse:
 def website_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     website = website_get_for_user_or_404(request.user, pk)
     form = WebsiteForm(_data(request), owner=request.user, website=website)
-    if request.method == "POST" and form.is_valid():
-        try:
-            website_update(website=website, **form.cleaned_data)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            messages.success(request, "Settings saved.")
-            return redirect("websites:edit", pk=website.pk)
+    if _saved(request, website, form, "Settings saved."):
+        return redirect("websites:edit", pk=website.pk)
     return render(request, "websites/edit.html", {"website": website, "form": form})
+
+
+def _saved(
+    request: AuthenticatedHttpRequest, website: Website, form: forms.Form, message: str
+) -> bool:
+    """A valid POST of ``form`` applied to the website (``message`` for the next page);
+    False when there is nothing to save or the form shows why it was refused."""
+    if request.method != "POST" or not form.is_valid():
+        return False
+    try:
+        website_update(website=website, **form.cleaned_data)
+    except ValidationError as exc:
+        form.add_error(None, exc)
+        return False
+    messages.success(request, message)
+    return True
 
 
 # Visiting the site with these fragments switches its tracking off, or on again, in that
@@ -67,14 +79,8 @@ TRACK_FRAGMENT = "#sa-track"
 def website_exclusions(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     website = website_get_for_user_or_404(request.user, pk)
     form = ExclusionsForm(_data(request), website=website)
-    if request.method == "POST" and form.is_valid():
-        try:
-            website_update(website=website, **form.cleaned_data)
-        except ValidationError as exc:
-            form.add_error(None, exc)
-        else:
-            messages.success(request, "Exclusions saved.")
-            return redirect("websites:exclusions", pk=website.pk)
+    if _saved(request, website, form, "Exclusions saved."):
+        return redirect("websites:exclusions", pk=website.pk)
     home = site_url(website.domain)
     context = {
         "website": website,
