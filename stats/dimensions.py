@@ -39,7 +39,7 @@ class Dimension:
     panel: str = ""  # dashboard panel holding its tab ("": not shown on the dashboard)
     tab: int = 0  # position of its tab in the panel
     public: bool = True  # a list of the public stats JSON and API
-    tagged_only: bool = False  # its breakdown leaves out "" (untagged is no campaign)
+    tagged_only: bool = False  # its breakdown leaves out "" (no campaign tag, no City file)
     empty_label: str = "(none)"  # how "" reads in a list or a chip
     capitalize: bool = False  # stored lower-case ("mobile"), shown capitalised
     empty_text: str = "No data in this period."
@@ -232,6 +232,8 @@ DIMENSIONS: tuple[Dimension, ...] = (
         names=region_name,
         panel="locations",
         tab=1,
+        tagged_only=True,
+        empty_text="No regions in this period. They come from a City database: see GEOIP_DATABASE.",
     ),
     Dimension(
         name="city",
@@ -243,6 +245,8 @@ DIMENSIONS: tuple[Dimension, ...] = (
         empty_label="Unknown",
         panel="locations",
         tab=2,
+        tagged_only=True,
+        empty_text="No cities in this period. They come from a City database: see GEOIP_DATABASE.",
     ),
 )
 
