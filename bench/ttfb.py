@@ -74,7 +74,7 @@ def login(port: int) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--events", type=int, default=150_000)
+    parser.add_argument("--events", type=int, default=100_000)
     parser.add_argument("--cold", type=int, default=5)
     parser.add_argument("--repeat", type=int, default=20)
     parser.add_argument("--postgres", action="store_true")

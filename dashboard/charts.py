@@ -10,6 +10,7 @@ The marks live in a nested SVG whose viewBox is ``BUCKET_W`` units per bucket wi
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -220,7 +221,16 @@ def _tick(value: int, top: int) -> Tick:
 def build(
     points: Sequence[Point], *, granularity: str, period_days: int, now: dt.datetime
 ) -> Chart:
-    """Everything the template needs to draw ``points`` (bucket starts local, aware)."""
+    """Everything the template needs to draw ``points`` (bucket starts local, aware).
+
+    The same points draw the same chart until ``now`` passes the next bucket's start: the
+    last charts are kept (a warm year of days took a third of the page's time)."""
+    past = sum(p.t <= now for p in points)  # the buckets started by now (points in order)
+    return _build(tuple(points), granularity, period_days, past)
+
+
+@functools.lru_cache(maxsize=64)
+def _build(points: tuple[Point, ...], granularity: str, period_days: int, past: int) -> Chart:
     n = len(points)
     peak = max((max(p.pageviews, p.visitors) for p in points), default=0)
     ticks = nice_ticks(peak)
@@ -233,7 +243,7 @@ def build(
     segments: list[str] = []
     for i, p in enumerate(points):
         x = i * BUCKET_W
-        future = p.t > now
+        future = i >= past
         bar_h = p.pageviews / top * PLOT_UNITS
         buckets.append(
             Bucket(

@@ -55,6 +55,7 @@ from tracking.models import DropCount, Event, Session
 from websites.models import Website
 
 CURRENT_VISITORS_MINUTES = 5
+CURRENT_VISITORS_CACHE_SECONDS = 5
 
 
 @dataclass(frozen=True)
@@ -526,14 +527,24 @@ def _breakdown(
 
 
 def current_visitors(website: Website, *, now: dt.datetime | None = None) -> int:
-    """Distinct visitors with an event in the last 5 minutes."""
+    """Distinct visitors with an event in the last 5 minutes (cached for a few seconds:
+    every open dashboard asks, and the answer moves by the minute)."""
     now = now or dt.datetime.now(dt.UTC)
     since = now - dt.timedelta(minutes=CURRENT_VISITORS_MINUTES)
-    return (
-        Session.objects.filter(website=website, last_seen_at__gte=since)
-        .values("visitor_id")
-        .distinct()
-        .count()
+
+    def compute() -> int:
+        return (
+            Session.objects.filter(website=website, last_seen_at__gte=since)
+            .values("visitor_id")
+            .distinct()
+            .count()
+        )
+
+    if not stats_cache.enabled():
+        return compute()
+    slot = int(now.timestamp()) // CURRENT_VISITORS_CACHE_SECONDS
+    return stats_cache.cached(
+        lambda: stats_cache.make_key(website.id, "current-visitors", slot), compute, live=True
     )
 
 

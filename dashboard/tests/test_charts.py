@@ -148,3 +148,18 @@ def test_a_lone_point_is_drawn_as_a_dash():
     )
     assert chart.line_points == 1
     assert chart.line.startswith("M") and " L" in chart.line
+
+
+def test_a_chart_is_built_again_only_when_now_passes_a_bucket_start():
+    start = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+    series = points(24, dt.timedelta(hours=1), start=start, values=list(range(24)))
+
+    def at(minutes: int) -> charts.Chart:
+        now = start + dt.timedelta(minutes=minutes)
+        return charts.build(series, granularity="hour", period_days=1, now=now)
+
+    first = at(5 * 60 + 10)
+    assert at(5 * 60 + 50) is first  # the same hour: the kept chart
+    later = at(6 * 60 + 1)
+    assert later is not first and later.line_points == first.line_points + 1
+    assert [b.future for b in later.buckets].count(True) == 17
