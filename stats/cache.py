@@ -1,4 +1,4 @@
-"""The stats cache: versioned keys, a request-scoped batch, and graceful degradation.
+"""The stats cache: versioned keys and graceful degradation.
 
 Keys hold the website, the function, the period, the filters and the website's snapshot
 versions (``rollups.models.Watermark.version`` of both granularities). Every snapshot
@@ -35,10 +35,6 @@ MISSING = object()
 _down_until = 0.0
 _down_lock = threading.Lock()
 _versions: dict[int, tuple[float, str]] = {}
-# A batch of answers fetched together (``prefetched``) for the current request.
-_batch: contextvars.ContextVar[dict[str, Any] | None] = contextvars.ContextVar(
-    "stats_batch", default=None
-)
 _bypass: contextvars.ContextVar[bool] = contextvars.ContextVar("stats_bypass", default=False)
 # Versions this context reads before they are published (``ahead``): website id -> value.
 _ahead: contextvars.ContextVar[dict[int, str] | None] = contextvars.ContextVar(
@@ -154,27 +150,12 @@ def cached(key: str | Callable[[], str], compute: Callable[[], T], *, live: bool
         return compute()
     if callable(key):
         key = key()
-    batch = _batch.get()
-    if batch is not None and key in batch:
-        return cast(T, batch[key])
     found = safe_get_many([key]).get(key, MISSING)
     if found is not MISSING:
         return cast(T, found)
     value = compute()
     safe_set(key, value, settings.STATS_LIVE_CACHE_SECONDS if live else LONG_SECONDS)
-    if batch is not None:
-        batch[key] = value
     return value
-
-
-@contextlib.contextmanager
-def prefetched(keys: list[str]) -> Iterator[None]:
-    """Fetch ``keys`` in one round trip; ``cached`` calls inside the block use them."""
-    token = _batch.set(dict(safe_get_many(keys)))
-    try:
-        yield
-    finally:
-        _batch.reset(token)
 
 
 @contextlib.contextmanager

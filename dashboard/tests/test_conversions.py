@@ -14,7 +14,7 @@ from django.urls import reverse
 from dashboard.conversions import EXAMPLE_CALL, STUB
 from goals.models import GoalKind
 from goals.services import funnel_create, goal_create
-from simple_analytics.testing import make_user, make_website, record_events
+from simple_analytics.testing import make_user, record_events
 
 pytestmark = pytest.mark.django_db
 D = dt.datetime(2026, 1, 15, 10, tzinfo=dt.UTC)
@@ -25,16 +25,6 @@ FUNNEL = "Pricing to signup"
 
 def ev(type_, path, at, ip, **extra):
     return {"type": type_, "url": f"https://example.com{path}", "at": at, "ip": ip, **extra}
-
-
-@pytest.fixture
-def owner():
-    return make_user()
-
-
-@pytest.fixture
-def website(owner):
-    return make_website(owner=owner)
 
 
 @pytest.fixture

@@ -34,16 +34,6 @@ def ev(type_, path, at, ip, **extra):
 
 
 @pytest.fixture
-def owner():
-    return make_user()
-
-
-@pytest.fixture
-def website(owner):
-    return make_website(owner=owner)
-
-
-@pytest.fixture
 def client(client, owner):
     client.force_login(owner)
     return client

@@ -37,11 +37,6 @@ BLANK = {**BLANK, **WHAT}
 
 
 @pytest.fixture
-def owner():
-    return make_user()
-
-
-@pytest.fixture
 def website(owner):
     website = make_website(owner=owner)
     url = "https://example.com"

@@ -17,23 +17,13 @@ from django.urls import reverse
 
 from dashboard import worldmap
 from dashboard.presenters import PANEL_LIMIT
-from simple_analytics.testing import make_user, make_website, record_events
+from simple_analytics.testing import record_events
 from tracking.models import Session
 
 pytestmark = pytest.mark.django_db
 D = dt.datetime(2026, 1, 15, 10, tzinfo=dt.UTC)
 DAY = {"period": "custom", "from": "2026-01-15", "to": "2026-01-15"}
 SCRIPT = Path(__file__).resolve().parents[2] / "scripts" / "make_world_map.py"
-
-
-@pytest.fixture
-def owner():
-    return make_user()
-
-
-@pytest.fixture
-def website(owner):
-    return make_website(owner=owner)
 
 
 @pytest.fixture

@@ -15,15 +15,10 @@ from django.urls import reverse
 
 from dashboard import views
 from jobs import tasks
-from simple_analytics.testing import make_user, make_website, record_events
+from simple_analytics.testing import make_website, record_events
 
 pytestmark = pytest.mark.django_db
 ROOT = Path(settings.BASE_DIR)
-
-
-@pytest.fixture
-def owner():
-    return make_user()
 
 
 @pytest.fixture
