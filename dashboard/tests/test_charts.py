@@ -92,7 +92,7 @@ def test_the_visitors_line_stops_at_now_and_buckets_carry_their_values():
     assert (
         f'<rect x="{b.x}" y="0" width="{charts.BUCKET_W}" height="{charts.PLOT_UNITS}" '
         f'data-label="Sun, 1 Mar · 03:00–04:00" data-pageviews="6" data-visitors="3" '
-        f'data-sessions="3" data-x="14.58" data-y="{b.visitors_y}"></rect>'
+        f'data-sessions="3" data-x="14.58" data-y="{b.line_y}"></rect>'
     ) == hits[3]
     assert chart.bars_svg.count("<rect ") == 23  # the first bucket has no page view
     assert f'<rect x="{b.bar_x}" y="{b.bar_y}" width="{charts.BAR_W}"' in chart.bars_svg

@@ -125,6 +125,10 @@ def test_an_accepted_event_shows_on_an_open_dashboard_without_a_reload(
     assert kpi(page, "Unique visitors") == "2"
     assert kpi(page, "Page views") == "2"
     page.evaluate("window.__sameDocument = true")
+    # A filter being typed when the update lands stays open and keeps its text.
+    page.locator(".filter-add > summary").click()
+    page.locator(".filter-form select[name=dimension]").select_option("source")
+    page.locator(".filter-form textarea").fill("Google\nBing")
 
     assert ingest(base, website, 3, "/new") == 202
     accepted = time.monotonic()
@@ -148,6 +152,9 @@ def test_an_accepted_event_shows_on_an_open_dashboard_without_a_reload(
     assert "/new" in page.locator("#tp-pages .bar-label").all_text_contents()
     assert page.locator("[data-live-text]").inner_text().strip() == "3 current visitors"
     assert "Updated" in page.locator("[data-status]").inner_text()
+    assert page.locator(".filter-add").get_attribute("open") is not None
+    assert page.locator(".filter-form select[name=dimension]").input_value() == "source"
+    assert page.locator(".filter-form textarea").input_value() == "Google\nBing"
     watcher.assert_clean(page, "dashboard after the live update")
     # The refresh job runs the debounce after the event (plus the consumer's pickup and the
     # job itself); the page sees it at its next poll.

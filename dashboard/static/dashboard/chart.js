@@ -1,6 +1,8 @@
 // Hover, touch and keyboard read-outs for the server-rendered chart.
 // Each bucket is a <rect> in `.hits` carrying data-label/-visitors/-pageviews/-sessions
-// and its position (data-x: percent of the width, data-y: px of the visitors point).
+// and its position (data-x: percent of the width, data-y: px of the metric's point, empty
+// when it has none). With another metric or a comparison, data-value holds the metric as
+// written by the server, and data-then/-then-label/-ty the compared bucket's.
 // Text goes in with textContent only; positions with CSSOM and SVG attributes (CSP).
 
 // The digits grouped as the server groups them (dashboard.formatting), whatever the browser.
@@ -14,10 +16,11 @@ export function initChart(root) {
   const tip = chart.querySelector("[data-chart-tip]");
   const cursor = chart.querySelector("[data-cursor]");
   const dot = chart.querySelector("[data-dot]");
+  const dotThen = chart.querySelector("[data-dot-then]");
   if (!svg || !hits.length || !tip) return () => {};
   const field = (name) => tip.querySelector(`[data-tip-${name}]`);
   const out = { title: field("title"), visitors: field("visitors"), pageviews: field("pageviews"),
-    sessions: field("sessions") };
+    sessions: field("sessions"), value: field("value"), then: field("then"), thenLabel: field("then-label") };
   const abort = new AbortController();
   const on = { signal: abort.signal };
   let current = -1;
@@ -34,11 +37,19 @@ export function initChart(root) {
     out.visitors.textContent = future ? "—" : numberFormat.format(Number(d.visitors));
     out.pageviews.textContent = future ? "—" : numberFormat.format(Number(d.pageviews));
     out.sessions.textContent = future ? "—" : numberFormat.format(Number(d.sessions));
+    if (out.value) out.value.textContent = future ? "—" : d.value ?? "";
+    if (out.then) out.then.textContent = d.then ?? "—";
+    if (out.thenLabel) out.thenLabel.textContent = d.thenLabel ?? "";
     cursor.setAttribute("x1", `${d.x}%`);
     cursor.setAttribute("x2", `${d.x}%`);
     dot.setAttribute("cx", `${d.x}%`);
-    dot.setAttribute("cy", d.y);
-    dot.classList.toggle("hidden", future);
+    if (d.y) dot.setAttribute("cy", d.y);
+    dot.classList.toggle("hidden", future || !d.y);
+    if (dotThen) {
+      dotThen.setAttribute("cx", `${d.x}%`);
+      if (d.ty) dotThen.setAttribute("cy", d.ty);
+      dotThen.classList.toggle("hidden", !d.ty);
+    }
     chart.classList.add("hovering");
     tip.hidden = false;
     // Beside the cursor, flipping to the other side near the right edge.

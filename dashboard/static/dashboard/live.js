@@ -76,8 +76,11 @@ function showCount(box, text, n, time) {
   box.title = `Distinct visitors with an event in the last 5 minutes; updated ${time()}`;
 }
 
-// What a swap must not lose: the open tabs, open <details>, the focused element and the
-// scroll position.
+// Fields a person types or picks in (a filter, a segment's name), not the page's state.
+const fields = (main) => main.querySelectorAll("input:not([type=hidden]), textarea, select");
+
+// What a swap must not lose: the open tabs, open <details>, what was typed in a form, the
+// focused element and the scroll position.
 function remember(main) {
   const tabs = {};
   for (const panel of main.querySelectorAll("[data-tabs]")) {
@@ -94,7 +97,8 @@ function remember(main) {
     else if (active.hasAttribute("href")) focus = { href: active.getAttribute("href") };
     else focus = { tag, index: Array.from(main.getElementsByTagName(tag)).indexOf(active) };
   }
-  return { tabs, open, focus, x: window.scrollX, y: window.scrollY };
+  const typed = Array.from(fields(main), (f) => f.value);
+  return { tabs, open, typed, focus, x: window.scrollX, y: window.scrollY };
 }
 
 function restore(main, state) {
@@ -112,6 +116,8 @@ function restore(main, state) {
   }
   const details = main.querySelectorAll("details");
   if (details.length === state.open.length) details.forEach((d, i) => { d.open = state.open[i]; });
+  const now = fields(main);
+  if (now.length === state.typed.length) now.forEach((f, i) => { f.value = state.typed[i]; });
 }
 
 function refocus(main, state) {
