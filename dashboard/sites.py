@@ -20,6 +20,7 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from stats import periods, queries
+from tracking import paths
 from tracking.models import DropReason
 from websites.models import Website
 from websites.selectors import website_get_for_user_or_404, website_list_for_user
@@ -145,6 +146,7 @@ def waiting_panel(website: Website) -> dict[str, object]:
         "dropped": dropped_since_added(website),
         "loopback": is_loopback_host(website.domain),
         "poll_s": WAITING_POLL_S,
+        "endpoint": paths.current().endpoint,
     }
 
 

@@ -11,9 +11,9 @@ event loop, where a request that waits costs a coroutine, not a thread:
 - a body larger than ``REQUEST_MAX_BODY_BYTES`` is answered 413 without being read;
 - the body must have arrived ``REQUEST_BODY_TIMEOUT_SECONDS`` after the headers, or the
   request is answered 408 and its connection closed;
-- ``POST /api/event`` is then answered on the loop (``wsgi.ingest_async``): the event is
-  handed to the group commit and its 202 awaited, with no thread of its own; only what
-  would wait (a cache miss) goes to a thread;
+- ``POST /api/event`` (or the endpoint ``tracking.paths`` configures) is then answered on
+  the loop (``wsgi.ingest_async``): the event is handed to the group commit and its 202
+  awaited, with no thread of its own; only what would wait (a cache miss) goes to a thread;
 - any other complete request is queued for one of ``WEB_THREADS`` threads, which runs the
   WSGI application (``simple_analytics.wsgi``: Django) and hands the answer back to the
   loop to send.
@@ -50,8 +50,9 @@ from granian._granian import RSGIProtocolError as ProtocolError
 from granian.rsgi import Scope
 
 from core.net import Network, client_ip
-from simple_analytics.wsgi import INGEST_PATH, ingest_async
 from simple_analytics.wsgi import application as wsgi_application
+from simple_analytics.wsgi import ingest_async
+from tracking import paths
 from tracking.collect import Answer, InThread
 
 log = logging.getLogger("simple_analytics.front")
@@ -218,7 +219,7 @@ class Front:
         try:
             if not await self.read(proto, environ):
                 return
-            if environ["PATH_INFO"] == INGEST_PATH and self.ingest is not None:
+            if environ["PATH_INFO"] in paths.current().endpoints and self.ingest is not None:
                 answer = await self.ingest(environ, self.in_thread)
                 proto.response_bytes(answer.status, answer.headers, answer.body)
                 return

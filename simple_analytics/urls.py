@@ -7,7 +7,7 @@ from django.shortcuts import redirect
 from django.urls import include, path
 
 from jobs import views as jobs_views
-from tracking import views as tracking_views
+from tracking.urls import tracker_urlpatterns
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -23,15 +23,15 @@ def home(request: HttpRequest) -> HttpResponse:
 handler500 = "simple_analytics.errors.server_error"
 
 urlpatterns = [
-    path("api/event", tracking_views.collect, name="collect"),
-    path("pixel.js", tracking_views.pixel, name="pixel"),
-    path("pixel.full.js", tracking_views.pixel_full, name="pixel_full"),
+    # /api/event, /pixel.js and /pixel.full.js, or the renamed paths (tracking.paths).
+    *tracker_urlpatterns(),
     path("healthz", healthz, name="healthz"),
     path("status/", jobs_views.status, name="status"),
     path("", home, name="home"),
     path("accounts/", include("allauth.urls")),
     path("", include("websites.urls")),
     path("", include("goals.urls")),
+    path("", include("reports.urls")),
     path("", include("dashboard.urls")),
     path("", include("api.urls")),
     path("admin/", admin.site.urls),

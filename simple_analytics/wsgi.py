@@ -1,4 +1,5 @@
-"""WSGI entry point: ``POST /api/event`` on a fast path, everything else through Django.
+"""WSGI entry point: ``POST /api/event`` (or the endpoint ``tracking.paths`` configures) on a
+fast path, everything else through Django.
 
 The ingest beacon is anonymous and cookieless: Django's request objects and middleware
 (sessions, auth, CSRF, messages, CSP, allauth) do nothing for it but cost CPU under the
@@ -27,6 +28,7 @@ from django.core.exceptions import DisallowedHost  # noqa: E402
 from django.db import InterfaceError, OperationalError, close_old_connections  # noqa: E402
 from django.http import HttpRequest  # noqa: E402
 
+from tracking import paths  # noqa: E402
 from tracking.collect import UNAVAILABLE, Answer, InThread, collect, collect_async  # noqa: E402
 
 log = logging.getLogger("simple_analytics.ingest")
@@ -37,7 +39,6 @@ if os.environ.get("SIMPLE_ANALYTICS_JOBS_IN_WEB") == "1":
     from jobs import inprocess
 
     inprocess.start()
-INGEST_PATH = "/api/event"
 _REASONS = {
     202: "Accepted",
     204: "No Content",
@@ -128,6 +129,6 @@ def respond(answer: Answer, start_response: Callable[..., Any]) -> Iterable[byte
 
 
 def application(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
-    if environ.get("PATH_INFO") == INGEST_PATH:
+    if environ.get("PATH_INFO") in paths.current().endpoints:
         return ingest(environ, start_response)
     return django_application(environ, start_response)

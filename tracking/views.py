@@ -1,6 +1,7 @@
 """Django views of the tracking app: ``POST /api/event`` (through ``collect``), ``/pixel.js``
-and ``/pixel.full.js``. Production traffic to ``/api/event`` takes the WSGI fast path in
-``simple_analytics.wsgi``, which calls the same ``collect``."""
+and ``/pixel.full.js``, or the paths ``tracking.paths`` configures (``tracking.urls``).
+Production ingest traffic takes the WSGI fast path in ``simple_analytics.wsgi``, which
+calls the same ``collect``."""
 
 from __future__ import annotations
 

@@ -334,10 +334,12 @@ def public_base_url(request: HttpRequest) -> str:
 
 
 def snippet(website: Website, base_url: str) -> str:
-    """The script tag to paste into the website's pages; ``base_url`` is this server's."""
+    """The script tag to paste into the website's pages; ``base_url`` is this server's, the
+    path is ``TRACKER_SCRIPT_PATH`` (validated at start: nothing in it needs escaping)."""
     # Without it pixel.js stays silent on a loopback host, the one place such a site runs.
     allow = " data-allow-localhost" if is_loopback_host(website.domain) else ""
+    script_path: str = settings.TRACKER_SCRIPT_PATH
     return (
-        f'<script defer src="{base_url.rstrip("/")}/pixel.js" '
+        f'<script defer src="{base_url.rstrip("/")}{script_path}" '
         f'data-site="{website.tracking_id}"{allow}></script>'
     )
