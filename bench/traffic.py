@@ -152,7 +152,8 @@ def generate_events(
     """``n`` events as (user agent, client ip, JSON body), interleaved visitor sessions.
 
     A session is a landing PAGE_VIEW (with its referrer and UTM tags), more views (an SPA
-    sends PATH_CHANGE), and usually a PAGE_EXIT with the engaged time; with ``custom`` a
+    sends PATH_CHANGE, with the engaged time and scroll depth of the route it leaves), and
+    usually a PAGE_EXIT with the page's engaged time and scroll depth; with ``custom`` a
     share of about that fraction of the events are custom events with three properties
     each (``CUSTOM_EVENTS``), sent right after a view. ``open_sessions``
     visits are in progress at once, so one visitor's events are spread through the stream
@@ -160,6 +161,8 @@ def generate_events(
     events/s that is thousands of visitors active at the same time.
     """
     rng = random.Random(seed)
+    # Engagement from its own generator: the stream of visits is the one of older trees.
+    feel = random.Random(seed + 1)
     paths = make_paths(rng)
     path_weights = [1 / (rank**1.1) for rank in range(1, len(paths) + 1)]  # Zipf
     path_cum = _cumulative(path_weights)
@@ -196,6 +199,9 @@ def generate_events(
             else:
                 body["type"] = "PATH_CHANGE" if spa else "PAGE_VIEW"
                 referrer = "" if spa else f"https://{SITE_DOMAIN}/"
+                if spa:
+                    body["engaged_ms"] = int(feel.lognormvariate(9.5, 1.2))
+                    body["scroll_pct"] = feel.randint(0, 100)
             body["url"] = url
             if referrer:
                 body["referrer"] = referrer
@@ -220,6 +226,7 @@ def generate_events(
                     "url": events[-1]["url"],
                     "screen": screen,
                     "engaged_ms": int(rng.lognormvariate(9.5, 1.2)),
+                    "scroll_pct": feel.randint(0, 100),
                 }
             )
         return [{"_ua": AGENTS[agent][1], "_ip": ip, **e} for e in events]

@@ -149,6 +149,8 @@ def generate(
     """About ``events`` NDJSON-ready dicts (ingestion body + ts, ip, user_agent) over the
     ``days`` local days ending ``end``, in time order."""
     rng = random.Random(seed)
+    # Engagement draws come from their own generator: the rest of the traffic stays as it was.
+    engage = random.Random(seed + 1)
     start = dt.datetime.combine(end - dt.timedelta(days=days - 1), dt.time(), tz)
     span = days * 86400.0
     spike_window = None
@@ -199,6 +201,7 @@ def generate(
         tail = SPIKE if in_spike else _pick(rng, CAMPAIGNS)
         referrer = "" if in_spike else _pick(rng, REFERRERS)
         path = "/"
+        report: dict[str, int] = {}  # of the page being left: sent with the next event
         for i in range(min(6, 1 + int(rng.expovariate(0.6)))):
             path = rng.choices(PATHS, weights=ZIPF)[0]
             event = {
@@ -211,16 +214,19 @@ def generate(
                 "ip": ip,
                 "user_agent": ua,
                 "accept_language": language,
+                **report,
             }
             heapq.heappush(pending, (event["ts"], seq, event))
             seq += 1
-            at += dt.timedelta(seconds=rng.randint(5, 240))
+            gap = rng.randint(5, 240)
+            at += dt.timedelta(seconds=gap)
+            report = _engagement(engage, path, gap * 1000)
         if rng.random() < 0.8:
             event = {
                 "site": site,
                 "type": "PAGE_EXIT",
                 "url": f"https://{domain}{path}",
-                "engaged_ms": rng.randint(1000, 120_000),
+                **_engagement(engage, path, rng.randint(1000, 120_000)),
                 "ts": at.isoformat(),
                 "ip": ip,
                 "user_agent": ua,
@@ -230,6 +236,18 @@ def generate(
             seq += 1
     while pending:
         yield heapq.heappop(pending)[2]
+
+
+def _engagement(rng: random.Random, path: str, visible_ms: int) -> dict[str, int]:
+    """A page view's report: part of its visible time focused, more on pages that hold
+    attention, and a scroll depth that is deeper on articles and docs."""
+    interest = random.Random(path).uniform(0.2, 1.0)  # the same for every view of the page
+    deep = path.startswith(("/blog", "/docs"))
+    depth = rng.betavariate(3, 2) if deep else rng.betavariate(2, 3) * (0.5 + interest)
+    return {
+        "engaged_ms": int(visible_ms * interest * rng.uniform(0.6, 1.0)),
+        "scroll_pct": min(100, int(depth * 100) + 10),
+    }
 
 
 # Goals and a funnel that fit the custom events below (goals.services.goal_create fields).

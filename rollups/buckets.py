@@ -75,12 +75,19 @@ def bucket_snapshot(
     # Conversions are read by whole days only (``stats.queries.events`` and the rest).
     day = granularity == Granularity.DAY
     conversions = conversion_rows(website, bucket, start, end) if day else []
-    if summary["sessions"] == 0 and summary["pageviews"] == 0 and not conversions:
+    # A bucket may hold only reports of page views made before it.
+    pages = raw.page_rows(website.id, start, end, NO_FILTERS, website.tz)
+    if summary["sessions"] == 0 and summary["pageviews"] == 0 and not conversions and not pages:
         return None
     snapshot = Snapshot(**bucket, computed_at=now, **{m: summary[m] for m in measures.SUMMARY})
     rows = [
-        SnapshotRow(**bucket, dimension=PAGE.name, value=path, pageviews=pv, visitors=v)
-        for path, (pv, v) in raw.page_rows(website.id, start, end, NO_FILTERS, website.tz).items()
+        SnapshotRow(
+            **bucket,
+            dimension=PAGE.name,
+            value=path,
+            **dict(zip(measures.PAGE, values, strict=True)),
+        )
+        for path, values in pages.items()
     ]
     rows.extend(conversions)
     for dimension in SESSION_DIMENSIONS:
@@ -136,7 +143,7 @@ def month_snapshot(
     bucket = {"website": website, "granularity": Granularity.MONTH, "start": start}
     snapshot = Snapshot(**bucket, computed_at=now, **{k: v or 0 for k, v in totals.items()})
     # Aliased: an annotation may not take the name of a SnapshotRow field.
-    sums = {f"s_{name}": agg for name, agg in measures.sums(measures.ROW).items()}
+    sums = {f"s_{name}": agg for name, agg in measures.sums(measures.STORED_ROW).items()}
     grouped: Iterable[Mapping[str, Any]] = (
         SnapshotRow.objects.filter(**days).values("dimension", "value").annotate(**sums)
     )
@@ -145,7 +152,7 @@ def month_snapshot(
             **bucket,
             dimension=r["dimension"],
             value=r["value"],
-            **{name: r[f"s_{name}"] or 0 for name in measures.ROW},
+            **{name: r[f"s_{name}"] or 0 for name in measures.STORED_ROW},
         )
         for r in grouped
     ]

@@ -46,6 +46,9 @@ class Snapshot(models.Model):
     duration_s = models.PositiveBigIntegerField(default=0)
     session_pageviews = models.PositiveIntegerField(default=0)
     exits = models.PositiveIntegerField(default=0)
+    # Engaged time of the bucket's sessions. Nullable, like the rows' new measures: added
+    # without rewriting the tables (NULL reads as 0).
+    engaged_ms = models.BigIntegerField(null=True, blank=True)
     computed_at = models.DateTimeField()
 
     class Meta:
@@ -64,8 +67,11 @@ class SnapshotRow(models.Model):
 
     Session dimensions (entry/exit page, source, UTM, browser, OS, device) describe the
     sessions that started in the bucket with that value: their visitors, sessions, page
-    views, bounces, total duration and exits. ``page`` rows count the page views of that
-    path made in the bucket and the distinct visitors who made them (``sessions`` is 0).
+    views, bounces, total duration, exits and engaged time. ``page`` rows count the page
+    views of that path made in the bucket and the distinct visitors who made them
+    (``sessions`` is 0), and the reports of its views sent in the bucket: their engaged
+    time, the views that reported one, the sum of their deepest scroll, the views that
+    reported one (``stats.measures.PAGE``).
     """
 
     website = models.ForeignKey("websites.Website", on_delete=models.CASCADE, db_index=False)
@@ -79,6 +85,10 @@ class SnapshotRow(models.Model):
     bounces = models.PositiveIntegerField(default=0)
     duration_s = models.PositiveBigIntegerField(default=0)
     exits = models.PositiveIntegerField(default=0)
+    engaged_ms = models.BigIntegerField(null=True, blank=True)
+    engaged_views = models.IntegerField(null=True, blank=True)
+    scroll_pct_sum = models.BigIntegerField(null=True, blank=True)
+    scroll_views = models.IntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [

@@ -18,11 +18,32 @@ SUMMARY: tuple[str, ...] = (
     "duration_s",
     "session_pageviews",
     "exits",
+    "engaged_ms",
 )
 # A session breakdown row's measures (``pageviews``: of the sessions with that value).
-ROW: tuple[str, ...] = ("pageviews", "visitors", "sessions", "bounces", "duration_s", "exits")
+ROW: tuple[str, ...] = (
+    "pageviews",
+    "visitors",
+    "sessions",
+    "bounces",
+    "duration_s",
+    "exits",
+    "engaged_ms",
+)
+# A page row's measures: its page views and their visitors, then the reports of its views
+# (sums and counts, so they add up: time on page = engaged_ms / engaged_views).
+PAGE: tuple[str, ...] = (
+    "pageviews",
+    "visitors",
+    "engaged_ms",
+    "engaged_views",
+    "scroll_pct_sum",
+    "scroll_views",
+)
+# Every measure a snapshot row stores.
+STORED_ROW: tuple[str, ...] = (*ROW, *PAGE[3:])
 # A breakdown's totals as the reads return them, in this order.
-TOTALS: tuple[str, ...] = ("pageviews", "visitors", "sessions")
+TOTALS: tuple[str, ...] = ("pageviews", "visitors", "sessions", *PAGE[2:])
 
 
 def session_aggregates() -> dict[str, Aggregate]:
@@ -34,6 +55,7 @@ def session_aggregates() -> dict[str, Aggregate]:
         "bounces": Count("id", filter=Q(is_bounce=True)),
         "duration_s": Sum("duration_s"),
         "exits": Count("id", filter=Q(has_exit=True)),
+        "engaged_ms": Sum("engaged_ms"),
     }
 
 

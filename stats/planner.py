@@ -9,8 +9,9 @@ For a period ``[start, end)`` in a website's time zone:
 - everything else (the open day when no fresh snapshot exists, part-days such as the
   previous period of "today until 14:05", minutes) comes from raw data.
 
-Filters: a single session filter (entry/exit page, source, UTM, browser, OS, device) is
-answered from the breakdown rows of that dimension; the page filter, several filters, and
+Filters: a single session filter "is" one value (entry/exit page, source, UTM, browser, ...)
+is answered from the breakdown rows of that dimension; the page filter, other operators,
+several values (visitors do not add up across values), several filters, and
 breakdowns of one dimension filtered by another need raw data (kept
 ``RAW_RETENTION_DAYS``). All measures add up across the pieces: visitors are salted per
 local day, so distinct visitors of whole days are the sum of the days (see rollups.models).
@@ -68,13 +69,9 @@ def is_raw_only() -> bool:
 
 def snapshot_filter(filters: Filters) -> SnapshotFilter:
     """None (no filter), (dimension, value) for one session filter, or ``RAW``."""
-    active = filters.active()
-    if not active:
+    if not filters:
         return None
-    if len(active) == 1 and "page" not in active and not filters.converted():
-        ((name, value),) = active.items()
-        return name, value
-    return RAW
+    return filters.single_session_value() or RAW
 
 
 @dataclass
@@ -337,28 +334,31 @@ def _series(
     )
 
 
+# A chart bucket's measures, in the order of ``stats.queries.Point``.
+SERIES: tuple[str, ...] = ("pageviews", "visitors", "sessions", "bounces", "duration_s")
+
+
 def snap_timeseries(
     website: Website, granularity: str, ranges: list[Range], sfilter: StoredFilter
 ) -> dict[dt.datetime, list[int]]:
-    """Bucket start (aware, website time zone) -> [page views, visitors, sessions]."""
+    """Bucket start (aware, website time zone) -> the ``SERIES`` measures."""
     tz = website.tz
     qs = _series(website, granularity, ranges, sfilter)
     return {
-        start.astimezone(tz): [pv, v, n]
-        for start, pv, v, n in qs.values_list("start", "pageviews", "visitors", "sessions")
+        start.astimezone(tz): list(values) for start, *values in qs.values_list("start", *SERIES)
     }
 
 
 def snap_days(
     website: Website, ranges: list[Range], sfilter: StoredFilter
 ) -> dict[dt.date, list[int]]:
-    """Local day -> [page views, visitors, sessions] of daily snapshots. The day comes
-    from the database as a date: cheaper than parsing and converting 730 timestamps."""
+    """Local day -> the ``SERIES`` measures of daily snapshots. The day comes from the
+    database as a date: cheaper than parsing and converting 730 timestamps."""
     qs = _series(website, Granularity.DAY, ranges, sfilter)
     return {
-        d: [pv, v, n]
-        for d, pv, v, n in qs.annotate(day=TruncDate("start", tzinfo=website.tz)).values_list(
-            "day", "pageviews", "visitors", "sessions"
+        d: values
+        for d, *values in qs.annotate(day=TruncDate("start", tzinfo=website.tz)).values_list(
+            "day", *SERIES
         )
     }
 
@@ -374,7 +374,7 @@ def snap_rows(
     dimension: Dimension,
     value: str | None = None,
 ) -> dict[str, list[int]]:
-    """Value -> [page views, visitors, sessions] of one breakdown over snapshots.
+    """Value -> ``measures.TOTALS`` of one breakdown over snapshots.
 
     Unfiltered inside ``one_state`` (a dashboard), the first breakdown reads the rows of
     every dimension at once: one query instead of one per breakdown."""
@@ -388,8 +388,8 @@ def snap_rows(
     if value is not None:
         qs = qs.filter(value=value)
     return {
-        v: [pv or 0, vis or 0, n or 0]
-        for v, pv, vis, n in qs.values_list("value").annotate(**_ROW_TOTALS)
+        v: [n or 0 for n in totals]
+        for v, *totals in qs.values_list("value").annotate(**_ROW_TOTALS)
     }
 
 
@@ -400,7 +400,7 @@ def snap_values(
     stored: str,
     prefix: str | None = None,
 ) -> dict[str, list[int]]:
-    """Value -> [page views, visitors, sessions] of the rows of one stored dimension that
+    """Value -> ``measures.TOTALS`` of the rows of one stored dimension that
     is not in the registry (``stats.conversions``), values starting with ``prefix``.
 
     Inside ``one_state`` the dashboard's panels (events, goals, funnels) take their slice
@@ -414,18 +414,18 @@ def snap_values(
     if prefix:
         qs = qs.filter(value__startswith=prefix)
     return {
-        v: [pv or 0, vis or 0, n or 0]
-        for v, pv, vis, n in qs.values_list("value").annotate(**_ROW_TOTALS)
+        v: [n or 0 for n in totals]
+        for v, *totals in qs.values_list("value").annotate(**_ROW_TOTALS)
     }
 
 
 def _rows_by_dimension(
     website: Website, days: list[Range], months: list[Range]
 ) -> dict[str, dict[str, list[int]]]:
-    """Stored dimension -> value -> [page views, visitors, sessions]; property values, read
+    """Stored dimension -> value -> ``measures.TOTALS``; property values, read
     only for one event at a time, are left out."""
     out: dict[str, dict[str, list[int]]] = {}
     qs = SnapshotRow.objects.filter(_buckets(days, months), website=website).exclude(dimension=PROP)
-    for dim, v, pv, vis, n in qs.values_list("dimension", "value").annotate(**_ROW_TOTALS):
-        out.setdefault(dim, {})[v] = [pv or 0, vis or 0, n or 0]
+    for dim, v, *totals in qs.values_list("dimension", "value").annotate(**_ROW_TOTALS):
+        out.setdefault(dim, {})[v] = [n or 0 for n in totals]
     return out

@@ -12,8 +12,8 @@ import datetime as dt
 from collections import defaultdict
 from zoneinfo import ZoneInfo
 
-from django.db.models import Aggregate, Count, Exists, OuterRef, QuerySet, Sum
-from django.db.models.functions import TruncDate, TruncDay, TruncHour, TruncMinute
+from django.db.models import Aggregate, Count, Exists, OuterRef, Q, QuerySet, Sum
+from django.db.models.functions import Coalesce, TruncDate, TruncDay, TruncHour, TruncMinute
 
 from stats import measures
 from stats.converted import converted
@@ -24,23 +24,22 @@ from tracking.models import PAGEVIEW_TYPES, Event, Session
 # Measures of a session breakdown row, in the order of ``measures.ROW``.
 RowMeasures = tuple[int, ...]
 _TRUNC = {"minute": TruncMinute, "hour": TruncHour, "day": TruncDay}
+# A chart bucket's measures, in the order of ``stats.queries.Point``.
+_SERIES = ("pageviews", "visitors", "sessions", "bounces", "duration_s")
 
 
 def sessions_qs(
     website_id: int, start: dt.datetime, end: dt.datetime, filters: Filters
 ) -> QuerySet[Session]:
     qs = Session.objects.filter(website_id=website_id, started_at__gte=start, started_at__lt=end)
-    if filters.session_filters():
-        qs = qs.filter(**filters.session_filters())
+    if (session_q := filters.session_q()) is not None:
+        qs = qs.filter(session_q)
     if filters.converted():
         qs = qs.filter(converted(website_id, filters.goal, filters.prop, "pk"))
-    event_filters = filters.event_filters()
-    if event_filters:
+    if (event_q := filters.event_q()) is not None:
         qs = qs.filter(
             Exists(
-                Event.objects.filter(
-                    session_id=OuterRef("pk"), type__in=PAGEVIEW_TYPES, **event_filters
-                )
+                Event.objects.filter(event_q, session_id=OuterRef("pk"), type__in=PAGEVIEW_TYPES)
             )
         )
     return qs
@@ -52,12 +51,10 @@ def events_qs(
     """Events of every type made in the range by the sessions the filters keep (a page
     filter keeps the events made on that page)."""
     qs = Event.objects.filter(website_id=website_id, created_at__gte=start, created_at__lt=end)
-    event_filters = filters.event_filters()
-    if event_filters:
-        qs = qs.filter(**event_filters)
-    session_filters = filters.session_filters()
-    if session_filters:
-        qs = qs.filter(**{f"session__{k}": v for k, v in session_filters.items()})
+    if (event_q := filters.event_q()) is not None:
+        qs = qs.filter(event_q)
+    if (session_q := filters.session_q("session__")) is not None:
+        qs = qs.filter(session_q)
     if filters.converted():
         qs = qs.filter(converted(website_id, filters.goal, filters.prop, "session_id"))
     return qs
@@ -72,7 +69,7 @@ def pageviews_qs(
 def session_based_pageviews(filters: Filters) -> bool:
     """With session filters only, page views are those of the matching sessions, counted
     with their session (so a filtered summary equals the breakdown row it came from)."""
-    return not filters.event_filters() and (bool(filters.session_filters()) or filters.converted())
+    return filters.event_q() is None and (filters.session_q() is not None or filters.converted())
 
 
 def _aggregates() -> dict[str, Aggregate]:
@@ -111,24 +108,27 @@ def timeseries(
     granularity: str,
     tz: ZoneInfo,
 ) -> dict[dt.datetime, list[int]]:
-    """Bucket start -> [page views, visitors, sessions], only buckets with data."""
+    """Bucket start -> [page views, visitors, sessions, bounces, duration_s], only buckets
+    with data. Sessions, their bounces and duration count in the bucket they started in."""
     trunc = _TRUNC[granularity]
     # Hours and minutes are truncated in UTC (then shown in local time) so that half-hour
     # time zones and DST changes still give one bucket per real hour.
     trunc_tz = tz if granularity == "day" else dt.UTC
-    out: dict[dt.datetime, list[int]] = defaultdict(lambda: [0, 0, 0])
-    sessions = sessions_qs(website_id, start, end, filters).annotate(
-        b=trunc("started_at", tzinfo=trunc_tz)
+    out: dict[dt.datetime, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
+    sessions = (
+        sessions_qs(website_id, start, end, filters)
+        .annotate(b=trunc("started_at", tzinfo=trunc_tz))
+        .values("b")
+        .annotate(**_aggregates())
+        .values_list("b", *(f"m_{name}" for name in _SERIES))
     )
-    if session_based_pageviews(filters):
-        rows = sessions.values("b").annotate(
-            n=Count("id"), v=Count("visitor_id", distinct=True), pv=Sum("pageviews")
-        )
-        for row in rows:
-            acc = out[bucket_key(row["b"], granularity, tz)]
-            acc[0] += row["pv"] or 0
-            acc[1] += row["v"]
-            acc[2] += row["n"]
+    session_pageviews = session_based_pageviews(filters)
+    for b, *values in sessions:
+        acc = out[bucket_key(b, granularity, tz)]
+        for i, value in enumerate(values):
+            if i or session_pageviews:  # else page views count by their own time, below
+                acc[i] += value or 0
+    if session_pageviews:
         return dict(out)
     for view in (
         pageviews_qs(website_id, start, end, filters)
@@ -137,20 +137,15 @@ def timeseries(
         .annotate(n=Count("id"))
     ):
         out[bucket_key(view["b"], granularity, tz)][0] += view["n"]
-    for started in sessions.values("b").annotate(
-        n=Count("id"), v=Count("visitor_id", distinct=True)
-    ):
-        acc = out[bucket_key(started["b"], granularity, tz)]
-        acc[1] += started["v"]
-        acc[2] += started["n"]
     return dict(out)
 
 
 def page_rows(
     website_id: int, start: dt.datetime, end: dt.datetime, filters: Filters, tz: ZoneInfo
 ) -> dict[str, list[int]]:
-    """Path -> [page views, visitors]: visitors are distinct per local day, summed."""
-    out: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    """Path -> ``measures.PAGE``: page views, visitors (distinct per local day, summed),
+    then the reports of its views sent in the range (``report_sums``)."""
+    out: dict[str, list[int]] = defaultdict(lambda: [0] * len(measures.PAGE))
     for row in (
         pageviews_qs(website_id, start, end, filters)
         .annotate(day=TruncDate("created_at", tzinfo=tz))
@@ -160,7 +155,42 @@ def page_rows(
         acc = out[row["path"]]
         acc[0] += row["n"]
         acc[1] += row["v"]
+    for path, sums in report_sums(website_id, start, end, filters).items():
+        out[path][2:] = sums
     return dict(out)
+
+
+def report_sums(
+    website_id: int, start: dt.datetime, end: dt.datetime, filters: Filters
+) -> dict[str, list[int]]:
+    """Path -> [engaged ms, views that reported it, sum of deepest scroll, views that
+    reported it] of the reports sent in the range (``sessions.report`` attributes them).
+
+    A report counts by its own time and for the page it reports on, which the page filter
+    applies to; a view's later reports add time and depth gained but no view.
+    """
+    qs = Event.objects.filter(
+        website_id=website_id,
+        created_at__gte=start,
+        created_at__lt=end,
+        engaged_view__isnull=False,
+    ).annotate(report_path=Coalesce("engaged_path", "path"))
+    if (page_q := filters.report_q("report_path")) is not None:
+        qs = qs.filter(page_q)
+    if (session_q := filters.session_q("session__")) is not None:
+        qs = qs.filter(session_q)
+    if filters.converted():
+        qs = qs.filter(converted(website_id, filters.goal, filters.prop, "session_id"))
+    first = Q(engaged_view=True)
+    return {
+        r["report_path"]: [r["ms"] or 0, r["views"], r["scroll"] or 0, r["scrolled"]]
+        for r in qs.values("report_path").annotate(
+            ms=Sum("engaged_ms"),
+            views=Count("id", filter=first & Q(engaged_ms__isnull=False)),
+            scroll=Sum("scroll_pct"),
+            scrolled=Count("id", filter=first & Q(scroll_pct__isnull=False)),
+        )
+    }
 
 
 def session_rows(

@@ -87,6 +87,12 @@ class Session(models.Model):
     # ``INGEST_SESSION_PAGEVIEWS_PER_MINUTE``); kept here so the cap costs no extra query.
     minute_started_at = models.DateTimeField(null=True, blank=True)
     minute_pageviews = models.PositiveIntegerField(default=0)
+    # Engaged time reported for the visit's pages. Nullable, like the columns below: added
+    # without rewriting the table, and NULL takes no room.
+    engaged_ms = models.BigIntegerField(null=True, blank=True)
+    # The deepest scroll reported for the latest page view so far; NULL until it reports.
+    # A later report of that view then counts neither the view nor its depth again.
+    view_scroll = models.SmallIntegerField(null=True, blank=True)
 
     class Meta:
         indexes = [
@@ -111,8 +117,12 @@ class Event(models.Model):
     type = models.CharField(max_length=12, choices=EventType.choices)
     path = models.TextField()
     created_at = models.DateTimeField()
-    # Visible time on the page, sent with PAGE_EXIT.
+    # The report of the page view left (PATH_CHANGE, PAGE_EXIT) as it adds up per page:
+    # time and depth added, first report or not, path if not this event's (decisions.md).
     engaged_ms = models.PositiveIntegerField(null=True, blank=True)
+    scroll_pct = models.SmallIntegerField(null=True, blank=True)
+    engaged_view = models.BooleanField(null=True, blank=True)
+    engaged_path = models.TextField(null=True, blank=True)  # noqa: DJ001
     # 64-bit hash of (website, the client's event id): a retried beacon is stored once.
     # NULL for clients that send no id (old pixel.js copies); the partial unique index
     # then costs them nothing.

@@ -19,6 +19,9 @@ from tracking.models import EventType
 _TYPES = frozenset(EventType.values)
 MAX_SCREEN_PX = 100_000
 MAX_ENGAGED_MS = 24 * 3600 * 1000  # a page open and visible for more than a day is not sane
+MAX_SCROLL_PCT = 100
+# The types that report on the page view they leave (engaged_ms, scroll_pct).
+REPORTING_TYPES = frozenset({EventType.PATH_CHANGE.value, EventType.PAGE_EXIT.value})
 MAX_SITE_CHARS = 64
 # Custom events (type EVENT): the contract's limits on the name and the props.
 MAX_NAME_CHARS = 120
@@ -29,7 +32,7 @@ MAX_PROP_VALUE_CHARS = 2000
 # where JavaScript's own rendering switches to exponents.
 _PLAIN_INTEGRAL_BELOW = 1e21
 # The client's event id: random, so a retried beacon can be recognised (pixel.js sends
-# three random 32-bit numbers joined by "-"). At least 16 characters: counters such as "1",
+# two Math.random() numbers joined by "-"). At least 16 characters: counters such as "1",
 # "2" would collide between visitors of one website and drop real events as duplicates.
 CLIENT_ID = re.compile(r"[0-9A-Za-z._-]{16,64}")
 
@@ -51,6 +54,8 @@ class Payload:
     screen: int | None
     engaged_ms: int | None
     id: str | None = None
+    # Deepest scroll of the page view left, percent of the page's height.
+    scroll_pct: int | None = None
     # EVENT only: the trimmed name, and the props with every value as text (None: none).
     name: str | None = None
     props: dict[str, str] | None = None
@@ -115,6 +120,7 @@ def from_dict(data: dict[str, Any]) -> Payload:
         screen=_int(data, "screen", MAX_SCREEN_PX),
         engaged_ms=_int(data, "engaged_ms", MAX_ENGAGED_MS),
         id=_client_id(data),
+        scroll_pct=_scroll_pct(data, type_),
         name=name,
         props=props,
     )
@@ -186,6 +192,24 @@ def _storable(value: str, what: str) -> str:
     except UnicodeEncodeError:
         raise InvalidPayload(f"{what} is not valid Unicode") from None
     return value
+
+
+def _scroll_pct(data: dict[str, Any], type_: str) -> int | None:
+    """A whole percentage, 0 to 100, and only where a page view is left: a depth on any
+    other event would be counted for no view."""
+    value = data.get("scroll_pct")
+    if value is None:
+        return None
+    if type_ not in REPORTING_TYPES:
+        raise InvalidPayload("scroll_pct is only accepted with type PATH_CHANGE or PAGE_EXIT")
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, int | float)
+        or value != value  # NaN
+        or value not in range(MAX_SCROLL_PCT + 1)
+    ):
+        raise InvalidPayload(f"scroll_pct must be a whole number from 0 to {MAX_SCROLL_PCT}")
+    return int(value)
 
 
 def _client_id(data: dict[str, Any]) -> str | None:

@@ -40,6 +40,7 @@ class IncomingEvent:
     path: str = "/"
     screen: int | None = None
     engaged_ms: int | None = None
+    scroll_pct: int | None = None
     referrer_host: str = ""
     source: str = ""
     utm_source: str = ""
@@ -63,6 +64,12 @@ class IncomingEvent:
     # Custom events (type EVENT) only: the trimmed name and the props as text values.
     name: str | None = None
     props: dict[str, str] | None = None
+    # The report as the session rules attribute it (``sessions.report``): None when it
+    # reports on no stored page view, else whether it is the view's first report, the
+    # depth it adds, and the view's path when not ``path``.
+    engaged_view: bool | None = None
+    scroll_add: int | None = None
+    engaged_path: str | None = None
 
 
 @dataclass(slots=True)
@@ -306,6 +313,7 @@ def run(
         at=at,
         screen=payload.screen,
         engaged_ms=payload.engaged_ms,
+        scroll_pct=payload.scroll_pct,
         name=payload.name,
         props=payload.props,
     )

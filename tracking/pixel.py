@@ -1,6 +1,7 @@
 """Serve the tracking script: minified once per process with rjsmin, gzip-ready, with an
 ETag. Two builds of the one source: ``/pixel.js`` without the optional automatic events,
-``/pixel.full.js`` with them."""
+``/pixel.full.js`` with them (or the paths ``tracking.paths`` configures), each posting
+to the configured event endpoint."""
 
 from __future__ import annotations
 
@@ -14,6 +15,8 @@ from pathlib import Path
 import rjsmin
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified
 
+from tracking import paths
+
 SOURCE = Path(__file__).parent / "static" / "tracking" / "pixel.js"
 # Sites embed /pixel.js without a version in the URL, so a fix must reach visitors within
 # hours; stale-while-revalidate keeps page loads fast meanwhile.
@@ -21,6 +24,9 @@ CACHE_CONTROL = "public, max-age=14400, stale-while-revalidate=86400"
 # The default build must stay within 1,000 B gzip, so the optional features sit between
 # these markers in the source and only the full build keeps them.
 FULL_ONLY = re.compile(r"/\* full: .*?/\* :full \*/", re.DOTALL)
+# The endpoint as the source spells it; the build writes the configured one in its place,
+# so a renamed endpoint costs the script no bytes.
+ENDPOINT_LITERAL = f'"{paths.DEFAULT_ENDPOINT_PATH}"'
 
 
 @dataclass(frozen=True)
@@ -36,8 +42,13 @@ def source(*, full: bool) -> str:
 
 
 @functools.cache
-def build(full: bool = False) -> BuiltScript:
-    body = rjsmin.jsmin(source(full=full)).encode("utf-8")
+def build(full: bool = False, endpoint: str = paths.DEFAULT_ENDPOINT_PATH) -> BuiltScript:
+    text = source(full=full)
+    if text.count(ENDPOINT_LITERAL) != 1:
+        raise RuntimeError(f"{SOURCE} must spell the endpoint {ENDPOINT_LITERAL} exactly once")
+    # tracking.paths allows only characters that need no escaping in a string literal.
+    text = text.replace(ENDPOINT_LITERAL, f'"{endpoint}"')
+    body = rjsmin.jsmin(text).encode("utf-8")
     return BuiltScript(
         body=body,
         gzipped=gzip.compress(body, compresslevel=9, mtime=0),
@@ -46,7 +57,7 @@ def build(full: bool = False) -> BuiltScript:
 
 
 def pixel_response(request: HttpRequest, *, full: bool = False) -> HttpResponse:
-    script = build(full)
+    script = build(full, paths.current().endpoint)
     headers = {
         "Cache-Control": CACHE_CONTROL,
         "ETag": script.etag,

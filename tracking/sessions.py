@@ -25,6 +25,8 @@ SESSION_FIELDS = (
     "has_exit",
     "minute_started_at",
     "minute_pageviews",
+    "engaged_ms",
+    "view_scroll",
 )
 # What the writer loads of a visitor's latest session, in this order (``OpenSession``'s).
 LOADED = ("id", "website_id", "visitor_id", "started_at", *SESSION_FIELDS)
@@ -52,6 +54,8 @@ class OpenSession:
     has_exit: bool
     minute_started_at: dt.datetime | None
     minute_pageviews: int
+    engaged_ms: int | None = None
+    view_scroll: int | None = None
     first: IncomingEvent | None = None
 
 
@@ -102,6 +106,37 @@ def start(ev: IncomingEvent) -> OpenSession:
     )
 
 
+def report(session: OpenSession | None, ev: IncomingEvent) -> None:
+    """Attribute ``ev``'s report (``engaged_ms``, ``scroll_pct``) to the page view it
+    leaves: ``session``'s latest one (None: the event starts a visit, so the view it
+    reports on belonged to an ended one and the report is dropped).
+
+    The view's first report counts the view and its depth; a later one (the page was
+    hidden, shown again and left again) adds its new time and only the depth gained, so
+    sums per page stay exact whatever the number of reports. A ``PAGE_EXIT`` of another
+    path than the latest view's is the exit beacon of a page left for a new one, overtaken
+    by the new page's view: it reports on its own path, as that view's first report.
+    Sets ``ev.engaged_view``, ``ev.scroll_add`` and ``ev.engaged_path`` from the payload's
+    values, never from their own: the writer may apply a batch twice.
+    """
+    ev.engaged_view = ev.scroll_add = ev.engaged_path = None
+    if session is None or (ev.engaged_ms is None and ev.scroll_pct is None):
+        return
+    if ev.type not in (EventType.PATH_CHANGE, EventType.PAGE_EXIT):
+        return
+    if ev.engaged_ms:
+        session.engaged_ms = (session.engaged_ms or 0) + ev.engaged_ms
+    if ev.type == EventType.PAGE_EXIT and ev.path != session.exit_path:
+        ev.engaged_view, ev.scroll_add = True, ev.scroll_pct
+        return
+    before = session.view_scroll
+    ev.engaged_view = before is None
+    ev.engaged_path = None if session.exit_path == ev.path else session.exit_path
+    if ev.scroll_pct is not None:
+        ev.scroll_add = ev.scroll_pct if before is None else max(0, ev.scroll_pct - before)
+    session.view_scroll = max(before or 0, ev.scroll_pct or 0)
+
+
 def extend(session: OpenSession, ev: IncomingEvent) -> None:
     """Add ``ev`` to ``session``: last event, duration, page views, exit, bounce, and the
     page views of the current one-minute window.
@@ -112,7 +147,9 @@ def extend(session: OpenSession, ev: IncomingEvent) -> None:
     two, an ``EVENT`` is a custom event (a session an ``EVENT`` opened never is a bounce).
     """
     is_pageview = ev.type in PAGEVIEW_TYPES
+    report(session, ev)
     if is_pageview:
+        session.view_scroll = None  # a new view: not reported yet
         window_start = session.minute_started_at
         if window_start is None or ev.at >= window_start + MINUTE:
             session.minute_started_at, session.minute_pageviews = ev.at, 0
@@ -203,6 +240,7 @@ def assign(
             batch.dropped.append((ev, reason))
             continue
         if session is None:
+            report(None, ev)
             session = start(ev)
             sessions[(ev.website_id, ev.visitor_id)] = session
             batch.new_sessions.append(session)

@@ -37,6 +37,7 @@ _D = DropCount._meta.db_table
 _KIND = {
     "bigint": "i",
     "integer": "i",
+    "smallint": "i",
     "text": "t",
     "jsonb": "t",  # JSON text, parsed by the cast
     "timestamptz": "d",
@@ -160,6 +161,8 @@ _NEW_SESSION_COLUMNS = (
     ("language", "text"),
     ("minute_started_at", "timestamptz"),
     ("minute_pageviews", "integer"),
+    ("engaged_ms", "bigint"),
+    ("view_scroll", "smallint"),
 )
 _NEW_SESSION_NAMES = ", ".join(name for name, _ in _NEW_SESSION_COLUMNS)
 _NEW_SESSION_TYPES = tuple(kind for _, kind in _NEW_SESSION_COLUMNS)
@@ -212,6 +215,8 @@ def _new_session_rows(sessions: list[OpenSession]) -> list[Row]:
                 ev.language,
                 s.minute_started_at,
                 s.minute_pageviews,
+                s.engaged_ms,
+                s.view_scroll,
             )
         )
     return rows
@@ -246,6 +251,8 @@ _UPDATE_TYPES = (
     "timestamptz",
     "integer",
     "bigint",
+    "smallint",
+    "bigint",
 )
 _UPDATE_KINDS = _kinds(_UPDATE_TYPES)
 # ``is_bounce`` is ANDed with the stored flag: a session that stopped being a bounce (a
@@ -254,15 +261,16 @@ _UPDATE_SESSIONS_PG = (
     f"UPDATE {_S} AS s SET last_seen_at = v.last_seen_at, duration_s = v.duration_s, "
     "pageviews = v.pageviews, exit_path = v.exit_path, is_bounce = s.is_bounce AND v.is_bounce, "
     "has_exit = v.has_exit, minute_started_at = v.minute_started_at, "
-    "minute_pageviews = v.minute_pageviews "
+    "minute_pageviews = v.minute_pageviews, engaged_ms = v.engaged_ms, "
+    "view_scroll = v.view_scroll "
     f"FROM unnest({_arrays(_UPDATE_TYPES)}) "
     "AS v(last_seen_at, duration_s, pageviews, exit_path, is_bounce, has_exit, "
-    "minute_started_at, minute_pageviews, id) WHERE s.id = v.id"
+    "minute_started_at, minute_pageviews, engaged_ms, view_scroll, id) WHERE s.id = v.id"
 )
 _UPDATE_SESSION_SQLITE = (
     f"UPDATE {_S} SET last_seen_at = %s, duration_s = %s, pageviews = %s, "
     "exit_path = %s, is_bounce = is_bounce AND %s, has_exit = %s, minute_started_at = %s, "
-    "minute_pageviews = %s WHERE id = %s"
+    "minute_pageviews = %s, engaged_ms = %s, view_scroll = %s WHERE id = %s"
 )
 
 
@@ -277,6 +285,8 @@ def _update_rows(sessions: list[OpenSession]) -> list[Row]:
             s.has_exit,
             s.minute_started_at,
             s.minute_pageviews,
+            s.engaged_ms,
+            s.view_scroll,
             s.pk,
         )
         for s in sessions
@@ -306,6 +316,9 @@ _EVENT_COLUMNS = (
     ("dedup_key", "bigint"),
     ("name", "text"),
     ("props", "jsonb"),
+    ("scroll_pct", "smallint"),
+    ("engaged_view", "boolean"),
+    ("engaged_path", "text"),
 )
 _EVENT_NAMES = ", ".join(name for name, _ in _EVENT_COLUMNS)
 _EVENT_TYPES = tuple(kind for _, kind in _EVENT_COLUMNS)
@@ -330,6 +343,7 @@ def _event_rows(stored: list[tuple[IncomingEvent, OpenSession]]) -> list[Row]:
     rows: list[Row] = []
     for ev, session in stored:
         custom = ev.type == EventType.EVENT
+        reported = ev.engaged_view is not None
         rows.append(
             (
                 ev.website_id,
@@ -337,10 +351,13 @@ def _event_rows(stored: list[tuple[IncomingEvent, OpenSession]]) -> list[Row]:
                 ev.type,
                 ev.path,
                 ev.at,
-                ev.engaged_ms if ev.type == EventType.PAGE_EXIT else None,
+                ev.engaged_ms if reported else None,
                 ev.dedup_key,
                 ev.name if custom else None,
                 _props_json(ev.props) if custom else None,
+                ev.scroll_add if reported else None,
+                ev.engaged_view,
+                ev.engaged_path if reported else None,
             )
         )
     return rows

@@ -141,8 +141,11 @@ def test_an_spa_visit_is_one_session_with_views_path_changes_and_exit(
     session = Session.objects.get()
     events = list(Event.objects.filter(website=website).order_by("id"))
     assert {e.session_id for e in events} == {session.id}
-    assert [e.engaged_ms for e in events[:3]] == [None, None, None]
-    # Only the visible time since going back to /landing counts for its exit.
+    # Each path change reports the route it leaves; the exit the route it ends on, with
+    # only the visible time since going back to /landing.
+    assert [e.engaged_ms is None for e in events] == [True, False, False, False]
+    assert [e.engaged_path for e in events] == [None, "/landing", "/pricing", None]
+    assert [e.engaged_view for e in events] == [None, True, True, True]
     assert dwell_ms <= events[3].engaged_ms <= since_back_ms
     assert (session.entry_path, session.exit_path) == ("/landing", "/landing")
     assert (session.utm_source, session.utm_medium, session.utm_campaign) == (
