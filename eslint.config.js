@@ -27,6 +27,13 @@ export default [
     rules: { ...js.configs.recommended.rules, ...style },
   },
   {
+    // Node scripts the tests run (the OpenID provider of the single sign-on test).
+    files: ["**/tests/*.mjs"],
+    ...js.configs.recommended,
+    languageOptions: { ecmaVersion: "latest", sourceType: "module", globals: globals.node },
+    rules: { ...js.configs.recommended.rules, ...style },
+  },
+  {
     // A classic script embedded in other people's sites: ES2019 syntax at most, and errors
     // are swallowed on purpose (empty catch blocks).
     files: ["tracking/static/tracking/pixel.js"],

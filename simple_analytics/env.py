@@ -86,6 +86,20 @@ def env_secret(name: str) -> str:
     return ""
 
 
+def env_file(name: str) -> str:
+    """The contents of the file whose path NAME holds (stripped); ``""`` when NAME is unset."""
+    path = os.environ.get(name, "")
+    if not path:
+        return ""
+    try:
+        value = Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{name}: cannot read {path}: {exc}") from None
+    if not value:
+        raise ConfigError(f"{name}: {path} is empty")
+    return value
+
+
 def secret_key_from_data_dir(data_dir: Path) -> str:
     """Read the generated secret key kept in the data dir, creating it on first start."""
     from django.core.management.utils import get_random_secret_key

@@ -19,6 +19,7 @@ from websites.services import (
     normalise_excluded_paths,
     validate_timezone,
 )
+from websites.sharing import MAX_LABEL_CHARS, normalise_embed_hosts
 
 _REGIONS = (
     "Africa",
@@ -229,3 +230,41 @@ class DeleteWebsiteForm(forms.Form):
                 f"Type {self.website.domain} exactly to delete this website.", code="mismatch"
             )
         return value
+
+
+class ShareLinkForm(forms.Form):
+    """A new share link: a label, an optional password, the hosts that may embed it."""
+
+    label = forms.CharField(
+        label="Label",
+        max_length=MAX_LABEL_CHARS,
+        help_text="Who or what the link is for, e.g. “Client Acme” or “Blog sidebar”.",
+        widget=forms.TextInput(attrs={"autocomplete": "off"}),
+    )
+    password = forms.CharField(
+        label="Password",
+        required=False,
+        min_length=8,
+        max_length=200,
+        strip=False,
+        help_text=(
+            "Visitors type it once per browser session. At least 8 characters. A link "
+            "embedded in another site works best without one (browsers often block the "
+            "cookie that remembers it inside a frame)."
+        ),
+        widget=forms.PasswordInput(attrs={"autocomplete": "new-password"}),
+    )
+    embed_hosts = forms.CharField(
+        label="Sites that may embed it",
+        required=False,
+        max_length=5_000,
+        help_text=(
+            "One a line: <code>blog.example.com</code>, <code>https://*.example.com</code> "
+            "or <code>http://localhost:8080</code>. Only pages on these hosts may show the "
+            "dashboard in an <code>&lt;iframe&gt;</code>; leave empty to allow none."
+        ),
+        widget=forms.Textarea(attrs={"rows": 3, "placeholder": "blog.example.com", **_LIST_ATTRS}),
+    )
+
+    def clean_embed_hosts(self) -> str:
+        return normalise_embed_hosts(self.cleaned_data["embed_hosts"])

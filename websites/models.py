@@ -48,3 +48,33 @@ class Website(models.Model):
     @property
     def tz(self) -> zoneinfo.ZoneInfo:
         return zoneinfo.ZoneInfo(self.timezone)
+
+
+class ShareLink(models.Model):
+    """A read-only dashboard of one website at an unguessable URL (``websites.sharing``).
+
+    The URL's token is derived from ``nonce`` with the server's secret key, so the owner can
+    copy it again, while a copy of the database alone cannot open a link; requests find the
+    link by ``token_hash``, which needs no key.
+    """
+
+    website = models.ForeignKey(Website, on_delete=models.CASCADE, related_name="share_links")
+    label = models.CharField(max_length=100)
+    nonce = models.CharField(max_length=64, unique=True)
+    token_hash = models.CharField(max_length=64, unique=True)
+    # A Django password hash; "" when the link needs none.
+    password = models.CharField(max_length=128, blank=True, default="")
+    # CSP frame-ancestors sources, one a line (``sharing.normalise_embed_hosts``); "" = none.
+    embed_hosts = models.TextField(blank=True, default="")
+    created_at = models.DateTimeField(auto_now_add=True)
+    revoked_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.website.domain})"
+
+    @property
+    def hosts(self) -> list[str]:
+        return self.embed_hosts.split()

@@ -1,4 +1,4 @@
-"""Website pages that change a website: add, settings, exclusions, delete.
+"""Website pages that change a website: add, settings, exclusions, sharing, delete.
 
 Every view needs a logged-in user and only sees that user's websites: any other id is a
 404, the same answer as an id that does not exist. The pages that show numbers (the list,
@@ -11,15 +11,30 @@ from django import forms
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.core.exceptions import ValidationError
-from django.http import HttpRequest, HttpResponse, QueryDict
+from django.http import Http404, HttpRequest, HttpResponse, QueryDict
 from django.shortcuts import redirect, render
-from django.views.decorators.http import require_http_methods
+from django.urls import reverse
+from django.utils.html import escape
+from django.views.decorators.http import require_http_methods, require_POST
 
 from core.http import AuthenticatedHttpRequest
-from websites.forms import DeleteWebsiteForm, ExclusionsForm, WebsiteForm
+from websites.forms import DeleteWebsiteForm, ExclusionsForm, ShareLinkForm, WebsiteForm
 from websites.models import Website
 from websites.selectors import website_get_for_user_or_404
-from websites.services import site_url, website_create, website_delete, website_update
+from websites.services import (
+    public_base_url,
+    site_url,
+    website_create,
+    website_delete,
+    website_update,
+)
+from websites.sharing import (
+    share_link_create,
+    share_link_get_for_website,
+    share_link_list,
+    share_link_revoke,
+    share_link_token,
+)
 
 
 def _data(request: HttpRequest) -> QueryDict | None:
@@ -89,6 +104,51 @@ def website_exclusions(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
         "track_url": home + TRACK_FRAGMENT,
     }
     return render(request, "websites/exclusions.html", context)
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def website_sharing(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Share links: create one, copy its URL or iframe, revoke it."""
+    website = website_get_for_user_or_404(request.user, pk)
+    form = ShareLinkForm(_data(request))
+    if request.method == "POST" and form.is_valid():
+        try:
+            share_link_create(website=website, **form.cleaned_data)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, "Share link created: copy its address below.")
+            return redirect("websites:sharing", pk=website.pk)
+    base = public_base_url(request)
+    links = []
+    for link in share_link_list(website=website):
+        token = share_link_token(link)
+        # A URL reversed by name: the share views are dashboard's, above this app.
+        url = base + reverse("dashboard:share", args=[token]) if token else ""
+        links.append({"link": link, "url": url, "iframe": _iframe(url, website) if url else ""})
+    context = {"website": website, "form": form, "links": links}
+    return render(request, "websites/sharing.html", context)
+
+
+def _iframe(url: str, website: Website) -> str:
+    # Plain text for the page to show (escaped again there), not markup to render.
+    return (
+        f'<iframe src="{escape(url)}" title="Analytics of {escape(website.domain)}" '
+        'width="100%" height="1800" style="border:0" loading="lazy"></iframe>'
+    )
+
+
+@login_required
+@require_POST
+def website_share_revoke(request: AuthenticatedHttpRequest, pk: int, link_pk: int) -> HttpResponse:
+    website = website_get_for_user_or_404(request.user, pk)
+    link = share_link_get_for_website(website=website, link_id=link_pk)
+    if link is None:
+        raise Http404("No such share link")
+    share_link_revoke(link=link)
+    messages.success(request, f"Revoked the link “{link.label}”: its address no longer opens.")
+    return redirect("websites:sharing", pk=website.pk)
 
 
 @login_required
