@@ -9,7 +9,7 @@ DOMAIN ?= example.com
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/simple_analytics
 TEST_REDIS_URL ?= redis://127.0.0.1:6379/15
 
-.PHONY: install install-dev run worker test test-fast test-sqlite test-pg test-faults test-soak browser-deps lint lint-py typecheck lint-js fmt check event bench-ingest bench-soak clean screenshots
+.PHONY: install install-dev run worker test test-fast test-sqlite test-pg test-faults test-soak test-cluster browser-deps proxy-deps lint lint-py typecheck lint-js fmt check event bench-ingest bench-soak clean screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -40,14 +40,27 @@ browser-deps:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; \
 		else echo "chromium not installed: browser tests will skip (apt-get install chromium)"; fi; }
 
+# Debian's nginx, HAProxy and PgBouncer for the reverse-proxy test
+# (simple_analytics/tests/test_tracker_behind_nginx.py), the PgBouncer test and the
+# multi-host test, which run their own copies: the services the packages start are stopped.
+proxy-deps:
+	@for bin in nginx haproxy pgbouncer; do \
+		command -v $$bin >/dev/null 2>&1 || [ -x /usr/sbin/$$bin ] || { \
+		if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$bin >/dev/null; \
+			service $$bin stop >/dev/null 2>&1 || true; \
+		else echo "$$bin not installed: the tests that need it will skip (apt-get install $$bin)"; fi; }; \
+	done
+
 # Lint and types first, then the whole suite on SQLite, again on PostgreSQL + Redis, then
-# the fault tests and a one-minute soak of the production processes.
-test: install-dev browser-deps
+# the fault tests, a one-minute soak of the production processes and the multi-host test.
+test: install-dev browser-deps proxy-deps
 	$(MAKE) --no-print-directory lint
 	$(MAKE) --no-print-directory test-sqlite
 	$(MAKE) --no-print-directory test-pg
 	$(MAKE) --no-print-directory test-faults
 	$(MAKE) --no-print-directory test-soak
+	$(MAKE) --no-print-directory test-cluster
 
 # The inner loop: the SQLite suite without browsers, server processes, fuzzers and property
 # tests (about half the time); `make test` still runs everything.
@@ -80,6 +93,12 @@ test-soak: install-dev
 		echo "PostgreSQL or Redis not reachable: skipping the soak"; exit 0; }; \
 	$(BIN)/python systemtests/soak.py --minutes 1 --rate 150
 
+# The scale-out layout as hosts in network namespaces (systemtests/cluster.py): a balancer,
+# two web hosts, PgBouncer, a primary and a streaming replica, two workers; a web host, the
+# scheduler and PgBouncer fail under traffic. Needs root; skips without it (fails under CI=true).
+test-cluster: install-dev proxy-deps
+	$(BIN)/python systemtests/cluster.py
+
 # ruff (lint and format), the import layers (pyproject's [tool.importlinter]), mypy with
 # django-stubs over the product code, and ESLint over the browser JavaScript.
 lint: lint-py typecheck lint-js
@@ -90,7 +109,7 @@ lint-py: install-dev
 	$(BIN)/lint-imports
 
 typecheck: install-dev
-	$(BIN)/mypy simple_analytics accounts websites tracking goals stats dashboard api jobs core rollups bench systemtests scripts
+	$(BIN)/mypy simple_analytics accounts websites tracking goals stats dashboard api jobs core rollups reports bench systemtests scripts
 
 # ESLint over the browser JavaScript, at the versions in package-lock.json (`npm ci` only
 # when node_modules is missing or older than the lockfile). Without node/npm: skipped
@@ -104,7 +123,8 @@ lint-js:
 		npm ci --no-audit --no-fund --loglevel=error || exit 1; \
 	fi; \
 	node_modules/.bin/eslint --max-warnings=0 \
-		dashboard/static/dashboard/*.js websites/static/websites/*.js tracking/static/tracking/pixel.js
+		dashboard/static/dashboard/*.js websites/static/websites/*.js tracking/static/tracking/pixel.js \
+		accounts/tests/*.mjs
 
 fmt: install-dev
 	$(BIN)/ruff format .

@@ -24,6 +24,9 @@ from typing import Any, TypeVar, cast
 
 from django.conf import settings
 from django.core.cache import cache
+from django.db import DEFAULT_DB_ALIAS
+
+from core import replica
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -85,21 +88,36 @@ def versions(website_id: int) -> str:
     memo = _versions.get(website_id)
     now = time.monotonic()
     if memo is not None and now - memo[0] < VERSION_MEMO_SECONDS:
+        if replica.reading():
+            _replica_has(website_id, memo[1])
         return memo[1]
     value = safe_get_many([version_key(website_id)]).get(version_key(website_id))
     if value is None:
         value = publish_versions(website_id)
     _versions[website_id] = (now, value)
+    if replica.reading():
+        _replica_has(website_id, value)
     return value
 
 
-def _stored_versions(website_id: int) -> str:
+def _stored_versions(website_id: int, using: str = DEFAULT_DB_ALIAS) -> str:
     from rollups.models import Watermark
 
     rows = dict(
-        Watermark.objects.filter(website_id=website_id).values_list("granularity", "version")
+        Watermark.objects.using(using)
+        .filter(website_id=website_id)
+        .values_list("granularity", "version")
     )
     return f"{rows.get('day', 0)}.{rows.get('hour', 0)}"
+
+
+def _replica_has(website_id: int, value: str) -> None:
+    """On a replica read, once per request and website: read the primary from here on
+    unless the replica has replayed the published versions (their snapshot rows too)."""
+    if replica.first_check(website_id) and (
+        _stored_versions(website_id, using=replica.REPLICA) != value
+    ):
+        replica.use_primary()
 
 
 @contextlib.contextmanager
@@ -115,7 +133,7 @@ def ahead(website_id: int) -> Iterator[None]:
 
 def publish_versions(website_id: int) -> str:
     """Read the versions from the database and mirror them into the cache."""
-    value = _stored_versions(website_id)
+    value = _stored_versions(website_id)  # the primary's, whatever this request reads
     # Re-read from the database at least every minute: a crashed job cannot pin it.
     safe_set(version_key(website_id), value, 60)
     _versions.pop(website_id, None)

@@ -25,6 +25,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import psycopg
+from django.conf import settings
 from django.db import connection
 
 
@@ -48,7 +49,9 @@ def execute(
     lookup planned while the table was nearly empty (a new database) is a sequential scan,
     and stays one as the table grows (docs/PERFORMANCE.md). Those statements are planned
     on every run instead (``prepare=False``;
-    ``test_prepared_writer_statements_never_scan_a_table``)."""
+    ``test_prepared_writer_statements_never_scan_a_table``). Nothing is prepared when
+    ``DATABASE_PREPARED_STATEMENTS`` is off (a transaction-mode pooler)."""
+    prepare = prepare and settings.DATABASE_PREPARED_STATEMENTS
     cur.execute(statement, params, prepare=prepare, binary=binary)
 
 
