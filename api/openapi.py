@@ -10,11 +10,17 @@ from typing import Any
 from stats.dimensions import PUBLIC, Describes, Dimension
 from stats.filters import MAX_FILTER_CHARS
 from stats.filters import NAMES as FILTER_NAMES
+from stats.intervals import INTERVALS
 
 BASE = Path(__file__).with_name("openapi.json")
+# The sites API's paths, schemas and responses (``api.sites``), added to the stats API's.
+SITES = Path(__file__).with_name("openapi_sites.json")
 # Breakdowns beside the registry's (``api.views``): goal conversions and custom events.
 CONVERSION_BREAKDOWNS = ("goals", "events")
 BREAKDOWN_PATH = "/api/v1/breakdown/{dimension}"
+TIMESERIES_PATH = "/api/v1/timeseries"
+# Realtime's minutes, then what other periods may ask for (``stats.intervals``).
+TIMESERIES_INTERVALS = ["minute", *INTERVALS]
 
 
 _CONVERSION_FILTERS = {
@@ -33,8 +39,9 @@ def _filter_parameter(name: str) -> dict[str, Any]:
         "required": False,
         "description": _CONVERSION_FILTERS.get(
             name,
-            f"Filter: only {name.replace('_', ' ')} equal to this value; "
-            "`(none)` selects the empty value.",
+            f"Filter by {name.replace('_', ' ')}: a value, or several separated by `|` (any "
+            "of them); `!` first for none of them, `~` first for containing one of the texts "
+            "(ignoring case); `(none)` selects the empty value; `\\` escapes `|`, `!`, `~`.",
         ),
         "schema": {"type": "string", "maxLength": MAX_FILTER_CHARS},
     }
@@ -56,7 +63,26 @@ def document() -> dict[str, Any]:
         p for p in doc["paths"][BREAKDOWN_PATH]["get"]["parameters"] if p["name"] == "dimension"
     )
     dimension["schema"]["enum"] = [*(d.breakdown for d in PUBLIC), *CONVERSION_BREAKDOWNS]
+    interval = next(
+        p for p in doc["paths"][TIMESERIES_PATH]["get"]["parameters"] if p["name"] == "interval"
+    )
+    interval["schema"]["enum"] = TIMESERIES_INTERVALS
+    doc["components"]["schemas"]["Timeseries"]["properties"]["granularity"]["enum"] = (
+        TIMESERIES_INTERVALS
+    )
     stats = doc["components"]["schemas"]["Stats"]
     stats["properties"].update({d.breakdown: _rows(d) for d in PUBLIC})
     stats["required"] += [d.breakdown for d in PUBLIC]
+    _add_sites(doc)
     return doc
+
+
+def _add_sites(doc: dict[str, Any]) -> None:
+    sites: dict[str, Any] = json.loads(SITES.read_text())
+    doc["info"]["title"] = "Simple Analytics API"
+    doc["info"]["description"] += " " + sites["info_description"]
+    doc["paths"].update(sites["paths"])
+    components = doc["components"]
+    components["schemas"].update(sites["schemas"])
+    components.setdefault("responses", {}).update(sites["responses"])
+    components["securitySchemes"]["bearer"]["description"] = sites["bearer_description"]

@@ -23,11 +23,11 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
 from accounts import throttle
-from api.models import ApiKey, hash_key
+from api.models import ApiKey, Scope, hash_key
 from api.openapi import CONVERSION_BREAKDOWNS
 from api.openapi import document as openapi_document
 from core.http import AuthenticatedHttpRequest
-from stats import queries
+from stats import intervals, queries
 from stats.dimensions import PUBLIC_BREAKDOWNS
 from stats.filters import FilterError, Filters
 from stats.periods import Period, PeriodError, from_query
@@ -61,6 +61,11 @@ def _key_failures(request: HttpRequest) -> throttle.Window:
 
 
 def _key_user(request: HttpRequest) -> User:
+    return api_key(request).user
+
+
+def api_key(request: HttpRequest) -> ApiKey:
+    """The live key the request sends (its ``user`` loaded), or ApiError 401/429."""
     limit = settings.API_KEY_FAILURES_PER_MINUTE
     failures = _key_failures(request) if limit else None
     header = request.META.get("HTTP_AUTHORIZATION", "")
@@ -102,7 +107,7 @@ def _key_user(request: HttpRequest) -> User:
         raise ApiError(401, "invalid or revoked API key")
     if row.last_used_at is None or (timezone.now() - row.last_used_at).total_seconds() > 60:
         ApiKey.objects.filter(pk=row.pk).update(last_used_at=timezone.now())
-    return row.user
+    return row
 
 
 def _context(request: HttpRequest) -> tuple[Website, Period, Filters, int]:
@@ -149,13 +154,19 @@ def stats(request: HttpRequest) -> HttpResponse:
 @_api
 def timeseries(request: HttpRequest) -> HttpResponse:
     website, period, filters, _ = _context(request)
+    try:
+        interval = intervals.parse(request.GET.get("interval"), period)
+    except intervals.IntervalError as exc:
+        raise ApiError(400, str(exc)) from None
     return JsonResponse(
         {
             "site": website.tracking_id,
             "from": period.first_day.isoformat(),
             "to": period.last_day.isoformat(),
-            "granularity": period.granularity,
-            "timeseries": queries.timeseries_json(website, period, filters=filters),
+            "granularity": interval,
+            "timeseries": queries.timeseries_json(
+                website, period, filters=filters, interval=interval
+            ),
         }
     )
 
@@ -218,6 +229,7 @@ def keys(request: AuthenticatedHttpRequest) -> HttpResponse:
         # "Try it" asks for the stats of one of the user's own websites, so it works as shown.
         "example_site": website_list_for_user(request.user).first(),
         "api_base": public_base_url(request),
+        "scopes": Scope.choices,
     }
     return render(request, "api/keys.html", context)
 
@@ -233,7 +245,11 @@ def key_create(request: AuthenticatedHttpRequest) -> HttpResponse:
     if throttle.hit(created, 3600) > settings.API_KEYS_CREATED_PER_HOUR:
         messages.error(request, "Too many keys created in the last hour; try again later.")
         return redirect("api:keys")
-    _, plain = ApiKey.issue(user=request.user, name=name)
+    scope = request.POST.get("scope", Scope.READ)
+    if scope not in Scope.values:
+        messages.error(request, "Pick what the key may do: read only, or read and write.")
+        return redirect("api:keys")
+    _, plain = ApiKey.issue(user=request.user, name=name, scope=scope)
     # Shown once on the next page, then gone: only its hash is stored.
     request.session["new_api_key"] = plain
     return redirect("api:keys")

@@ -18,14 +18,14 @@ from typing import Any, NamedTuple
 from django.contrib.auth.decorators import login_required
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import render
-from django.urls import reverse
 from django.utils.http import urlencode
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
 from dashboard import formatting as fmt
 from dashboard import presenters
-from dashboard.views import period_and_filters
+from dashboard.scope import Scope
+from dashboard.views import period_and_filters, share_context
 from stats import queries
 from stats.dimensions import BY_BREAKDOWN, DIMENSIONS, Describes, Dimension
 from stats.filters import Filters
@@ -52,6 +52,7 @@ class Column:
     heading: str
     help: str = ""
     percent: bool = False  # a ratio, shown as a percentage
+    unit: str = ""  # "s": seconds, shown as a duration; "%": a percentage from 0 to 100
 
 
 @dataclass(frozen=True)
@@ -91,6 +92,16 @@ def _session_heading(dimension: Dimension) -> tuple[str, str]:
 _SHARE = Column(
     "share", "Share", "Share of the period's visitors (with these filters).", percent=True
 )
+ENGAGEMENT_COLUMNS = (
+    Column("time", "Time on page", presenters.DEFINITIONS["time_on_page"], unit="s"),
+    Column(
+        "reported",
+        "Reported",
+        "Share of the page's views that reported their engaged time.",
+        percent=True,
+    ),
+    Column("scroll", "Scroll depth", presenters.DEFINITIONS["scroll_depth"], unit="%"),
+)
 
 
 def _home(dimension: Dimension) -> str:
@@ -109,6 +120,7 @@ def _dimension_source(dimension: Dimension) -> Source:
         columns.append(Column("pageviews", "Page views", "Page views of these sessions."))
     else:
         columns.append(Column("pageviews", "Page views", "Views of this page."))
+        columns += ENGAGEMENT_COLUMNS
     home = _home(dimension)
     group = [d for d in DIMENSIONS if d is dimension or (home and _home(d) == home)]
     group.sort(key=lambda d: (not d.panel, d.tab))
@@ -229,7 +241,14 @@ def entries(website: Website, period: Period, filters: Filters, source: Source) 
         numbers = (
             (r.visitors, share, r.sessions, r.pageviews)
             if r.sessions is not None
-            else (r.visitors, share, r.pageviews)
+            else (
+                r.visitors,
+                share,
+                r.pageviews,
+                r.time_on_page_s,
+                r.engaged_share,
+                r.scroll_depth_pct,
+            )
         )
         out.append(Entry(r.value, dimension.display(r.value), numbers))
     return out
@@ -322,10 +341,12 @@ class Links:
         period: Period,
         filters: Filters,
         view: Mapping[str, str],
+        scope: Scope | None = None,
     ) -> None:
         self.website, self.source, self.period = website, source, period
         self.filters, self.view = filters, view
-        self.overview = reverse("dashboard:overview", args=[website.pk])
+        self.scope = scope or Scope(website)
+        self.overview = self.scope.url("overview")
 
     def details(
         self,
@@ -335,7 +356,7 @@ class Links:
         period: Period | None = None,
         filters: Filters | None = None,
     ) -> str:
-        path = reverse("dashboard:details", args=[self.website.pk, key or self.source.key])
+        path = self.scope.url("details", key or self.source.key)
         params = {
             **(period or self.period).as_query(),
             **(self.filters if filters is None else filters).as_query(),
@@ -351,6 +372,10 @@ class Links:
 
 
 def _cell(column: Column, n: float | None) -> tuple[str, str, str]:
+    if column.unit == "s":
+        return column.key, fmt.duration(n), "" if n is None else f"{n:,.1f} seconds"
+    if column.unit == "%":
+        return column.key, presenters.depth(n), "" if n is None else f"{n:.1f}%"
     if column.percent:
         return column.key, fmt.percent(n), "" if n is None else f"{n * 100:.2f}%"
     return column.key, "—" if n is None else f"{int(n):,}", ""
@@ -372,7 +397,7 @@ def _row(entry: Entry, source: Source, links: Links) -> DetailsRow:
     else:
         dimension = BY_BREAKDOWN[source.key]
         url = links.dashboard({dimension.name: entry.value})
-        active = links.filters.get(dimension.name) == entry.value
+        active = links.filters.selects(dimension.name, entry.value)
         action = f"Click to filter the dashboard by this {dimension.heading.lower()}."
     return DetailsRow(
         label=entry.label,
@@ -491,8 +516,9 @@ def context(
     view: Mapping[str, str],
     query: Query,
     now: dt.datetime,
+    scope: Scope | None = None,
 ) -> dict[str, Any]:
-    links = Links(website, source, period, filters, view)
+    links = Links(website, source, period, filters, view, scope)
     found = entries(website, period, filters, source)
     first = replace(query, page=1)
     return {
@@ -509,14 +535,10 @@ def context(
             for key, title in source.group
         ],
         "chips": [
-            presenters.Chip(
-                name=name,
-                label=label,
-                value=text,
-                remove_url=links.details(first, filters=filters.replace(**{name: None})),
+            presenters.chip(
+                name, condition, links.details(first, filters=filters.replace(**{name: None}))
             )
-            for name, value in filters.active().items()
-            for label, text in [presenters.chip_text(name, value)]
+            for name, condition in filters.conditions()
         ],
         "back_url": links.dashboard(),
         "clear_search_url": links.details(Query(sort=query.sort, descending=query.descending)),
@@ -534,12 +556,17 @@ def context(
 @login_required
 @require_safe
 def details(request: HttpRequest, pk: int, breakdown: str) -> HttpResponse:
-    website = website_get_for_user_or_404(request.user, pk)
+    return details_page(request, Scope(website_get_for_user_or_404(request.user, pk)), breakdown)
+
+
+def details_page(request: HttpRequest, scope: Scope, breakdown: str) -> HttpResponse:
+    """One breakdown in full, for the website's owner or through a share link."""
+    website = scope.website
     source = SOURCES.get(breakdown)
     if source is None:
         raise Http404("No such breakdown")
     now = dt.datetime.now(dt.UTC)
-    asked = period_and_filters(request, website, now)
+    asked = period_and_filters(request, website, now, scope)
     if isinstance(asked, HttpResponse):
         return asked
     period, filters = asked
@@ -547,8 +574,9 @@ def details(request: HttpRequest, pk: int, breakdown: str) -> HttpResponse:
     try:
         query = parse_query(request.GET, source)
     except DetailsError as exc:
-        links = Links(website, source, period, filters, view)
+        links = Links(website, source, period, filters, view, scope)
         error = {
+            **share_context(scope),
             "website": website,
             "source": source,
             "error": str(exc),
@@ -556,5 +584,8 @@ def details(request: HttpRequest, pk: int, breakdown: str) -> HttpResponse:
             "back_url": links.dashboard(),
         }
         return render(request, "dashboard/details.html", error, status=400)
-    page = context(website, source, period, filters, view, query, now)
+    page = {
+        **context(website, source, period, filters, view, query, now, scope),
+        **share_context(scope),
+    }
     return render(request, "dashboard/details.html", page)

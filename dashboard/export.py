@@ -8,8 +8,9 @@ One table, one row per value: a ``total`` row (the summary), the ``timeseries`` 
 per chart interval: its start in the website's time zone), every row of every breakdown,
 then the conversions: ``goals`` (converting visitors, events, conversion rate), ``events``
 (custom events by name: visitors, events) and ``properties`` (the values sent with each
-custom event, the event and the property key in their own columns). A column that does
-not apply to a row is empty. Every row also says what it counts: the first and last day,
+custom event, the event and the property key in their own columns). Pages also have their
+time on page and scroll depth, the total row the average engaged time per visit (empty
+where nothing was reported). A column that does not apply to a row is empty. Every row also says what it counts: the first and last day,
 the time zone and the filters (as in the dashboard's URL); the file name says them too.
 Text cells that a spreadsheet would run as a formula — starting with ``=``,
 ``+``, ``-``, ``@``, a tab or a carriage return — get a leading apostrophe (OWASP, "CSV
@@ -28,10 +29,11 @@ from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
+from dashboard.scope import Scope
 from dashboard.views import period_and_filters
 from stats import queries
 from stats.dimensions import BREAKDOWNS
-from stats.filters import NONE_TOKEN
+from stats.filters import NONE_TOKEN, Op
 from websites.selectors import website_get_for_user_or_404
 
 # New columns go at the end, so a spreadsheet that reads the first ones by position still works.
@@ -49,12 +51,24 @@ COLUMNS = [
     "to",
     "timezone",
     "filters",
+    "time_on_page_s",
+    "scroll_depth_pct",
+    "avg_engaged_time_s",
 ]
+# The columns after ``filters``: engagement, of pages (each) and of visits (the total row).
+_ENGAGEMENT = 3
 # Rows per breakdown: more than any screen shows, bounded so one export stays small.
 MAX_ROWS = 10_000
 # Custom events whose property values are listed (the most visited): one query each.
 MAX_EVENTS_WITH_PROPERTIES = 100
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+_OP_WORDS = {Op.IS: [], Op.IS_NOT: ["not"], Op.CONTAINS: ["contains"]}
+
+
+def _number(value: float | None, digits: int = 2) -> object:
+    return "" if value is None else round(value, digits)
 
 
 def neutralise(cell: str) -> str:
@@ -76,8 +90,13 @@ def filename(
 @login_required
 @require_safe
 def export_csv(request: HttpRequest, pk: int) -> HttpResponse:
-    website = website_get_for_user_or_404(request.user, pk)
-    asked = period_and_filters(request, website)
+    return export_response(request, Scope(website_get_for_user_or_404(request.user, pk)))
+
+
+def export_response(request: HttpRequest, scope: Scope) -> HttpResponse:
+    """The CSV of the period and filters, for the website's owner or through a share link."""
+    website = scope.website
+    asked = period_and_filters(request, website, scope=scope)
     if isinstance(asked, HttpResponse):
         return asked
     period, filters = asked
@@ -88,12 +107,15 @@ def export_csv(request: HttpRequest, pk: int) -> HttpResponse:
     query = urlencode(filters.as_query())
     what = [period.first_day.isoformat(), period.last_day.isoformat(), website.timezone, query]
 
-    def writerow(cells: list[object]) -> None:
-        csv_writer.writerow([*cells, *what])
+    def writerow(cells: list[object], engagement: list[object] | None = None) -> None:
+        csv_writer.writerow([*cells, *what, *(engagement or [""] * _ENGAGEMENT)])
 
-    blank = [""] * (len(COLUMNS) - 5 - len(what))
+    blank = [""] * (len(COLUMNS) - 5 - len(what) - _ENGAGEMENT)
     total = queries.summary(website, period, filters=filters)
-    writerow(["total", "", total.visitors, total.sessions, total.pageviews, *blank])
+    writerow(
+        ["total", "", total.visitors, total.sessions, total.pageviews, *blank],
+        ["", "", _number(total.avg_engaged_time_s)],
+    )
     hourly = period.granularity != "day"
     for point in queries.timeseries(website, period, filters=filters):
         start = point.t.isoformat(timespec="minutes") if hourly else point.t.date().isoformat()
@@ -102,7 +124,12 @@ def export_csv(request: HttpRequest, pk: int) -> HttpResponse:
         for row in queries.breakdown(website, period, dimension, filters=filters, limit=MAX_ROWS):
             value = neutralise(row.value) if row.value else NONE_TOKEN
             sessions = "" if row.sessions is None else row.sessions
-            writerow([dimension, value, row.visitors, sessions, row.pageviews, *blank])
+            engagement = (
+                None
+                if row.sessions is not None
+                else [_number(row.time_on_page_s), _number(row.scroll_depth_pct, 1), ""]
+            )
+            writerow([dimension, value, row.visitors, sessions, row.pageviews, *blank], engagement)
     for goal in queries.goals(website, period, filters=filters, limit=MAX_ROWS):
         rate = "" if goal.conversion_rate is None else round(goal.conversion_rate, 4)
         writerow(
@@ -122,7 +149,10 @@ def export_csv(request: HttpRequest, pk: int) -> HttpResponse:
             )
 
     response = HttpResponse(out.getvalue(), content_type="text/csv; charset=utf-8")
-    named = "-".join(f"{k}-{v}" for k, v in filters.as_query().items())
+    named = "-".join(
+        "-".join([name, *_OP_WORDS[c.op], "-or-".join(v or NONE_TOKEN for v in c.values)])
+        for name, c in filters.conditions()
+    )
     name = filename(website.domain, what[0], what[1], website.timezone, named)
     response["Content-Disposition"] = f'attachment; filename="{name}"'
     return response

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,9 +16,9 @@ from django.utils.http import urlencode
 
 from dashboard import charts, worldmap
 from dashboard import formatting as fmt
-from stats import queries
+from stats import intervals, queries
 from stats.dimensions import BY_BREAKDOWN, BY_NAME, DIMENSIONS
-from stats.filters import Filters
+from stats.filters import Condition, Filters, Op
 from stats.periods import PERIODS, Period, for_days, from_query
 from tracking.models import DropReason
 from websites.models import Website
@@ -49,6 +49,19 @@ DEFINITIONS = {
         "Lower is usually better. Changes are shown in percentage points (pts)."
     ),
     "views_per_session": "Views per visit: page views of the sessions divided by sessions.",
+    "engaged": (
+        "Engaged time: how long the visit's pages were visible and had the focus (a tab in "
+        "the background does not count), as the script reports it when a page is left or "
+        "hidden. Averaged over all sessions: one whose browser sent no report counts 0 s."
+    ),
+    "time_on_page": (
+        "Time on page: the average engaged time of this page's views that reported one "
+        "(most do; the share is in the details). A view reports when it is left or hidden."
+    ),
+    "scroll_depth": (
+        "Scroll depth: how far down this page its views scrolled, on average: the deepest "
+        "point seen, as a percentage of the page's height."
+    ),
 }
 
 # Dashboard panels in page order; their tabs come from the registry (``Dimension.panel``).
@@ -60,11 +73,19 @@ PANEL_TITLES = {
 }
 PANEL_LIMIT = 10
 MAP_DIMENSION = "country"  # its panel shows the world map
+ENGAGEMENT_DIMENSION = "page"  # its tab shows time on page and scroll depth
 PERIOD_MENU = [key for key in PERIODS if key != "custom"]
-# What the page shows that is not a filter: the custom event whose properties are open and
-# the funnel chosen. Links keep them; the numbers do not depend on them.
-VIEW_PARAMS = ("event", "funnel")
+# What the page shows that is not a filter: the custom event whose properties are open, the
+# funnel chosen, and the chart's metric, interval and comparison. Links keep them.
+VIEW_PARAMS = ("event", "funnel", "metric", "interval", "compare")
 MAX_VIEW_CHARS = 200  # a funnel's name; an event name has at most 120
+# View parameters with a fixed set of values; whether a period allows an interval is
+# checked where the chart is drawn, so a link to another period keeps the choice.
+VIEW_CHOICES: dict[str, tuple[str, ...]] = {
+    "metric": tuple(charts.METRICS),
+    "interval": intervals.INTERVALS,
+    "compare": intervals.COMPARES,
+}
 
 
 def view_state(params: Mapping[str, object]) -> dict[str, str]:
@@ -78,6 +99,7 @@ def view_state(params: Mapping[str, object]) -> dict[str, str]:
             and raw.strip()
             and len(raw) <= MAX_VIEW_CHARS
             and "\x00" not in raw
+            and raw in VIEW_CHOICES.get(name, (raw,))
         ):
             out[name] = raw
     return out
@@ -87,7 +109,7 @@ def dashboard_url(
     path: str,
     period: Period,
     filters: Filters,
-    changes: dict[str, str | None] | None = None,
+    changes: Mapping[str, str | Condition | None] | None = None,
     view: Mapping[str, str] | None = None,
 ) -> str:
     """``path`` with ``period``, ``filters`` and ``view`` as its query string, built by
@@ -112,7 +134,7 @@ class Card:
 
 
 def cards(current: queries.Summary, previous: queries.Summary, previous_text: str) -> list[Card]:
-    """The six headline numbers with their change against ``previous``."""
+    """The seven headline numbers with their change against ``previous``."""
     has_previous = previous.sessions > 0 or previous.pageviews > 0
 
     def change(attr: str, **kwargs: Any) -> fmt.Change:
@@ -148,6 +170,13 @@ def cards(current: queries.Summary, previous: queries.Summary, previous_text: st
             fmt.duration(c.avg_session_duration_s),
             _seconds(c.avg_session_duration_s),
             change("avg_session_duration_s"),
+        ),
+        (
+            "engaged",
+            "Engaged time",
+            fmt.duration(c.avg_engaged_time_s),
+            _seconds(c.avg_engaged_time_s),
+            change("avg_engaged_time_s"),
         ),
         (
             "bounce_rate",
@@ -190,6 +219,9 @@ class ListRow:
     url: str
     active: bool
     title: str
+    # Pages only: time on page and scroll depth ("—" where no view reported one).
+    time_on_page: str = ""
+    scroll_depth: str = ""
 
 
 @dataclass(frozen=True)
@@ -201,6 +233,29 @@ class Tab:
     rows: list[ListRow]
     empty_text: str
     selected: bool
+    engagement: bool = False  # the time on page and scroll depth columns
+
+    @property
+    def time_help(self) -> str:
+        return DEFINITIONS["time_on_page"]
+
+    @property
+    def scroll_help(self) -> str:
+        return DEFINITIONS["scroll_depth"]
+
+
+def depth(pct: float | None) -> str:
+    return "—" if pct is None else f"{pct:.0f}%"
+
+
+def _engagement_title(row: queries.Row) -> str:
+    if row.time_on_page_s is None and row.scroll_depth_pct is None:
+        return " No view reported its engaged time yet."
+    share = fmt.percent(row.engaged_share)
+    return (
+        f" Time on page {fmt.duration(row.time_on_page_s)} ({share} of views reported),"
+        f" scroll depth {depth(row.scroll_depth_pct)}."
+    )
 
 
 @dataclass(frozen=True)
@@ -241,10 +296,12 @@ def panels(
                     limit=None if dimension.every_row else PANEL_LIMIT,
                 )
             )
+            engagement = dimension.name == ENGAGEMENT_DIMENSION
             for row in found[:PANEL_LIMIT]:
                 ratio = fmt.share(row.visitors, total_visitors)
                 label = dimension.display(row.value)
                 views = f"{row.pageviews:,} page view{'s' if row.pageviews != 1 else ''}"
+                engaged = _engagement_title(row) if engagement else ""
                 rows.append(
                     ListRow(
                         label=label,
@@ -255,11 +312,13 @@ def panels(
                         share=fmt.percent(ratio),
                         bar=fmt.bar_width(ratio),
                         url=dashboard_url(path, period, filters, {dimension.name: row.value}, view),
-                        active=active.get(dimension.name) == row.value,
+                        active=filters.selects(dimension.name, row.value),
                         title=(
-                            f"{label}: {row.visitors:,} visitors, {views}. "
+                            f"{label}: {row.visitors:,} visitors, {views}.{engaged} "
                             f"Click to filter the dashboard by this {dimension.heading.lower()}."
                         ),
+                        time_on_page=fmt.duration(row.time_on_page_s) if engagement else "",
+                        scroll_depth=depth(row.scroll_depth_pct) if engagement else "",
                     )
                 )
             tabs.append(
@@ -271,6 +330,7 @@ def panels(
                     rows=rows,
                     empty_text=dimension.empty_text,
                     selected=False,
+                    engagement=engagement,
                 )
             )
             if dimension.name == MAP_DIMENSION:
@@ -305,7 +365,7 @@ def _world_map(
         total_visitors=total_visitors,
         name=dimension.display,
         url=lambda code: dashboard_url(path, period, filters, {dimension.name: code}, view),
-        active=filters.active().get(dimension.name),
+        active=filters.get(dimension.name),
     )
 
 
@@ -313,29 +373,45 @@ def _world_map(
 class Chip:
     name: str
     label: str
+    op: str
     value: str
     remove_url: str
 
+    @property
+    def text(self) -> str:
+        """The whole filter in words, for a screen reader: "Source is Google or Bing"."""
+        return f"{self.label} {self.op} {self.value}"
 
-def chip_text(name: str, value: str) -> tuple[str, str]:
-    """A filter as its chip reads it: (label, value), as in "Goal is Signup"."""
+
+def chip_text(name: str, condition: Condition) -> tuple[str, str, str]:
+    """A filter as its chip reads it: (label, operator, values), as in "Goal is Signup"."""
+    show: Callable[[str], str] = str
     if name == "goal":
-        return "Goal", value
-    if name == "prop":
-        key, _, text = value.partition("=")
-        return f"Property {key}", text
-    return BY_NAME[name].label, BY_NAME[name].display(value)
+        label = "Goal"
+    elif name == "prop":
+        key, _, _ = condition.values[0].partition("=")
+        label, show = f"Property {key}", lambda v: v.partition("=")[2]
+    else:
+        label = BY_NAME[name].label
+        if condition.op != Op.CONTAINS:  # a contained text is shown as typed
+            show = BY_NAME[name].display
+    values = [show(v) for v in condition.values]
+    text = values[0] if len(values) == 1 else f"{', '.join(values[:-1])} or {values[-1]}"
+    return label, str(condition.op), text
+
+
+def chip(name: str, condition: Condition, remove_url: str) -> Chip:
+    label, op, text = chip_text(name, condition)
+    return Chip(name=name, label=label, op=op, value=text, remove_url=remove_url)
 
 
 def chips(
     path: str, period: Period, filters: Filters, view: Mapping[str, str] | None = None
 ) -> list[Chip]:
-    out = []
-    for name, value in filters.active().items():
-        label, text = chip_text(name, value)
-        remove_url = dashboard_url(path, period, filters, {name: None}, view)
-        out.append(Chip(name=name, label=label, value=text, remove_url=remove_url))
-    return out
+    return [
+        chip(name, condition, dashboard_url(path, period, filters, {name: None}, view))
+        for name, condition in filters.conditions()
+    ]
 
 
 @dataclass(frozen=True)
@@ -439,13 +515,139 @@ def data_quality(website: Website, period: Period, current: queries.Summary) -> 
     }
 
 
+@dataclass(frozen=True)
+class ChartOptions:
+    """The chart's metric, interval and comparison: the view's, or the defaults where the
+    view asks for something this period does not allow."""
+
+    metric: str
+    interval: intervals.Interval
+    compare: intervals.Compare | None
+
+
+def chart_options(period: Period, view: Mapping[str, str] | None) -> ChartOptions:
+    view = view or {}
+    metric = view.get("metric", charts.DEFAULT_METRIC)
+    try:
+        interval = intervals.parse(view.get("interval"), period)
+    except intervals.IntervalError:
+        interval = period.granularity
+    try:
+        compare = intervals.parse_compare(view.get("compare"), period)
+    except intervals.IntervalError:
+        compare = None
+    return ChartOptions(
+        metric=metric if metric in charts.METRICS else charts.DEFAULT_METRIC,
+        interval=interval,
+        compare=compare,
+    )
+
+
 def chart(
     website: Website,
     period: Period,
     filters: Filters,
     now: dt.datetime,
     points: list[queries.Point] | None = None,
+    view: Mapping[str, str] | None = None,
 ) -> charts.Chart:
-    if points is None:
-        points = queries.timeseries(website, period, filters=filters)
-    return charts.build(points, granularity=period.granularity, period_days=period.days, now=now)
+    """The chart of the view's options; ``points`` (the dashboard bundle's, at the period's
+    granularity) serve the default interval, another interval is its own cached read."""
+    options = chart_options(period, view)
+    if points is None or options.interval != period.granularity:
+        points = queries.timeseries(website, period, filters=filters, interval=options.interval)
+    compared = None
+    if options.compare is not None:
+        compared = queries.compared_timeseries(
+            website, period, options.compare, filters=filters, interval=options.interval
+        )
+    return charts.build(
+        points,
+        granularity=options.interval,
+        period_days=period.days,
+        now=now,
+        metric=options.metric,
+        compared=compared,
+        compare=options.compare or "",
+        last_day=period.last_day,
+    )
+
+
+def chart_label(
+    website: Website,
+    period: Period,
+    filters: Filters,
+    current: queries.Summary,
+    view: Mapping[str, str] | None = None,
+) -> str:
+    """The chart's accessible name: its metric over the period and the compared period."""
+    options = chart_options(period, view)
+    compared, compared_text = None, ""
+    if options.compare is not None:
+        other = intervals.compared_period(period, options.compare)
+        compared = queries.summary(website, other, filters=filters)
+        compared_text = range_text(other)
+    return charts.summary_label(
+        current,
+        period.label,
+        metric=options.metric,
+        interval=options.interval,
+        compared=compared,
+        compared_text=compared_text,
+    )
+
+
+@dataclass(frozen=True)
+class ChartChoice:
+    label: str
+    url: str
+    current: bool
+
+
+@dataclass(frozen=True)
+class ChartControls:
+    metrics: list[ChartChoice]
+    intervals: list[ChartChoice]  # empty when the period allows one interval only
+    compares: list[ChartChoice]  # empty for realtime
+
+
+INTERVAL_LABELS = {"hour": "Hours", "day": "Days", "week": "Weeks", "month": "Months"}
+
+
+def chart_controls(
+    path: str, period: Period, filters: Filters, view: Mapping[str, str] | None = None
+) -> ChartControls:
+    """Links that change one chart option and keep everything else; a default leaves the
+    URL (``metric=visitors``, the period's own interval, no comparison)."""
+    view = dict(view or {})
+    options = chart_options(period, view)
+
+    def choice(name: str, value: str, default: str, label: str, current: bool) -> ChartChoice:
+        changed = {k: v for k, v in view.items() if k != name}
+        if value != default:
+            changed[name] = value
+        return ChartChoice(label, dashboard_url(path, period, filters, view=changed), current)
+
+    allowed = intervals.allowed(period)
+    return ChartControls(
+        metrics=[
+            choice("metric", key, charts.DEFAULT_METRIC, m.label, key == options.metric)
+            for key, m in charts.METRICS.items()
+        ],
+        intervals=[
+            choice("interval", i, period.granularity, INTERVAL_LABELS[i], i == options.interval)
+            for i in allowed
+            if i in INTERVAL_LABELS
+        ]
+        if len(allowed) > 1
+        else [],
+        compares=[]
+        if period.key == "realtime"
+        else [
+            choice("compare", "", "", "Off", options.compare is None),
+            *(
+                choice("compare", c, "", charts.COMPARE_LABELS[c], c == options.compare)
+                for c in intervals.COMPARES
+            ),
+        ],
+    )

@@ -8,13 +8,13 @@ from __future__ import annotations
 import datetime as dt
 
 from django.contrib.auth.decorators import login_required
-from django.http import HttpRequest, HttpResponse, JsonResponse, QueryDict
+from django.http import HttpRequest, HttpResponse, HttpResponseRedirect, JsonResponse, QueryDict
 from django.shortcuts import render
-from django.urls import reverse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_safe
 
-from dashboard import charts, conversions, presenters
+from dashboard import conversions, filtering, presenters, segments
+from dashboard.scope import Scope
 from dashboard.sites import waiting_panel
 from stats import cache as stats_cache
 from stats import queries
@@ -36,17 +36,23 @@ class QueryError(ValueError):
     pass
 
 
-def _bad_request(request: HttpRequest, website: Website, message: str) -> HttpResponse:
-    return render(
-        request,
-        "dashboard/error.html",
-        {
-            "website": website,
-            "message": message,
-            "reset_url": reverse("dashboard:overview", args=[website.pk]),
-        },
-        status=400,
-    )
+def bad_request(
+    request: HttpRequest, website: Website, message: str, scope: Scope | None = None
+) -> HttpResponse:
+    scope = scope or Scope(website)
+    context = {
+        "website": website,
+        "message": message,
+        "reset_url": scope.url("overview"),
+        **share_context(scope),
+    }
+    return render(request, "dashboard/error.html", context, status=400)
+
+
+def share_context(scope: Scope) -> dict[str, object]:
+    """What every dashboard template needs to tell a share link's page from the owner's."""
+    base = "dashboard/share_base.html" if scope.shared else "base.html"
+    return {"scope": scope, "share": scope.shared, "base_template": base}
 
 
 def _check_query(params: QueryDict) -> None:
@@ -58,23 +64,31 @@ def _check_query(params: QueryDict) -> None:
 
 
 def period_and_filters(
-    request: HttpRequest, website: Website, now: dt.datetime | None = None
+    request: HttpRequest,
+    website: Website,
+    now: dt.datetime | None = None,
+    scope: Scope | None = None,
 ) -> tuple[Period, Filters] | HttpResponse:
     """The query string's period and filters, or the 400 page that says what is wrong."""
     try:
         _check_query(request.GET)
         return from_query(request.GET, website.tz, now=now), Filters.from_query(request.GET)
     except (PeriodError, FilterError, QueryError) as exc:
-        return _bad_request(request, website, str(exc))
+        return bad_request(request, website, str(exc), scope)
 
 
 @never_cache
 @login_required
 @require_safe
 def overview(request: HttpRequest, pk: int) -> HttpResponse:
-    website = website_get_for_user_or_404(request.user, pk)
+    return overview_page(request, Scope(website_get_for_user_or_404(request.user, pk)))
+
+
+def overview_page(request: HttpRequest, scope: Scope) -> HttpResponse:
+    """The dashboard of ``scope``'s website, for its owner or through a share link."""
+    website = scope.website
     now = dt.datetime.now(dt.UTC)
-    asked = period_and_filters(request, website, now)
+    asked = period_and_filters(request, website, now, scope)
     if isinstance(asked, HttpResponse):
         return asked
     period, filters = asked
@@ -88,7 +102,9 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
         "filters": filters,
         "range_text": presenters.range_text(period),
         "period_links": presenters.period_links(path, period, filters, website, now, view),
-        "live_url": reverse("dashboard:live", args=[website.pk]),
+        "live_url": scope.url("live"),
+        "export_url": scope.url("export"),
+        **share_context(scope),
         "live_poll_s": UPDATE_POLL_S if live_update else LIVE_POLL_S,
         "today": now.astimezone(website.tz).date().isoformat(),
         # What the custom range form keeps: the filters and the view (open event, funnel).
@@ -98,10 +114,11 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
         context = {
             **base,
             "empty": True,
-            "snippet": snippet(website, public_base_url(request)),
             "wait_poll_s": WAIT_POLL_S,
-            "waiting": waiting_panel(website),
         }
+        if not scope.shared:
+            context["snippet"] = snippet(website, public_base_url(request))
+            context["waiting"] = waiting_panel(website)
         return render(request, "dashboard/overview.html", context)
 
     previous_period = period.previous()
@@ -115,7 +132,7 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
         conversion_panels = conversions.panels(
             website, period, filters, path=path, view=view, data=data
         )
-    chart = presenters.chart(website, period, filters, now, points=data["timeseries"])
+    chart = presenters.chart(website, period, filters, now, points=data["timeseries"], view=view)
     panels = presenters.panels(
         website,
         period,
@@ -132,10 +149,16 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
         "cards": presenters.cards(current, previous, presenters.range_text(previous_period)),
         "previous_text": presenters.range_text(previous_period),
         "chart": chart,
-        "chart_label": charts.summary_label(current.visitors, current.pageviews, period.label),
+        "chart_label": presenters.chart_label(website, period, filters, current, view),
+        "chart_controls": presenters.chart_controls(path, period, filters, view),
         "panels": panels,
         "conversions": conversion_panels,
         "chips": presenters.chips(path, period, filters, view),
+        "filter_url": scope.url("filter"),
+        "filter_form": filtering.form_context(period, filters, view),
+        "segments": None
+        if scope.shared
+        else segments.menu(request, website, period, filters, view),
         "clear_url": presenters.dashboard_url(path, period, NO_FILTERS, view=view),
         "before_url": before and presenters.dashboard_url(path, before, filters, view=view),
         "after_url": after and presenters.dashboard_url(path, after, filters, view=view),
@@ -152,10 +175,13 @@ def overview(request: HttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_safe
 def live(request: HttpRequest, pk: int) -> JsonResponse:
+    return live_data(request, website_get_for_user_or_404(request.user, pk))
+
+
+def live_data(request: HttpRequest, website: Website) -> JsonResponse:
     """Current visitors (last 5 minutes) and whether the site has any data yet; with
     ``?version=`` (what an open dashboard shows) also the website's current stats version,
     which changes when a refresh publishes new numbers."""
-    website = website_get_for_user_or_404(request.user, pk)
     data: dict[str, object] = {
         "current_visitors": queries.current_visitors(website),
         "has_data": queries.has_data(website),
@@ -163,3 +189,28 @@ def live(request: HttpRequest, pk: int) -> JsonResponse:
     if "version" in request.GET:
         data["version"] = stats_cache.versions(website.id)
     return JsonResponse(data)
+
+
+@never_cache
+@login_required
+@require_safe
+def add_filter(request: HttpRequest, pk: int) -> HttpResponse:
+    return add_filter_redirect(request, Scope(website_get_for_user_or_404(request.user, pk)))
+
+
+def add_filter_redirect(request: HttpRequest, scope: Scope) -> HttpResponse:
+    """The "Filter" form's answer: a redirect to the dashboard with the filter added."""
+    website = scope.website
+    asked = period_and_filters(request, website, scope=scope)
+    if isinstance(asked, HttpResponse):
+        return asked
+    period, filters = asked
+    name = request.GET.get("dimension", "")
+    try:
+        added = filtering.condition(name, request.GET.get("op", ""), request.GET.get("values", ""))
+        filters = filters.replace(**{name: added})
+    except FilterError as exc:
+        return bad_request(request, website, str(exc), scope)
+    view = presenters.view_state(request.GET)
+    path = scope.url("overview")
+    return HttpResponseRedirect(presenters.dashboard_url(path, period, filters, view=view))

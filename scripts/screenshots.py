@@ -10,10 +10,17 @@ login form in Debian's Chromium (Playwright drives it; nothing is downloaded) an
     dashboard-conversions.png  its Goals, Custom events (the properties of "Signup" open)
                             and Funnel panels, 1440 px wide
     dashboard-locations.png its Locations panel: the world map and the Countries tab
+    dashboard-filters.png   the dashboard filtered with "is not" and "contains", the Filter
+                            form open, 1440 px wide, the top of the page
     dashboard-phone.png     the dashboard on a 390 px phone, full page
     websites.png            the list of websites
     snippet.png             the snippet page
     exclusions.png          the website's Exclusions settings
+    sharing.png             the website's Sharing page with a password-protected link
+    share-dashboard.png     that link opened by a visitor without an account
+    email-report.png        the HTML part of the monthly email report (``report_preview``)
+    login-sso.png           the login page with the single sign-on button (the issuer is
+                            never contacted: only pressing the button would)
 
 then stops the server. `make screenshots` runs it.
 """
@@ -53,6 +60,8 @@ def shoot(base: str, out: Path) -> list[Path]:
         desktop = browser.new_context(viewport=DESKTOP)
         page = desktop.new_page()
         page.goto(f"{base}/accounts/login/")
+        page.screenshot(path=str(out / "login-sso.png"))
+        saved.append(out / "login-sso.png")
         page.fill('input[name="login"]', DEMO_EMAIL)
         page.fill('input[name="password"]', DEMO_PASSWORD)
         page.click('main form button[type="submit"]')
@@ -95,10 +104,34 @@ def shoot(base: str, out: Path) -> list[Path]:
         path = out / "dashboard-locations.png"
         page.locator('[data-tabs="locations"]').screenshot(path=str(path))
         saved.append(path)
+        page.goto(f"{base}{dashboard}?period=30d&source=%21%28none%29&page=~blog")
+        page.wait_for_load_state("networkidle")
+        page.locator(".filter-add > summary").click()
+        page.locator(".filter-form select[name=dimension]").select_option("browser")
+        page.locator(".filter-form textarea").fill("Firefox\nSafari")
+        path = out / "dashboard-filters.png"
+        page.screenshot(
+            path=str(path), clip={"x": 0, "y": 0, "width": DESKTOP["width"], "height": 760}
+        )
+        saved.append(path)
         page.goto(f"{base}{dashboard}snippet/")
         save(page, "snippet.png")
         page.goto(f"{base}{dashboard}exclusions/")
         save(page, "exclusions.png")
+        page.goto(f"{base}{dashboard}sharing/")
+        page.fill('input[name="label"]', "Client Acme")
+        page.fill('input[name="password"]', "acme-dashboard-2026")
+        page.fill('textarea[name="embed_hosts"]', "intranet.acme.example")
+        page.click('form.form button[type="submit"]')
+        page.wait_for_selector("[data-share-url]")
+        save(page, "sharing.png")
+        share_url = page.locator("[data-share-url]").first.inner_text().strip()
+        visitor = browser.new_context(viewport=DESKTOP).new_page()
+        visitor.goto(share_url)
+        visitor.fill('input[name="password"]', "acme-dashboard-2026")
+        visitor.click('main form button[type="submit"]')
+        visitor.wait_for_selector(".kpi")
+        save(visitor, "share-dashboard.png")
 
         phone = browser.new_context(
             viewport=PHONE,
@@ -113,6 +146,20 @@ def shoot(base: str, out: Path) -> list[Path]:
     return saved
 
 
+def shoot_email(html: Path, out: Path) -> Path:
+    """The email report's HTML part as a mail client shows it: 680 px wide, no server."""
+    from playwright.sync_api import sync_playwright
+
+    path = out / "email-report.png"
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=chromium_args())
+        page = browser.new_page(viewport={"width": 680, "height": 400})
+        page.set_content(html.read_text(encoding="utf-8"))
+        page.screenshot(path=str(path), full_page=True)
+        browser.close()
+    return path
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--out", type=Path, default=ROOT / "docs" / "screenshots")
@@ -123,6 +170,13 @@ def main() -> None:
     data_dir = Path(tempfile.mkdtemp(prefix="sa-screenshots-"))
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "REDIS_URL")}
     env.update({"DATA_DIR": str(data_dir), "DEBUG": "False", "LOG_LEVEL": "WARNING"})
+    (data_dir / "oidc_secret").write_text("screenshots-only")
+    env.update(
+        OIDC_ISSUER_URL="https://id.example.com/realms/staff",
+        OIDC_CLIENT_ID="simple-analytics",
+        OIDC_CLIENT_SECRET_FILE=str(data_dir / "oidc_secret"),
+        OIDC_NAME="Example ID",
+    )
     port = free_port()
     base = f"http://localhost:{port}"  # the host the snippet on the snippet page shows
     server = Proc("serve", [CLI, "serve", "--host", HOST, "--port", str(port)], env, data_dir)
@@ -132,7 +186,9 @@ def main() -> None:
         wait_http(port, alive=server.alive)
         print(f"server up at {base}; loading the demo data ...", flush=True)
         cli(env, "demo", "--quiet", "--events", str(args.events), timeout=None)
-        for path in shoot(base, args.out):
+        email = data_dir / "email-report.html"
+        cli(env, "report_preview", "--frequency", "monthly", "--html", str(email))
+        for path in [*shoot(base, args.out), shoot_email(email, args.out)]:
             print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
         ok = True
     finally:

@@ -18,9 +18,11 @@ from typing import Any
 
 import environ
 
+from accounts import sso
 from simple_analytics.env import (
     ConfigError,
     env_bool,
+    env_file,
     env_int,
     env_list,
     env_networks,
@@ -29,6 +31,7 @@ from simple_analytics.env import (
     env_str,
     secret_key_from_data_dir,
 )
+from tracking import paths as tracker_paths
 
 if typing.TYPE_CHECKING:  # not `from typing import TYPE_CHECKING`: it would be a setting
     import redis
@@ -56,6 +59,15 @@ TRUSTED_PROXIES = env_networks("TRUSTED_PROXIES")
 BASE_URL = env_str("BASE_URL", "").rstrip("/")
 if BASE_URL and not BASE_URL.startswith(("http://", "https://")):
     raise ConfigError("BASE_URL must start with http:// or https:// (https://stats.example.com)")
+# Where the tracking script is served (its full build beside it: /x.js -> /x.full.js) and
+# where it sends events; renamed, so a site can proxy both from its own domain (README).
+TRACKER_SCRIPT_PATH = env_str("TRACKER_SCRIPT_PATH", tracker_paths.DEFAULT_SCRIPT_PATH)
+TRACKER_ENDPOINT_PATH = env_str("TRACKER_ENDPOINT_PATH", tracker_paths.DEFAULT_ENDPOINT_PATH)
+_tracker_problem = tracker_paths.problem(TRACKER_SCRIPT_PATH, TRACKER_ENDPOINT_PATH)
+if _tracker_problem:
+    raise ConfigError(_tracker_problem)
+# Also serve /pixel.js, /pixel.full.js and /api/event (snippets already pasted keep working).
+TRACKER_LEGACY_PATHS = env_bool("TRACKER_LEGACY_PATHS", True)
 
 ROOT_URLCONF = "simple_analytics.urls"
 WSGI_APPLICATION = "simple_analytics.wsgi.application"
@@ -102,6 +114,9 @@ INSTALLED_APPS = [
     "allauth",
     "allauth.account",
     "allauth.mfa",
+    # Always installed (their tables exist); nothing shows or calls out without OIDC_ISSUER_URL.
+    "allauth.socialaccount",
+    "allauth.socialaccount.providers.openid_connect",
     "csp",
     "simple_analytics",
     "accounts",
@@ -114,6 +129,7 @@ INSTALLED_APPS = [
     "api",
     "rollups",
     "jobs",
+    "reports",
 ]
 
 MIDDLEWARE = [
@@ -122,6 +138,8 @@ MIDDLEWARE = [
     # 400 for a Host we do not serve) carry the Content-Security-Policy too.
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Before the session: a GET reads its session from the replica too (when configured).
+    "core.replica.ReplicaReadsMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -165,6 +183,9 @@ _db_url: dict[str, Any] = (
     else {"ENGINE": "django.db.backends.sqlite3", "NAME": DATA_DIR / "db.sqlite3"}
 )
 _db_options: dict[str, Any] = _db_url.get("OPTIONS", {})
+# False behind a pooler that keeps no prepared statements across transactions (PgBouncer
+# before 1.21 in transaction mode): every statement is then parsed and planned each time.
+DATABASE_PREPARED_STATEMENTS = env_bool("DATABASE_PREPARED_STATEMENTS", True)
 _db_tuning: dict[str, Any] = {}
 if _db_url["ENGINE"] == "django.db.backends.postgresql":
     _db_tuning = {
@@ -181,7 +202,9 @@ if _db_url["ENGINE"] == "django.db.backends.postgresql":
             },
             # psycopg's default, which Django turns off: only server-bound statements (the
             # ingest writer's, tracking/sql.py) are ever prepared.
-            "prepare_threshold": _db_options.get("prepare_threshold", 5),
+            "prepare_threshold": (
+                _db_options.get("prepare_threshold", 5) if DATABASE_PREPARED_STATEMENTS else None
+            ),
             "connect_timeout": _db_options.get("connect_timeout", 3),
         },
         # Replace connections PostgreSQL closed while they sat in the pool (a restart).
@@ -205,6 +228,19 @@ elif _db_url["ENGINE"] == "django.db.backends.sqlite3":
         # server need SQLite's normal locking between connections.
         _db_tuning["TEST"] = {"NAME": str(DATA_DIR / "test.sqlite3")}
 DATABASES = {"default": {**_db_url, **_db_tuning}}
+# A streaming replica for dashboard and API reads (core.replica); writes stay on the primary.
+DATABASE_REPLICA_URL = env_str("DATABASE_REPLICA_URL", "")
+if DATABASE_REPLICA_URL:
+    if _db_url["ENGINE"] != "django.db.backends.postgresql":
+        raise ConfigError("DATABASE_REPLICA_URL needs DATABASE_URL on PostgreSQL")
+    DATABASES["replica"] = {
+        **_db_url,
+        **_db_tuning,
+        **environ.Env.db_url_config(DATABASE_REPLICA_URL),
+        "TEST": {"MIRROR": "default"},
+    }
+    DATABASES["replica"]["OPTIONS"] = _db_tuning["OPTIONS"]
+    DATABASE_ROUTERS = ["core.replica.ReplicaRouter"]
 
 # --- Cache: a file cache in DATA_DIR, or REDIS_URL ------------------------------------------------
 REDIS_URL = env_str("REDIS_URL", "")
@@ -265,11 +301,14 @@ HUEY = {
         # Huey's locks never expire: every consumer clears these at start, or a consumer
         # killed mid-job would block the job for good (safe: the jobs serialise anyway).
         "extra_locks": "rollup-all,prune-all",
+        # An idle worker polls at least once a second (Huey's default backs off to 10 s), so
+        # a refresh starts within a second of its time and a dashboard updates within 15 s.
+        "max_delay": 1.0,
     },
     **_huey_connection,
 }
 # Seconds a burst of events waits before the per-website refresh job runs.
-REFRESH_DEBOUNCE_SECONDS = env_int("REFRESH_DEBOUNCE_SECONDS", 10, minimum=0)
+REFRESH_DEBOUNCE_SECONDS = env_int("REFRESH_DEBOUNCE_SECONDS", 7, minimum=0)
 
 # --- Ingestion (tracking/) ------------------------------------------------------------------------
 INGEST_MAX_BODY_BYTES = 8 * 1024
@@ -341,6 +380,35 @@ ACCOUNT_LOGOUT_ON_GET = False
 ACCOUNT_PREVENT_ENUMERATION = True
 ACCOUNT_SESSION_REMEMBER = True
 MFA_SUPPORTED_TYPES = ["totp", "recovery_codes"]
+# False: no password form, and password login, sign-up and reset are refused (SSO only).
+PASSWORD_LOGIN = env_bool("PASSWORD_LOGIN", True)
+ACCOUNT_FORMS = {"reset_password": "accounts.password_forms.ResetPasswordForm"}
+
+# Single sign-on with OpenID Connect (accounts.sso; README "Single sign-on").
+OIDC_ISSUER_URL = env_str("OIDC_ISSUER_URL", "").rstrip("/")
+OIDC_CLIENT_ID = env_str("OIDC_CLIENT_ID", "")
+OIDC_CLIENT_SECRET = env_file("OIDC_CLIENT_SECRET_FILE")
+# Empty: any verified email the provider vouches for may sign in (and sign up).
+OIDC_ALLOWED_EMAIL_DOMAINS = env_list("OIDC_ALLOWED_EMAIL_DOMAINS", [])
+OIDC_NAME = env_str("OIDC_NAME", "Single sign-on")
+_sso_problem = sso.problem(
+    issuer_url=OIDC_ISSUER_URL, client_id=OIDC_CLIENT_ID, secret=OIDC_CLIENT_SECRET
+)
+if _sso_problem:
+    raise ConfigError(_sso_problem)
+if not PASSWORD_LOGIN and not OIDC_ISSUER_URL:
+    raise ConfigError("PASSWORD_LOGIN=False needs OIDC_ISSUER_URL: nobody could log in")
+SOCIALACCOUNT_ADAPTER = "accounts.adapters.SocialAccountAdapter"
+SOCIALACCOUNT_PROVIDERS = sso.providers_setting(
+    issuer_url=OIDC_ISSUER_URL, client_id=OIDC_CLIENT_ID, secret=OIDC_CLIENT_SECRET, name=OIDC_NAME
+)
+# An existing account whose email the provider vouches for is logged in and connected
+# (allauth wipes its password if that address was never verified here: docs/SECURITY.md).
+SOCIALACCOUNT_EMAIL_AUTHENTICATION = True
+SOCIALACCOUNT_EMAIL_AUTHENTICATION_AUTO_CONNECT = True
+SOCIALACCOUNT_AUTO_SIGNUP = True
+SOCIALACCOUNT_LOGIN_ON_GET = False
+SOCIALACCOUNT_STORE_TOKENS = False
 LOGIN_URL = "account_login"
 LOGIN_REDIRECT_URL = "dashboard:websites"
 ACCOUNT_LOGOUT_REDIRECT_URL = "account_login"
@@ -362,6 +430,11 @@ ACCOUNT_RATE_LIMITS = {
 API_KEY_FAILURES_PER_MINUTE = env_int("API_KEY_FAILURES_PER_MINUTE", 20, minimum=0)
 # API keys one user may create per hour (the key management page).
 API_KEYS_CREATED_PER_HOUR = 20
+# Share links (dashboard.share), 0 = no limit: requests per minute of one client (its IP)
+# and of one link, and failures (unknown tokens, wrong passwords) per minute of one client.
+SHARE_REQUESTS_PER_MINUTE = env_int("SHARE_REQUESTS_PER_MINUTE", 120, minimum=0)
+SHARE_LINK_REQUESTS_PER_MINUTE = env_int("SHARE_LINK_REQUESTS_PER_MINUTE", 600, minimum=0)
+SHARE_FAILURES_PER_MINUTE = env_int("SHARE_FAILURES_PER_MINUTE", 10, minimum=0)
 
 # --- Email: printed to the console unless EMAIL_HOST is set (then SMTP) ---------------------------
 EMAIL_HOST = env_str("EMAIL_HOST", "")
@@ -371,12 +444,18 @@ if EMAIL_HOST:
     EMAIL_HOST_USER = env_str("EMAIL_HOST_USER", "")
     EMAIL_HOST_PASSWORD = env_secret("EMAIL_HOST_PASSWORD")
     EMAIL_USE_TLS = env_bool("EMAIL_USE_TLS", True)
+    # Seconds per SMTP operation: a hung server must not hold a request or a job forever.
+    EMAIL_TIMEOUT = 30
 else:
     EMAIL_BACKEND = "django.core.mail.backends.console.EmailBackend"
 # Without SMTP no confirmation link can reach anyone: two-factor must not wait for one
 # (the trade-off is in docs/SECURITY.md, "Email and two-factor").
 MFA_ALLOW_UNVERIFIED_EMAIL = not EMAIL_HOST
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Simple Analytics <noreply@localhost>")
+# Local hour (the website's time zone) from which weekly and monthly email reports go out.
+EMAIL_REPORTS_HOUR = env_int("EMAIL_REPORTS_HOUR", 7, minimum=0)
+if EMAIL_REPORTS_HOUR > 23:
+    raise ConfigError("EMAIL_REPORTS_HOUR must be an hour from 0 to 23")
 
 # --- Security: HTTPS, cookies, Content Security Policy --------------------------------------------
 # HTTPS is off by default so `make run` works over plain http; behind TLS, the documented
@@ -407,7 +486,7 @@ CONTENT_SECURITY_POLICY = {
         "font-src": ["'self'"],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
-        "form-action": ["'self'"],
+        "form-action": ["'self'", *sso.form_action_sources(OIDC_ISSUER_URL)],
         "frame-ancestors": ["'none'"],
     }
 }

@@ -15,6 +15,13 @@ Definitions (coded once, here; shown to users next to each number):
 - bounce: a session with exactly one page view and no custom event; bounce rate = bounces /
   sessions.
 - views per session: page views of the sessions / sessions.
+- engaged time: the time a page was visible and had the focus, as the tracker reports it
+  for each page view when it is left (the next ``PATH_CHANGE``) or hidden (``PAGE_EXIT``).
+  Per visit: the engaged time of the sessions / sessions (a visit that reported none
+  counts 0 s). Per page, time on page: its reported engaged time / its views that
+  reported one; scroll depth: the mean of its views' deepest scroll (percent of the
+  page's height). A report counts by its own time, on the page view it leaves (the
+  visit's latest), so near the edges of a range it may fall a bucket after its view.
 - Session breakdowns (entry/exit page, sources, UTM, browser, OS, device) describe sessions:
   ``visitors``, ``sessions`` and the ``pageviews`` of those sessions. The pages breakdown
   counts page views by their own time; its visitors are the distinct visitor ids of those
@@ -47,7 +54,7 @@ from goals.models import Funnel
 from goals.selectors import funnel_list, goal_list
 from rollups.models import Snapshot
 from stats import cache as stats_cache
-from stats import conversions, measures, planner, raw
+from stats import conversions, intervals, measures, planner, raw
 from stats.dimensions import DIMENSIONS, PUBLIC_BREAKDOWNS, Describes, by_breakdown
 from stats.filters import NO_FILTERS, Filters
 from stats.periods import Granularity, Period
@@ -67,6 +74,7 @@ class Summary:
     duration_s: int  # total over the sessions
     session_pageviews: int
     exits: int  # sessions that sent an exit beacon
+    engaged_ms: int = 0  # total engaged time reported by the sessions
 
     @property
     def bounce_rate(self) -> float | None:
@@ -82,6 +90,11 @@ class Summary:
         return self.session_pageviews / self.sessions if self.sessions else None
 
     @property
+    def avg_engaged_time_s(self) -> float | None:
+        """Engaged time per session, in seconds; None without sessions."""
+        return self.engaged_ms / self.sessions / 1000 if self.sessions else None
+
+    @property
     def exit_share(self) -> float | None:
         """Share of sessions that sent a PAGE_EXIT: how trustworthy durations are."""
         return self.exits / self.sessions if self.sessions else None
@@ -94,6 +107,27 @@ class Row(NamedTuple):
     visitors: int
     pageviews: int
     sessions: int | None = None  # None for pages
+    # Pages only (``measures.PAGE``): the reports of the page's views, as sums and counts.
+    engaged_ms: int = 0
+    engaged_views: int = 0
+    scroll_pct_sum: int = 0
+    scroll_views: int = 0
+
+    @property
+    def time_on_page_s(self) -> float | None:
+        """Mean engaged time of the views that reported one, in seconds; None if none."""
+        return self.engaged_ms / self.engaged_views / 1000 if self.engaged_views else None
+
+    @property
+    def scroll_depth_pct(self) -> float | None:
+        """Mean deepest scroll of the views that reported one, percent; None if none."""
+        return self.scroll_pct_sum / self.scroll_views if self.scroll_views else None
+
+    @property
+    def engaged_share(self) -> float | None:
+        """Share of the page views that reported engaged time, 0..1 (a report sent after
+        the range's end counts in the next one, hence the cap)."""
+        return min(1.0, self.engaged_views / self.pageviews) if self.pageviews else None
 
 
 class Point(NamedTuple):
@@ -103,6 +137,17 @@ class Point(NamedTuple):
     pageviews: int
     visitors: int
     sessions: int
+    bounces: int = 0
+    duration_s: int = 0  # total over the sessions
+
+    @property
+    def bounce_rate(self) -> float | None:
+        """Bounces / sessions of the bucket, 0..1; None without sessions."""
+        return self.bounces / self.sessions if self.sessions else None
+
+    @property
+    def avg_session_duration_s(self) -> float | None:
+        return self.duration_s / self.sessions if self.sessions else None
 
 
 # --- planning and caching -------------------------------------------------------------
@@ -118,21 +163,27 @@ def _sig(period: Period) -> tuple[str, str, str, str]:
 
 
 def _summary_key(website: Website, period: Period, filters: Filters) -> str:
-    return stats_cache.make_key(website.id, "summary-2", _sig(period), filters.active())
+    return stats_cache.make_key(website.id, "summary-3", _sig(period), filters.active())
 
 
-def _timeseries_key(website: Website, period: Period, filters: Filters) -> str:
-    return stats_cache.make_key(website.id, "timeseries", _sig(period), filters.active())
+def _timeseries_key(
+    website: Website, period: Period, filters: Filters, interval: intervals.Interval
+) -> str:
+    return stats_cache.make_key(
+        website.id, "timeseries-2", _sig(period), filters.active(), interval
+    )
 
 
 def _breakdown_key(
     website: Website, period: Period, dimension: str, filters: Filters, limit: int | None
 ) -> str:
     return stats_cache.make_key(
-        website.id, "breakdown", _sig(period), filters.active(), dimension, limit
+        website.id, "breakdown-2", _sig(period), filters.active(), dimension, limit
     )
 
 
+# Seconds one realtime answer is shared for (when no event arrives meanwhile).
+REALTIME_SHARE_SECONDS = 5
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)
 Ranges = list[planner.Range]
@@ -141,7 +192,7 @@ Packed = tuple[
     tuple[int, ...],
     tuple[int, ...],
     tuple[tuple[int, ...], ...],
-    dict[str, list[tuple[str, int, int, int | None]]],
+    dict[str, list[tuple[Any, ...]]],
     # goals, events, funnels (name, steps): named tuples as plain ones
     tuple[
         tuple[tuple[Any, ...], ...],
@@ -246,12 +297,23 @@ def dashboard(
                 [(f.name, _funnel(website, period, f, filters)) for f in funnel_list(website)],
             )
 
-    if period.key == "realtime" or not stats_cache.enabled():
+    if not stats_cache.enabled():
         packed = compute()
+    elif period.key == "realtime":
+        # Its range moves every second: one answer per window and latest event, shared by
+        # every open realtime view of the website (a new event makes a new key).
+        window = int(period.end.timestamp()) // REALTIME_SHARE_SECONDS
+        packed = stats_cache.cached(
+            lambda: stats_cache.make_key(
+                website.id, "realtime", window, _latest_event(website), filters.active(), limit
+            ),
+            compute,
+            live=True,
+        )
     else:
         packed = stats_cache.cached(
             lambda: stats_cache.make_key(
-                website.id, "dashboard-3", _sig(period), _sig(previous), filters.active(), limit
+                website.id, "dashboard-5", _sig(period), _sig(previous), filters.active(), limit
             ),
             compute,
             live=_live(period),
@@ -277,8 +339,10 @@ def _pack(
             tuple(p.pageviews for p in points),
             tuple(p.visitors for p in points),
             tuple(p.sessions for p in points),
+            tuple(p.bounces for p in points),
+            tuple(p.duration_s for p in points),
         ),
-        {d: [(r.value, r.visitors, r.pageviews, r.sessions) for r in rs] for d, rs in rows.items()},
+        {d: [tuple(r) for r in rs] for d, rs in rows.items()},
         (
             tuple(map(tuple, goal_rows)),
             tuple(map(tuple, event_rows)),
@@ -305,12 +369,11 @@ def _unpack(packed: Packed, period: Period) -> dict[str, Any]:
     else:
         # tuple.__new__ mapped in C: a named tuple's own __new__ is a Python function.
         new = tuple.__new__
-        pageviews, visitors, sessions = points
         timeseries = list(
             map(
                 new,
                 itertools.repeat(Point),
-                zip(_buckets(period), pageviews, visitors, sessions, strict=True),
+                zip(_buckets(period), *points, strict=True),
             )
         )
         breakdowns = {d: list(map(new, itertools.repeat(Row), rs)) for d, rs in rows.items()}
@@ -349,7 +412,7 @@ def _summary(website: Website, period: Period, filters: Filters) -> Summary:
             _snapshot_part(
                 website,
                 plan,
-                "summary-2",
+                "summary-3",
                 filters,
                 lambda days, months: planner.snap_summary(website, days, months, sfilter),
                 _add_summaries,
@@ -362,18 +425,20 @@ def _summary(website: Website, period: Period, filters: Filters) -> Summary:
     return Summary(**total)
 
 
-def buckets(period: Period) -> list[dt.datetime]:
-    """Bucket starts of ``period`` at its granularity, aware in the website's time zone."""
+def buckets(period: Period, granularity: Granularity | None = None) -> list[dt.datetime]:
+    """Bucket starts of ``period`` at ``granularity`` (default: its own), aware in the
+    website's time zone."""
     tz = period.tz
-    if period.granularity == "day":
+    granularity = granularity or period.granularity
+    if granularity == "day":
         return [
             dt.datetime.combine(period.first_day + dt.timedelta(days=i), dt.time(), tz)
             for i in range(period.days)
         ]
-    step = dt.timedelta(minutes=1) if period.granularity == "minute" else dt.timedelta(hours=1)
+    step = dt.timedelta(minutes=1) if granularity == "minute" else dt.timedelta(hours=1)
     # Step in UTC so DST days have 23 or 25 hourly buckets, each a real hour.
     t = period.start.replace(second=0, microsecond=0)
-    if period.granularity == "hour":
+    if granularity == "hour":
         t = t.replace(minute=0)
     out = []
     while t < period.end:
@@ -382,8 +447,10 @@ def buckets(period: Period) -> list[dt.datetime]:
     return out
 
 
-def _buckets(period: Period) -> list[dt.datetime]:
-    return _buckets_of(period.start, period.end, period.tz, period.granularity, period.key)
+def _buckets(period: Period, granularity: Granularity | None = None) -> list[dt.datetime]:
+    return _buckets_of(
+        period.start, period.end, period.tz, granularity or period.granularity, period.key
+    )
 
 
 @functools.lru_cache(maxsize=256)
@@ -399,27 +466,99 @@ def _buckets_of(
             tz,
             start.astimezone(tz).date(),
             (end - dt.timedelta(microseconds=1)).astimezone(tz).date(),
-        )
+        ),
+        granularity,
     )
 
 
-def timeseries(website: Website, period: Period, *, filters: Filters = NO_FILTERS) -> list[Point]:
-    """Page views, visitors and sessions per bucket (minute, hour or day; see ``Period``).
+def timeseries(
+    website: Website,
+    period: Period,
+    *,
+    filters: Filters = NO_FILTERS,
+    interval: intervals.Interval | None = None,
+) -> list[Point]:
+    """Page views, visitors, sessions, bounces and session duration per bucket.
 
-    Every bucket of the period is present (zeros included). Visitors per bucket are the
-    distinct visitors of the sessions started in it; they add up over days, not hours.
-    With session filters only, page views are those of the matching sessions, counted in
-    the bucket their session started in.
+    ``interval``: minute, hour, day, week or month (which ones a period allows:
+    ``stats.intervals``); by default the period's granularity (see ``Period``). Every bucket
+    of the period is present (zeros included). Visitors per bucket are the distinct
+    visitors of the sessions started in it; they add up over days, not hours. Week and
+    month buckets are sums of day buckets; the first starts on the period's first day (a
+    partial bucket when that is not a Monday or a 1st). With session filters only, page
+    views are those of the matching sessions, counted in the bucket their session started
+    in. Cached per period, filters and interval.
     """
+    chosen = interval or period.granularity
     return _cached(
-        lambda: _timeseries_key(website, period, filters),
+        lambda: _timeseries_key(website, period, filters, chosen),
         period,
-        lambda: _timeseries(website, period, filters),
+        lambda: _timeseries_at(website, period, filters, chosen),
     )
 
 
-def _timeseries(website: Website, period: Period, filters: Filters) -> list[Point]:
-    granularity = period.granularity
+def compared_timeseries(
+    website: Website,
+    period: Period,
+    compare: intervals.Compare,
+    *,
+    filters: Filters = NO_FILTERS,
+    interval: intervals.Interval | None = None,
+) -> list[Point | None]:
+    """For each bucket of ``timeseries(period, interval)``, the numbers of the bucket it is
+    compared with: the same local days or wall-clock hours of
+    ``intervals.compared_period`` (a week compares with the same seven days shifted). A
+    point's ``t`` is the compared bucket's start; None where the compared dates do not exist
+    (29 February a year earlier, an hour skipped by a clock change). The compared period's
+    series is one cached ``timeseries`` read."""
+    chosen = interval or period.granularity
+    granularity = intervals.base(chosen)
+    other = intervals.compared_period(period, compare)
+    found = {
+        intervals.bucket_key(p.t, granularity): p
+        for p in timeseries(website, other, filters=filters, interval=granularity)
+    }
+    to_key = intervals.compared_key(period, compare, granularity)
+    matched = [
+        None if (k := to_key(b)) is None else found.get(k) for b in _buckets(period, granularity)
+    ]
+    if chosen == granularity:
+        return matched
+    return _group(matched, period, chosen)
+
+
+def _timeseries_at(
+    website: Website, period: Period, filters: Filters, interval: intervals.Interval
+) -> list[Point]:
+    if interval in ("week", "month"):
+        days = _timeseries(website, period, filters, "day")
+        return [p for p in _group(days, period, interval) if p is not None]
+    return _timeseries(website, period, filters, intervals.base(interval))
+
+
+def _group(
+    days: list[Point] | list[Point | None], period: Period, interval: intervals.Interval
+) -> list[Point | None]:
+    """Day points summed into the week or month buckets of ``intervals.spans``; a bucket
+    starts at its first day's point (None when none of its days has one)."""
+    out: list[Point | None] = []
+    i = 0
+    for first, last in intervals.spans(period, interval):
+        n = (last - first).days + 1
+        chunk = [p for p in days[i : i + n] if p is not None]
+        i += n
+        if not chunk:
+            out.append(None)
+            continue
+        sums = [sum(column) for column in zip(*(p[1:] for p in chunk), strict=True)]
+        out.append(Point(chunk[0].t, *sums))
+    return out
+
+
+def _timeseries(
+    website: Website, period: Period, filters: Filters, granularity: Granularity | None = None
+) -> list[Point]:
+    granularity = granularity or period.granularity
     daily = granularity == "day"
     # Day buckets are summed by local date (from the database as dates: cheap to hash);
     # hour and minute buckets by their start.
@@ -427,14 +566,14 @@ def _timeseries(website: Website, period: Period, filters: Filters) -> list[Poin
         dt.datetime.date if daily else (lambda b: b)
     )
     sfilter, plan = _plan(website, period, filters, hourly=granularity == "hour", daily=True)
-    data: dict[dt.date | dt.datetime, list[int]] = defaultdict(lambda: [0, 0, 0])
+    data: dict[dt.date | dt.datetime, list[int]] = {}
     if plan.snapshots:
         snap: dict[dt.date, list[int]] | dict[dt.datetime, list[int]]
         if daily:
             snap = _snapshot_part(
                 website,
                 plan,
-                "timeseries-days",
+                "timeseries-days-2",
                 filters,
                 lambda days, _months: planner.snap_days(website, days, sfilter),
                 _add_dicts,
@@ -444,16 +583,16 @@ def _timeseries(website: Website, period: Period, filters: Filters) -> list[Poin
         for k, values in snap.items():
             data[k] = list(values)
     for lo, hi in plan.raw:
-        for b, (pv, v, n) in raw.timeseries(
+        for b, values in raw.timeseries(
             website.id, lo, hi, filters, granularity, period.tz
         ).items():
-            acc = data[key(b)]
-            acc[0] += pv
-            acc[1] += v
-            acc[2] += n
-    zero = (0, 0, 0)
+            acc = data.get(key(b))
+            data[key(b)] = (
+                values if acc is None else [a + v for a, v in zip(acc, values, strict=True)]
+            )
+    zero = (0,) * (len(Point._fields) - 1)  # every measure after the bucket start
     new = tuple.__new__  # a named tuple's own __new__ is a Python function
-    return [new(Point, (b, *data.get(key(b), zero))) for b in _buckets(period)]
+    return [new(Point, (b, *data.get(key(b), zero))) for b in _buckets(period, granularity)]
 
 
 def _sort(rows: list[Row], limit: int | None) -> list[Row]:
@@ -491,13 +630,13 @@ def _breakdown(
     sfilter, plan = _plan(website, period, filters)
     if isinstance(sfilter, tuple) and dimension.name != sfilter[0]:
         plan = planner.Plan(raw=[(period.start, period.end)])  # rows cannot cross dimensions
-    acc: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0])
+    acc: dict[str, list[int]] = defaultdict(lambda: [0] * len(measures.TOTALS))
     if plan.has_snapshots():
         value = sfilter[1] if isinstance(sfilter, tuple) else None
         snap = _snapshot_part(
             website,
             plan,
-            f"breakdown:{breakdown}",
+            f"breakdown-2:{breakdown}",
             filters,
             lambda days, months: planner.snap_rows(website, days, months, dimension, value),
             _add_dicts,
@@ -507,9 +646,14 @@ def _breakdown(
     events = dimension.describes == Describes.EVENTS
     for lo, hi in plan.raw:
         if events:
-            for v, (pv, vis) in raw.page_rows(website.id, lo, hi, filters, period.tz).items():
-                acc[v][0] += pv
-                acc[v][1] += vis
+            for v, (pv, vis, *reports) in raw.page_rows(
+                website.id, lo, hi, filters, period.tz
+            ).items():
+                a = acc[v]
+                a[0] += pv
+                a[1] += vis
+                for i, n in enumerate(reports, start=3):
+                    a[i] += n
         else:
             for v, (pv, vis, n, *_rest) in raw.session_rows(
                 website.id, lo, hi, filters, dimension
@@ -519,8 +663,8 @@ def _breakdown(
                 a[1] += vis
                 a[2] += n
     rows = [
-        Row(value=v, visitors=vis, pageviews=pv, sessions=None if events else n)
-        for v, (pv, vis, n) in acc.items()
+        Row(v, vis, pv, None, *reports) if events else Row(v, vis, pv, n)
+        for v, (pv, vis, n, *reports) in acc.items()
         if not (dimension.tagged_only and v == "")  # untagged traffic is not a campaign
     ]
     return _sort(rows, limit)
@@ -560,6 +704,16 @@ def dropped_events(website: Website, period: Period) -> dict[str, int]:
         .values("reason")
         .annotate(n=Sum("count"))
         .values_list("reason", "n")
+    )
+
+
+def _latest_event(website: Website) -> tuple[dt.datetime, int] | None:
+    """The newest stored event's time and id (one step down the website's time index)."""
+    return (
+        Event.objects.filter(website=website)
+        .order_by("-created_at")
+        .values_list("created_at", "id")
+        .first()
     )
 
 
@@ -616,12 +770,12 @@ def _conversion_values(
         snap = _snapshot_part(
             website,
             plan,
-            f"conversions:{stored}:{prefix}",
+            f"conversions-2:{stored}:{prefix}",
             filters,
             lambda days, months: planner.snap_values(website, days, months, stored, prefix),
             _add_dicts,
         )
-        for v, (n, vis, _sessions) in snap.items():
+        for v, (n, vis, *_rest) in snap.items():
             if v.startswith(prefix):  # SQLite's LIKE ignores case
                 acc[v] = [n, vis]
     for lo, hi in plan.raw:
@@ -802,6 +956,7 @@ def stats_json(
         "visitors": s.visitors,
         "sessions": s.sessions,
         "avg_session_duration_s": _round(s.avg_session_duration_s),
+        "avg_engaged_time_s": _round(s.avg_engaged_time_s),
         "bounce_rate": _round(s.bounce_rate, 4),
         "views_per_session": _round(s.views_per_session),
     }
@@ -824,23 +979,35 @@ def goals_json(
 
 
 def timeseries_json(
-    website: Website, period: Period, *, filters: Filters = NO_FILTERS
+    website: Website,
+    period: Period,
+    *,
+    filters: Filters = NO_FILTERS,
+    interval: intervals.Interval | None = None,
 ) -> list[dict[str, Any]]:
+    """The time series of the public contract; ``visit_duration_s`` is the bucket's
+    average session duration, ``bounce_rate`` a fraction (both null without sessions)."""
     return [
         {
             "t": p.t.isoformat(),
             "pageviews": p.pageviews,
             "visitors": p.visitors,
             "sessions": p.sessions,
+            "bounce_rate": _round(p.bounce_rate, 4),
+            "visit_duration_s": _round(p.avg_session_duration_s),
         }
-        for p in timeseries(website, period, filters=filters)
+        for p in timeseries(website, period, filters=filters, interval=interval)
     ]
 
 
 def row_json(row: Row) -> dict[str, Any]:
-    data = row._asdict()
-    if row.sessions is None:
-        del data["sessions"]
+    data: dict[str, Any] = {"value": row.value, "visitors": row.visitors}
+    data["pageviews"] = row.pageviews
+    if row.sessions is not None:
+        data["sessions"] = row.sessions
+    else:  # a page
+        data["time_on_page_s"] = _round(row.time_on_page_s)
+        data["scroll_depth_pct"] = _round(row.scroll_depth_pct, 1)
     return data
 
 

@@ -26,6 +26,9 @@ def owner_key():
                 "type": "PATH_CHANGE",
                 "url": "https://example.com/b",
                 "at": DAY + dt.timedelta(seconds=30),
+                # The report of /a, left for /b.
+                "engaged_ms": 12_500,
+                "scroll_pct": 40,
             },
             {"type": "PAGE_VIEW", "url": "https://example.com/a", "at": DAY, "ip": "198.51.100.9"},
         ],
@@ -54,7 +57,23 @@ def test_stats_returns_the_contract_json(client, owner_key):
     assert data["bounce_rate"] == 0.5
     assert data["views_per_session"] == 1.5
     assert data["avg_session_duration_s"] == 15.0
-    assert data["pages"][0] == {"value": "/a", "pageviews": 2, "visitors": 2}
+    assert data["avg_engaged_time_s"] == 6.25
+    assert data["pages"][:2] == [
+        {
+            "value": "/a",
+            "pageviews": 2,
+            "visitors": 2,
+            "time_on_page_s": 12.5,
+            "scroll_depth_pct": 40.0,
+        },
+        {
+            "value": "/b",
+            "pageviews": 1,
+            "visitors": 1,
+            "time_on_page_s": None,
+            "scroll_depth_pct": None,
+        },
+    ]
     assert data["entry_pages"] == [{"value": "/a", "visitors": 2, "sessions": 2, "pageviews": 3}]
     assert data["utm_sources"] == [{"value": "mail", "visitors": 1, "sessions": 1, "pageviews": 2}]
     for key_name in ("exit_pages", "sources", "utm_campaigns", "browsers", "os", "devices"):
@@ -68,7 +87,15 @@ def test_timeseries_and_breakdown_endpoints(client, owner_key):
     assert series["granularity"] == "day"
     assert [p["pageviews"] for p in series["timeseries"]] == [0, 0, 3, 0]
     rows = get(client, "/api/v1/breakdown/pages", key, limit=1, **params).json()["results"]
-    assert rows == [{"value": "/a", "pageviews": 2, "visitors": 2}]
+    assert rows == [
+        {
+            "value": "/a",
+            "pageviews": 2,
+            "visitors": 2,
+            "time_on_page_s": 12.5,
+            "scroll_depth_pct": 40.0,
+        }
+    ]
     assert get(client, "/api/v1/breakdown/nope", key, **params).status_code == 404
 
 
@@ -86,6 +113,22 @@ def test_filters_apply_to_the_api(client, owner_key):
 
 
 @pytest.mark.parametrize(
+    ("filters", "sessions", "pageviews"),
+    [
+        ({"utm_source": "!mail"}, 1, 1),
+        ({"utm_source": "mail|(none)"}, 2, 3),
+        ({"page": "~B"}, 1, 1),
+        ({"page": "!/a", "utm_source": "mail"}, 1, 1),
+    ],
+)
+def test_filter_operators_apply_to_the_api(client, owner_key, filters, sessions, pageviews):
+    website, key = owner_key
+    day = {"from": "2026-02-03", "to": "2026-02-03"}
+    data = get(client, "/api/v1/stats", key, site=website.tracking_id, **day, **filters).json()
+    assert (data["sessions"], data["pageviews"]) == (sessions, pageviews)
+
+
+@pytest.mark.parametrize(
     "params, message",
     [
         ({"period": "forever"}, "period must be one of"),
@@ -97,6 +140,8 @@ def test_filters_apply_to_the_api(client, owner_key):
         ({"limit": "abc"}, "limit must be"),
         ({"limit": "100000"}, "limit must be"),
         ({"page": "x" * 3000}, "too long"),
+        ({"country": "~D"}, "stored as a code"),
+        ({"goal": "A|B"}, "one value"),
     ],
 )
 def test_bad_parameters_get_a_400_with_a_message(client, owner_key, params, message):

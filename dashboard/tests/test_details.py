@@ -85,6 +85,9 @@ def test_it_lists_every_row_fifty_a_page(client, traffic):
         ("visitors", "3", ""),
         ("share", "100%", "100.00%"),
         ("pageviews", "4", ""),
+        ("time", "—", ""),
+        ("reported", "0%", "0.00%"),
+        ("scroll", "—", ""),
     ]
     assert table.summary == "55 rows · showing 1–50 · sorted by visitors, highest first"
     second = client.get(table.next_url)

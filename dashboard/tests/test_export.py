@@ -33,7 +33,8 @@ FORMULAS = ['=HYPERLINK("https://evil.example","x")', "+1+1", "-2+3", "@SUM(A1)"
 # what every row counts: the period, the time zone, the filters (none here).
 BLANK = {"events": "", "conversion_rate": "", "event": "", "property": ""}
 WHAT = {"from": "2026-01-15", "to": "2026-01-15", "timezone": "UTC", "filters": ""}
-BLANK = {**BLANK, **WHAT}
+ENGAGEMENT = {"time_on_page_s": "", "scroll_depth_pct": "", "avg_engaged_time_s": ""}
+BLANK = {**BLANK, **WHAT, **ENGAGEMENT}
 
 
 @pytest.fixture
@@ -98,6 +99,7 @@ def test_the_owner_downloads_every_breakdown_of_the_period(owner, website):
         "sessions": "6",
         "pageviews": "7",
         **BLANK,
+        "avg_engaged_time_s": "0.0",
     }
     pages = {r["value"]: r for r in rows if r["dimension"] == "pages"}
     assert pages["/"] == {
@@ -186,6 +188,7 @@ def test_the_numbers_come_from_the_stats_query_layer(owner, website):
         "sessions": "9",
         "pageviews": "11",
         **BLANK,
+        "avg_engaged_time_s": "0.0",
     }
     series = [r for r in rows if r["dimension"] == "timeseries"]
     assert len(series) == 24  # one day by the hour, from queries.timeseries (not mocked)
@@ -299,6 +302,7 @@ def test_goals_events_and_property_values_have_their_rows(owner, conversions):
         "event": "",
         "property": "",
         **WHAT,
+        **ENGAGEMENT,
     }
     assert (goals["Visit /pricing"]["visitors"], goals["Visit /pricing"]["events"]) == ("1", "1")
     assert (goals["Never"]["visitors"], goals["Never"]["conversion_rate"]) == ("0", "0.0")
@@ -344,3 +348,12 @@ def test_the_file_says_its_period_time_zone_and_filters(owner):
     }
     series = {r["value"]: r["pageviews"] for r in rows if r["dimension"] == "timeseries"}
     assert len(series) == 31 and series["2026-01-15"] == "1" and series["2026-01-16"] == "0"
+
+
+def test_the_file_name_says_the_operators(owner):
+    website = make_website(owner=owner)
+    query = {"period": "7d", "source": "!Google|Bing", "page": "~blog"}
+    response = export(logged_in(owner), website, **query)
+    name = response["Content-Disposition"].split('filename="')[1].rstrip('"')
+    assert name.endswith("-page-contains-blog-source-not-Google-or-Bing.csv")
+    assert {r["filters"] for r in table(response)} == {"page=~blog&source=%21Google%7CBing"}

@@ -98,7 +98,7 @@ def test_help_popovers_close_on_escape_and_outside_clicks_and_cover_nothing(
     page = open_dashboard(new_context, live_server.url, site, "period=today", viewport=viewport)
     watcher.attach(page)
     infos = page.locator(".kpi details.info")
-    assert infos.count() == 6
+    assert infos.count() == 7
     first, second = infos.nth(0), infos.nth(1)
 
     first.locator("summary").click()
@@ -112,7 +112,7 @@ def test_help_popovers_close_on_escape_and_outside_clicks_and_cover_nothing(
         card["y"] <= pop_box["y"] and pop_box["y"] + pop_box["height"] <= card["y"] + card["height"]
     )
     assert not overlaps(pop_box, box(page, "#chart-title"))
-    for i in range(1, 6):
+    for i in range(1, 7):
         assert not overlaps(pop_box, page.locator(".kpi .kpi-value").nth(i).bounding_box())
 
     # Escape closes it and gives the focus back to its "?".

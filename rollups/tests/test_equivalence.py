@@ -79,6 +79,14 @@ visit = st.fixed_dictionaries(
         ),
         "spa": st.booleans(),
         "exit": st.booleans(),
+        # Each page's report (engaged ms, deepest scroll or None), sent by the path change
+        # that leaves it or by the exit; "again": hidden, shown again and hidden again.
+        "engaged": st.lists(
+            st.tuples(st.integers(0, 600_000), st.one_of(st.none(), st.integers(0, 100))),
+            min_size=4,
+            max_size=4,
+        ),
+        "again": st.booleans(),
         # Custom events: (where, name, props). Where: just before that page (0 opens the
         # visit), just after the last page, or 40 minutes later (a visit of no page views).
         "custom": st.lists(
@@ -136,20 +144,31 @@ def _events(website, visits, now):
                     "at": at,
                     "url": f"https://{website.domain}{path}{v['utm'] if i == 0 else ''}",
                     "referrer": v["referrer"] if i == 0 else "",
+                    **(_report(v["engaged"][i - 1]) if kind == "PATH_CHANGE" else {}),
                 }
             )
         if v["exit"]:
-            out.append(
-                {
-                    **common,
-                    "type": "PAGE_EXIT",
-                    "engaged_ms": 4000,
-                    "at": min(at + dt.timedelta(seconds=20), now - dt.timedelta(seconds=1)),
-                    "url": f"https://{website.domain}{v['pages'][-1][0]}",
-                }
-            )
+            ms, depth = v["engaged"][len(v["pages"]) - 1]
+            reports = [(ms, depth)]
+            if v["again"]:  # the later report: new time, the same or a deeper scroll
+                reports = [(ms // 2, depth), (ms - ms // 2, None if depth is None else 100)]
+            for k, report in enumerate(reports):
+                out.append(
+                    {
+                        **common,
+                        "type": "PAGE_EXIT",
+                        **_report(report),
+                        "at": min(at + dt.timedelta(seconds=20 + k), now - dt.timedelta(seconds=1)),
+                        "url": f"https://{website.domain}{v['pages'][-1][0]}",
+                    }
+                )
     out.sort(key=lambda e: e["at"])
     return out
+
+
+def _report(report: tuple[int, int | None]) -> dict[str, int]:
+    ms, depth = report
+    return {"engaged_ms": ms} if depth is None else {"engaged_ms": ms, "scroll_pct": depth}
 
 
 def _periods(website, now):
@@ -170,8 +189,8 @@ def _periods(website, now):
 
 
 def _filters():
-    """(filters, whether to ask every breakdown). One session filter is what snapshots
-    answer; the page filter and two filters are answered from raw data."""
+    """Filters to ask with. One session filter "is" one value is what snapshots answer;
+    the page filter, other operators and several filters are answered from raw data."""
     values = {
         "source": ["Google", ""],
         "browser": ["Firefox"],
@@ -185,6 +204,19 @@ def _filters():
         "utm_term": ["shoes"],
     }
     out = [NO_FILTERS, Filters(page="/blog/a"), Filters(source="Google", browser="Firefox")]
+    # Other operators and several values: the planner answers them from raw data.
+    out += [
+        Filters.from_query(q)
+        for q in (
+            {"source": "Google|(none)"},
+            {"source": "!Google"},
+            {"country": "!DE|(none)"},
+            {"page": "~BLOG|docs"},
+            {"page": "!/blog/a"},
+            {"entry_page": "~pric", "browser": "!Firefox"},
+            {"utm_source": "newsletter|twitter", "device": "mobile|desktop"},
+        )
+    ]
     return out + [Filters(**{name: v}) for name, vs in values.items() for v in vs]
 
 

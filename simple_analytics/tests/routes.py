@@ -23,13 +23,16 @@ from django.contrib.contenttypes.models import ContentType
 from django.urls import URLPattern, URLResolver, get_resolver, resolve
 from django.urls.resolvers import RegexPattern, RoutePattern
 from django.utils.http import int_to_base36
+from django.views.generic import RedirectView
 
-from api.models import ApiKey
+from api.models import ApiKey, Scope
 from api.openapi import document as openapi_document
+from dashboard.models import Segment as SavedSegment
 from goals.models import Funnel, Goal, GoalKind
 from goals.services import funnel_create, goal_create
 from simple_analytics.testing import make_user, make_website, record_events
-from websites.models import Website
+from websites.models import ShareLink, Website
+from websites.sharing import share_link_create, share_link_revoke
 
 _CONVERTER = re.compile(r"<(?:(?P<converter>[^>:]+):)?(?P<name>[^>]+)>")
 _GROUP_START = re.compile(r"\(\?P<(?P<name>\w+)>")
@@ -148,12 +151,14 @@ OWNER_SITE_NAME = "Owner secret shop 9f2c"
 OWNER_KEY_NAME = "owner secret key 9f2c"
 OWNER_GOAL_NAME = "Owner secret goal 9f2c"
 OWNER_FUNNEL_NAME = "Owner secret funnel 9f2c"
+OWNER_SEGMENT_NAME = "Owner secret segment 9f2c"
 SECRETS = (
     OWNER_EMAIL,
     OWNER_SITE_NAME,
     OWNER_KEY_NAME,
     OWNER_GOAL_NAME,
     OWNER_FUNNEL_NAME,
+    OWNER_SEGMENT_NAME,
     "owner-9f2c.example",
 )
 
@@ -170,6 +175,16 @@ class World:
     revoked_plain_key: str
     goal: Goal
     funnel: Funnel
+    segment: SavedSegment
+    # Share links: the owner's (password protected), one revoked, and the other user's.
+    share_link: ShareLink | None = None
+    share_token: str = ""
+    share_password: str = "share-password-9f2c"
+    revoked_share_token: str = ""
+    other_share_token: str = ""
+    # Read-write keys (the keys above are read-only) for the sites API.
+    owner_write_key: str = ""
+    other_write_key: str = ""
 
 
 def make_world() -> World:
@@ -197,6 +212,9 @@ def make_world() -> World:
     funnel = funnel_create(
         website=website, name=OWNER_FUNNEL_NAME, steps=["Visit /pricing", goal.name]
     )
+    segment = SavedSegment.objects.create(
+        website=website, name=OWNER_SEGMENT_NAME, query="utm_source=news"
+    )
     owner_key, owner_plain = ApiKey.issue(user=owner, name=OWNER_KEY_NAME)
     revoked, revoked_plain = ApiKey.issue(user=owner, name="revoked")
     ApiKey.objects.filter(pk=revoked.pk).update(revoked_at=dt.datetime.now(dt.UTC))
@@ -206,7 +224,7 @@ def make_world() -> World:
     EmailAddress.objects.create(user=other, email=other.email, verified=True, primary=True)
     other_website = make_website(owner=other, domain="other.example")
     _, other_plain = ApiKey.issue(user=other, name="other key")
-    return World(
+    world = World(
         owner,
         other,
         website,
@@ -217,7 +235,17 @@ def make_world() -> World:
         revoked_plain,
         goal,
         funnel,
+        segment,
     )
+    shared = share_link_create(website=website, label="owner", password=world.share_password)
+    world.share_link, world.share_token = shared.link, shared.token
+    revoked_share = share_link_create(website=website, label="revoked")
+    share_link_revoke(link=revoked_share.link)
+    world.revoked_share_token = revoked_share.token
+    world.other_share_token = share_link_create(website=other_website, label="other").token
+    world.owner_write_key = ApiKey.issue(user=owner, name="write", scope=Scope.READ_WRITE)[1]
+    world.other_write_key = ApiKey.issue(user=other, name="write", scope=Scope.READ_WRITE)[1]
+    return world
 
 
 # --- how to fill each parameter ---------------------------------------------------------
@@ -255,7 +283,27 @@ FILLS: dict[tuple[str, str], Fill] = {
     ("goals", "pk"): Fill("owned", lambda w: str(w.website.pk), _missing_pk(Website)),
     ("goals", "goal_pk"): Fill("owned", lambda w: str(w.goal.pk), _missing_pk(Goal)),
     ("goals", "funnel_pk"): Fill("owned", lambda w: str(w.funnel.pk), _missing_pk(Funnel)),
+    ("dashboard", "segment_pk"): Fill(
+        "owned", lambda w: str(w.segment.pk), _missing_pk(SavedSegment)
+    ),
+    ("reports", "pk"): Fill("owned", lambda w: str(w.website.pk), _missing_pk(Website)),
+    # An unsubscribe link's secret: a wrong one (a real one would unsubscribe on POST).
+    ("reports", "token"): Fill("value", lambda w: "not-a-token"),
+    ("websites", "link_pk"): Fill(
+        "owned", lambda w: str(w.share_link.pk if w.share_link else 0), _missing_pk(ShareLink)
+    ),
+    # A share link's token: the matrix tries a revoked one, which must answer exactly like
+    # a token that never existed (test_share_links_open_their_own_website_only: live ones).
+    ("dashboard", "token"): Fill(
+        "object", lambda w: w.revoked_share_token, lambda w: "n0-such-share-token".ljust(43, "x")
+    ),
     ("api", "dimension"): Fill("value", lambda w: "pages"),
+    ("api", "site"): Fill("owned", lambda w: w.website.tracking_id, lambda w: "n0SuchSite00"),
+    ("api", "goal_id"): Fill("owned", lambda w: str(w.goal.pk), _missing_pk(Goal)),
+    ("api", "funnel_id"): Fill("owned", lambda w: str(w.funnel.pk), _missing_pk(Funnel)),
+    ("api", "link_id"): Fill(
+        "owned", lambda w: str(w.share_link.pk if w.share_link else 0), _missing_pk(ShareLink)
+    ),
     ("dashboard", "breakdown"): Fill("value", lambda w: "pages"),
     # allauth's e-mail confirmation and password reset links carry a secret token.
     ("", "key"): Fill("value", lambda w: "set-password"),
@@ -264,6 +312,8 @@ FILLS: dict[tuple[str, str], Fill] = {
         lambda w: int_to_base36(w.owner.pk),
         lambda w: int_to_base36(int(_missing_pk(get_user_model())(w))),
     ),
+    # Single sign-on's provider (accounts.sso); unconfigured here, so its pages are 404s.
+    ("", "provider_id"): Fill("value", lambda w: "sso"),
     # The admin: staff only; nobody in these tests is staff.
     ("admin", "object_id"): _USER_PK,
     ("admin", "id"): _USER_PK,
@@ -293,6 +343,19 @@ PUBLIC = {
     "account_email_verification_sent",
     "account_confirm_login_code",  # second step of a login in progress
     "mfa_authenticate",  # second step of a login in progress
+    # Single sign-on: starting it, the provider's return, and its error pages.
+    "openid_connect_login",
+    "openid_connect_callback",
+    "socialaccount_login_cancelled",
+    "socialaccount_login_error",
+    "socialaccount_signup",  # second step of a login in progress
+    # A share link's read-only dashboard: the token (and its password) is the access.
+    "dashboard:share",
+    "dashboard:share_live",
+    "dashboard:share_export",
+    "dashboard:share_filter",
+    "dashboard:share_details",
+    "reports:unsubscribe",  # the link of an email report: its token is the secret
 }
 # Staff-only pages outside the admin's namespace, checked like the admin: nobody in these
 # tests is staff, so they must be sent to the admin's login or refused.
@@ -301,14 +364,22 @@ STAFF_ONLY = {
 }
 # Read endpoints authenticated by API key (query parameter ``site``), not by session.
 API_PREFIX = "api/v1/"
+# The sites API: API key too, its objects in the path, writes with a read-write key.
+SITES_API_PREFIX = "api/v1/sites"
 
 
 def category(route: Route) -> str:
-    """public | admin (staff only) | api (API key) | owned (an owner's object) | login."""
+    """public | admin (staff only) | api (API key) | sites_api (API key, objects in the
+    path) | owned (an owner's object) | login."""
     if route.name in PUBLIC:
         return "public"
     if route.namespace == "admin" or route.name in STAFF_ONLY:
         return "admin"
+    if route.pattern.startswith(SITES_API_PREFIX):
+        return "sites_api"
+    # allauth's deprecated social/ aliases: a fixed redirect to a route checked on its own.
+    if getattr(route.callback, "view_class", None) is RedirectView:
+        return "public"
     if route.pattern.startswith(API_PREFIX):
         return "api"
     # A parameter the table does not know counts as owned (the strictest checks) until
@@ -348,7 +419,8 @@ def numeric_query_parameters() -> dict[str, str]:
     period (``from``, ``to``) through the same parser."""
     out: dict[str, str] = {}
     for item in openapi_document()["paths"].values():
-        for param in item["get"]["parameters"]:
+        params = [p for operation in item.values() for p in operation.get("parameters", [])]
+        for param in params:
             schema = param.get("schema", {})
             kind = schema.get("format") or schema.get("type")
             if param["in"] == "query" and kind in ("integer", "number", "date", "date-time"):

@@ -42,6 +42,7 @@ from django.utils.text import capfirst
 
 from simple_analytics.tests.fuzz import HOSTILE_DIGITS, hostile_dates
 from simple_analytics.tests.routes import (
+    OWNER_SITE_NAME,
     PUBLIC,
     SECRETS,
     STAFF_ONLY,
@@ -94,6 +95,7 @@ def test_the_snapshot_sees_every_app_and_every_change(world):
         "account.EmailAddress",
         "goals.Goal",
         "goals.FunnelStep",
+        "dashboard.Segment",
     } <= set(before)
     world.website.name = "renamed"
     world.website.save(update_fields=["name"])
@@ -219,9 +221,10 @@ def test_every_route_is_classified_and_fillable():
     assert cats["dashboard:overview"] == cats["websites:edit"] == cats["api:key_revoke"] == "owned"
     assert cats["dashboard:websites"] == cats["home"] == cats["account_email"] == "login"
     assert cats["api:stats"] == cats["api:breakdown"] == "api"
+    assert cats["api:sites"] == cats["api:site_goal"] == "sites_api"
 
 
-SESSION_ROUTES = [r for r in ROUTES if category(r) != "api"]
+SESSION_ROUTES = [r for r in ROUTES if category(r) not in ("api", "sites_api")]
 
 
 def accepted_methods(url: str, owner: Any) -> tuple[list[str], dict[str, int]]:
@@ -374,6 +377,60 @@ def test_api_route_needs_the_owners_key(route, world):
         assert snapshot() == before, f"{method} changed the database"
 
 
+SITES_API_ROUTES = [r for r in ROUTES if category(r) == "sites_api"]
+
+
+@pytest.mark.parametrize("route", SITES_API_ROUTES, ids=lambda r: r.id)
+def test_sites_api_route_needs_the_owners_key_and_writes_a_read_write_key(route, world):
+    """401 without a valid key, 403 for a write with a read-only key, another user's
+    objects the same 404 as missing ones; nobody but the owner changes anything."""
+    real, missing = urls(route, world)
+    owned = bool(route.kwargs)
+    methods = []
+    for method in ("GET", "POST", *OTHER_METHODS):
+        with transaction.atomic():
+            response = request(method, real, **bearer(world.owner_write_key))
+            transaction.set_rollback(True)
+        assert response.status_code < 500, f"owner {method} {real}: {response.status_code}"
+        if response.status_code != 405:
+            methods.append(method)
+            assert response.status_code != 404, f"owner {method} {real} is a 404"
+    assert methods, f"{real} answers no method"
+    before = snapshot()
+    for method in methods:
+        refused = [
+            Principal("no key", None, {}),
+            Principal("a bad key", None, bearer("sa_not-a-key")),
+            Principal("a revoked key", None, bearer(world.revoked_plain_key)),
+            Principal("the owner's session", world.owner, {}),
+            Principal(
+                "the owner's session, a revoked key", world.owner, bearer(world.revoked_plain_key)
+            ),
+        ]
+        for p in refused:
+            a, b = pair(method, real, missing, p)
+            assert a.status_code == 401, f"{p.who}, {method} {real}: {a.status_code}"
+            assert_same_answer(a, b, real, missing, f"{p.who}, {method}")
+        if method != "GET":
+            p = Principal("the owner's read-only key", None, bearer(world.owner_plain_key))
+            a, b = pair(method, real, missing, p)
+            assert a.json() == {"error": "this key is read-only"}, (method, a.status_code)
+            assert_same_answer(a, b, real, missing, f"{p.who}, {method}")
+        keys = [world.other_write_key] + ([world.other_plain_key] if method == "GET" else [])
+        for key in keys:
+            for user in (None, world.other):
+                p = Principal(f"another user's key {key[:6]}, session {user}", user, bearer(key))
+                a, b = pair(method, real, missing, p)
+                who = f"{p.who}, {method} {real}"
+                assert a.status_code < 500, who
+                if owned:
+                    assert a.status_code == 404, f"{who}: {a.status_code}"
+                    assert_same_answer(a, b, real, missing, who)
+                for secret in SECRETS:
+                    assert secret.encode() not in a.content, f"{who} shows {secret!r}"
+        assert snapshot() == before, f"a non-owner's {method} {real} changed the database"
+
+
 def test_static_files_are_public(client):
     response = client.get("/static/simple_analytics/app.css")
     assert response.status_code == 200
@@ -485,3 +542,58 @@ def test_the_dashboard_refuses_bad_query_strings_saying_what_is_wrong(world):
         response = dashboard.get(f"{overview}?{query}")
         assert response.status_code == 400, f"{query}: {response.status_code}"
         assert escape(capfirst(message)).encode() in response.content, (query, message)
+
+
+SHARE_ROUTES = [r for r in ROUTES if r.name and r.name.startswith("dashboard:share")]
+
+
+@pytest.mark.parametrize("route", SHARE_ROUTES, ids=lambda r: r.id)
+def test_share_links_open_their_own_website_only(route, world):
+    """A live share link, besides the revoked one of the matrix: without its password, or
+    with a wrong one, it shows nothing of the website; another website's link shows that
+    website only, whatever the query string names; nobody's request changes the database."""
+    fills = {"breakdown": "pages"}
+    before = snapshot()
+    cache.clear()
+    locked = route.url({**fills, "token": world.share_token})
+    query = "?period=30d"
+    for principal in [*others(world), *anonymous(world)[:2]]:
+        who = f"{principal.who}, {locked}"
+        for method in ("GET", "POST"):
+            response = request(method, locked + query, principal.user, **principal.headers)
+            assert response.status_code in (200, 403), f"{who} {method}: {response.status_code}"
+            for secret in SECRETS:
+                assert secret.encode() not in body(response), f"{who} shows {secret!r}"
+        client = Client()
+        if principal.user is not None:
+            client.force_login(principal.user)
+        wrong = client.post(locked + query, {"password": "not-the-password"})
+        assert wrong.status_code == 403, f"{who}: a wrong password gives {wrong.status_code}"
+        for secret in SECRETS:
+            assert secret.encode() not in wrong.content, f"{who}: wrong password shows {secret!r}"
+    # The right password, given on the dashboard, opens it (so the refusals above are about
+    # the password); the filter form without a filter is a 400 that says so.
+    client = Client()
+    right = client.post(f"/share/{world.share_token}/", {"password": world.share_password})
+    assert right.status_code == 303, right.status_code
+    opened = client.get(locked + query)
+    assert opened.status_code in (200, 302, 400), opened.status_code
+    if route.name == "dashboard:share":
+        assert OWNER_SITE_NAME.encode() in opened.content
+
+    # The other user's link, asked to show the owner's website in every way a query could.
+    foreign = route.url({**fills, "token": world.other_share_token})
+    tricks = urlencode(
+        {"site": world.website.tracking_id, "pk": world.website.pk, "website": world.website.pk}
+    )
+    for principal in [
+        *others(world)[:1],
+        *anonymous(world)[:1],
+        Principal("owner", world.owner, {}),
+    ]:
+        cache.clear()
+        response = request("GET", f"{foreign}?period=30d&{tricks}", principal.user)
+        assert response.status_code in (200, 302, 400), f"{principal.who}: {response.status_code}"
+        for secret in SECRETS:
+            assert secret.encode() not in body(response), f"{principal.who}: shows {secret!r}"
+    assert snapshot() == before, f"a request to {route.id} changed the database"

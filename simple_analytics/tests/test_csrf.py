@@ -31,7 +31,14 @@ from websites.models import Website
 pytestmark = pytest.mark.django_db
 
 PASSWORD = "correct-horse-battery-9"  # make_user's default
-CSRF_EXEMPT = {"collect"}  # POST /api/event: cookieless ingestion from any origin
+CSRF_EXEMPT = {
+    "collect",  # POST /api/event: cookieless ingestion from any origin
+    # A mail provider's one-click unsubscribe (RFC 8058): no cookies, the URL's token is the key.
+    "reports:unsubscribe",
+    # The sites API: a key in a header is its only credential, and no cross-site page can
+    # make a browser send one.
+    *(r.name for r in all_routes() if category(r) == "sites_api"),
+}
 
 
 @pytest.fixture
