@@ -88,16 +88,18 @@ def versions(website_id: int) -> str:
     memo = _versions.get(website_id)
     now = time.monotonic()
     if memo is not None and now - memo[0] < VERSION_MEMO_SECONDS:
-        if replica.reading():
-            _replica_has(website_id, memo[1])
-        return memo[1]
-    value = safe_get_many([version_key(website_id)]).get(version_key(website_id))
-    if value is None:
-        value = publish_versions(website_id)
-    _versions[website_id] = (now, value)
+        value = memo[1]
+    else:
+        value = _cached_versions(website_id)
+        _versions[website_id] = (now, value)
     if replica.reading():
         _replica_has(website_id, value)
     return value
+
+
+def _cached_versions(website_id: int) -> str:
+    found = safe_get_many([version_key(website_id)]).get(version_key(website_id))
+    return publish_versions(website_id) if found is None else str(found)
 
 
 def _stored_versions(website_id: int, using: str = DEFAULT_DB_ALIAS) -> str:

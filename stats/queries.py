@@ -303,9 +303,17 @@ def dashboard(
         # Its range moves every second: one answer per window and latest event, shared by
         # every open realtime view of the website (a new event makes a new key).
         window = int(period.end.timestamp()) // REALTIME_SHARE_SECONDS
+        # The bucket count too: a range ending exactly on a minute has one bucket fewer.
+        minutes = len(_buckets(period))
         packed = stats_cache.cached(
             lambda: stats_cache.make_key(
-                website.id, "realtime", window, _latest_event(website), filters.active(), limit
+                website.id,
+                "realtime",
+                window,
+                minutes,
+                _latest_event(website),
+                filters.active(),
+                limit,
             ),
             compute,
             live=True,

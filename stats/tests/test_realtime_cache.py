@@ -29,6 +29,8 @@ def test_views_in_one_window_share_an_answer_until_an_event_arrives(settings):
     website = make_website()
     now = dt.datetime.now(dt.UTC).replace(microsecond=0)
     now -= dt.timedelta(seconds=now.second % queries.REALTIME_SHARE_SECONDS)  # a window's start
+    if now.second == 0:  # a range ending exactly on a minute has a bucket fewer: another key
+        now -= dt.timedelta(seconds=queries.REALTIME_SHARE_SECONDS)
     record_events(website, [view(website, now - dt.timedelta(minutes=3))])
 
     def read(at):
