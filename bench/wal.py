@@ -4,8 +4,8 @@
     .venv/bin/python bench/wal.py --events 200000 --batches 20,50,5000
 
 WAL is counted for the whole cluster (``pg_current_wal_lsn``), so it runs on a throwaway
-cluster (``pg_createcluster``, dropped at the end; needs root and Debian's
-postgresql-common) where nothing else writes. The events (core.synthetic, one week) go in
+cluster (``systemtests.harness.PrivatePostgres``, durable settings, removed at the end)
+where nothing else writes. The events (core.synthetic, one week) go in
 through ``import-events``, the writer live ingestion uses; ``--chunk-size`` sets how many
 share a transaction, as a group commit does (tens at a time under load). Each batch size
 starts from empty tables after a ``CHECKPOINT``, so the first change of every page writes a
@@ -18,7 +18,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import subprocess
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -28,15 +28,16 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by path: the repository first
 
 from core.synthetic import generate
-from systemtests.harness import HOST, cli, fixture_code, fixture_from, free_port, server_env
+from systemtests.harness import (
+    PrivatePostgres,
+    cli,
+    fixture_code,
+    fixture_from,
+    free_port,
+    server_env,
+)
 
-CLUSTER = "sa_wal_bench"
 TABLES = ("tracking_event", "tracking_session")
-
-
-def pg_version() -> str:
-    out = subprocess.run(["pg_lsclusters", "-h"], capture_output=True, text=True, check=True)
-    return out.stdout.split()[0]
 
 
 def lsn(conn: psycopg.Connection[tuple[object, ...]]) -> str:
@@ -56,20 +57,21 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--batches", default="50,5000", help="events per transaction")
     args = parser.parse_args()
-    version, port = pg_version(), free_port()
-    subprocess.run(
-        ["pg_createcluster", version, CLUSTER, "-p", str(port), "--start", "--", "--auth=trust"],
-        check=True,
-        capture_output=True,
-    )
+    root = Path(tempfile.mkdtemp(prefix="sa-wal-"))
+    root.chmod(0o711)  # the postgres user must reach its directory inside
+    pg = PrivatePostgres(root, free_port(), durable=True)
     try:
-        run(args, port)
+        pg.init()
+        pg.start()
+        run(args, pg)
     finally:
-        subprocess.run(["pg_dropcluster", "--stop", version, CLUSTER], check=False)
+        if pg.running():
+            pg.stop()
+        shutil.rmtree(root, ignore_errors=True)
 
 
-def run(args: argparse.Namespace, port: int) -> None:
-    url = f"postgres://postgres@{HOST}:{port}/postgres"
+def run(args: argparse.Namespace, pg: PrivatePostgres) -> None:
+    url = pg.url("postgres")
     with tempfile.TemporaryDirectory() as tmp:
         env = server_env(database_url=url, redis_url="", data_dir=Path(tmp))
         cli(env, "migrate", "--verbosity", "0")
@@ -83,7 +85,7 @@ def run(args: argparse.Namespace, port: int) -> None:
             for event in generate(site=site, events=args.events, days=7, end=end):
                 f.write(json.dumps(event, separators=(",", ":")) + "\n")
         lines = sum(1 for _ in events.open())
-        print(f"{lines:,} events over 7 days, PostgreSQL {pg_version()} on its own cluster")
+        print(f"{lines:,} events over 7 days, PostgreSQL on its own cluster")
         print("| events per transaction | WAL bytes per event | rows stored |")
         print("|---|---|---|")
         with psycopg.connect(url, autocommit=True) as conn:

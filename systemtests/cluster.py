@@ -36,7 +36,6 @@ postgresql-common; ``make test-cluster``.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import http.client
 import json
 import os
@@ -54,7 +53,18 @@ from pathlib import Path
 from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-from systemtests.harness import CLI, Proc, cli, fixture_code, fixture_from, free_port, server_env
+from systemtests.harness import (
+    CLI,
+    Proc,
+    cli,
+    fixture_code,
+    fixture_from,
+    free_port,
+    pgbouncer_config,
+    server_env,
+    wait_http,
+    wait_port,
+)
 
 NET = "10.231.42"
 GATEWAY = f"{NET}.1"
@@ -231,21 +241,19 @@ class Cluster:
             # pgbouncer refuses root and runs as postgres: a directory it can read.
             self.pool_dir = Path(tempfile.mkdtemp(prefix="sa-cluster-pool-"))
             self.pool_dir.chmod(0o777)
-            (self.pool_dir / "users.txt").write_text('"postgres" ""\n')
-            (self.pool_dir / "pgbouncer.ini").write_text(
-                f"[databases]\n{DB_NAME} = host={GATEWAY} port={self.pg_port} dbname={DB_NAME}\n"
-                "[pgbouncer]\n"
-                f"listen_addr = {ip_of('pool')}\nlisten_port = {POOL_PORT}\nunix_socket_dir =\n"
-                f"auth_type = trust\nauth_file = {self.pool_dir / 'users.txt'}\n"
-                "pool_mode = transaction\ndefault_pool_size = 20\nmax_client_conn = 400\n"
-                "server_reset_query = DISCARD ALL\nserver_reset_query_always = 1\n"
-                f"logfile = {self.pool_dir / 'pgbouncer.log'}\n"
+            pgbouncer_config(
+                self.pool_dir,
+                databases={DB_NAME: f"host={GATEWAY} port={self.pg_port} dbname={DB_NAME}"},
+                listen=ip_of("pool"),
+                port=POOL_PORT,
+                pool_size=20,
+                clients=400,
             )
         binary = shutil.which("pgbouncer") or "/usr/sbin/pgbouncer"
         argv = ["runuser", "-u", "postgres", "--", binary, str(self.pool_dir / "pgbouncer.ini")]
         self.procs["pool"] = Proc("pool", in_ns("pool", argv), dict(os.environ), self.tmp)
         self.procs["pool"].start()
-        wait_port(ip_of("pool"), POOL_PORT)
+        wait_port(POOL_PORT, ip_of("pool"))
 
     def setup(self) -> None:
         self.database()
@@ -325,8 +333,8 @@ class Cluster:
         self.start_worker("worker2", "worker2", scheduler=False)
         self.start_lb()
         for web in ("web1", "web2"):
-            wait_http(ip_of(web), WEB_PORT)
-        wait_http(ip_of("lb"), LB_PORT)
+            lb_http(ip_of(web), WEB_PORT)
+        lb_http(ip_of("lb"), LB_PORT)
 
     def stop(self) -> None:
         for p in self.procs.values():
@@ -340,27 +348,9 @@ class Cluster:
                 run("pg_dropcluster", "--stop", self.pg_version, name, check=False)
 
 
-def wait_port(host: str, port: int, timeout: float = 30) -> None:
-    import socket
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError), socket.create_connection((host, port), timeout=1):
-            return
-        time.sleep(0.1)
-    raise SystemExit(f"{host}:{port} did not open")
-
-
-def wait_http(host: str, port: int, timeout: float = 90) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        with contextlib.suppress(OSError, http.client.HTTPException):
-            conn = http.client.HTTPConnection(host, port, timeout=2)
-            conn.request("GET", "/healthz", headers={"Host": ip_of("lb")})
-            if conn.getresponse().status == 200:
-                return
-        time.sleep(0.2)
-    raise SystemExit(f"http://{host}:{port} did not answer")
+def lb_http(host: str, port: int) -> None:
+    # The web hosts allow the balancer's address as Host, as they do behind it.
+    wait_http(port, host=host, headers={"Host": ip_of("lb")}, timeout=90)
 
 
 # --- Traffic ------------------------------------------------------------------------------
@@ -457,7 +447,7 @@ def scenario(cluster: Cluster, seconds: float) -> list[str]:
     events.append(f"{time.monotonic() - t0:.0f} s: web1 killed (SIGKILL)")
     at(2)
     cluster.start_web("web1")
-    wait_http(ip_of("web1"), WEB_PORT)
+    lb_http(ip_of("web1"), WEB_PORT)
     events.append(f"{time.monotonic() - t0:.0f} s: web1 back")
     at(3)
     cluster.procs["worker1"].kill()

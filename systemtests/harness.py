@@ -70,10 +70,21 @@ def reachable(port: int, host: str = HOST) -> bool:
         return False
 
 
+def wait_port(port: int, host: str = HOST, *, timeout: float = 30) -> None:
+    """Until a TCP connection to ``host:port`` opens; RuntimeError after ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not reachable(port, host):
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"{host}:{port} did not open within {timeout:.0f} s")
+        time.sleep(0.1)
+
+
 def wait_http(
     port: int,
     path: str = "/healthz",
     *,
+    host: str = HOST,
+    headers: dict[str, str] | None = None,
     timeout: float = 60,
     alive: Callable[[], bool] | None = None,
 ) -> None:
@@ -84,14 +95,40 @@ def wait_http(
         if alive is not None and not alive():
             raise RuntimeError(f"the server on port {port} exited at start")
         try:
-            conn = http.client.HTTPConnection(HOST, port, timeout=2)
-            conn.request("GET", path)
+            conn = http.client.HTTPConnection(host, port, timeout=2)
+            conn.request("GET", path, headers=headers or {})
             if conn.getresponse().status == 200:
                 return
-        except OSError:
+        except (OSError, http.client.HTTPException):
             pass
         time.sleep(0.1)
-    raise RuntimeError(f"no answer on port {port} within {timeout:.0f} s")
+    raise RuntimeError(f"no answer on {host}:{port} within {timeout:.0f} s")
+
+
+def pgbouncer_config(
+    home: Path, *, databases: dict[str, str], listen: str, port: int, pool_size: int, clients: int
+) -> Path:
+    """Write ``pgbouncer.ini`` (transaction mode, a reset after every transaction, trust) and
+    its users file into ``home``, which the postgres user must be able to read."""
+    (home / "users.txt").write_text('"postgres" ""\n')
+    lines = ["[databases]", *(f"{name} = {target}" for name, target in databases.items())]
+    lines += [
+        "[pgbouncer]",
+        f"listen_addr = {listen}",
+        f"listen_port = {port}",
+        "unix_socket_dir =",
+        "auth_type = trust",
+        f"auth_file = {home / 'users.txt'}",
+        "pool_mode = transaction",
+        f"default_pool_size = {pool_size}",
+        f"max_client_conn = {clients}",
+        "server_reset_query = DISCARD ALL",
+        "server_reset_query_always = 1",
+        f"logfile = {home / 'pgbouncer.log'}",
+    ]
+    ini = home / "pgbouncer.ini"
+    ini.write_text("\n".join(lines) + "\n")
+    return ini
 
 
 def cli(
@@ -282,9 +319,11 @@ def private_services_missing() -> list[str]:
 
 
 class PrivatePostgres:
-    """A throw-away cluster: initdb into ``root/pg``, its own port and socket directory."""
+    """A throw-away cluster: initdb into ``root/pg``, its own port and socket directory.
+    ``durable`` keeps PostgreSQL's defaults for fsync and full-page writes (WAL measures)."""
 
-    def __init__(self, root: Path, port: int) -> None:
+    def __init__(self, root: Path, port: int, *, durable: bool = False) -> None:
+        self.durable = durable
         self.dir = root / "pg"
         self.data = self.dir / "data"
         self.sock = self.dir / "sock"
@@ -312,10 +351,11 @@ class PrivatePostgres:
             f"\nport = {self.port}\nlisten_addresses = '{HOST}'\n"
             f"unix_socket_directories = '{self.sock}'\nshared_buffers = 32MB\n"
             "max_connections = 100\nlogging_collector = off\n"
+        )
+        if not self.durable:
             # Throw-away and stopped cleanly ("fast") by the tests: durability against
             # power loss buys nothing, and fsyncs slow the set-up on a busy disk.
-            "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
-        )
+            conf += "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
         with open(self.data / "postgresql.conf", "a") as f:
             f.write(conf)
 

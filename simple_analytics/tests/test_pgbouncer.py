@@ -23,7 +23,15 @@ import psycopg
 import pytest
 
 from simple_analytics.testing import DESKTOP_UA
-from systemtests.harness import HOST, cli, fixture_code, fixture_from, free_port, reachable
+from systemtests.harness import (
+    HOST,
+    cli,
+    fixture_code,
+    fixture_from,
+    free_port,
+    pgbouncer_config,
+    reachable,
+)
 from systemtests.harness import server_env as base_env
 
 pytestmark = [pytest.mark.slow, pytest.mark.postgres]
@@ -68,17 +76,15 @@ def bouncer(database: str) -> Iterator[int]:
     # Not under tmp_path: its parents are private to root, and pgbouncer runs as postgres.
     home = Path(tempfile.mkdtemp(prefix="sa-pgbouncer-"))
     home.chmod(0o777)
-    (home / "users.txt").write_text('"postgres" ""\n')
-    (home / "pgbouncer.ini").write_text(
-        f"[databases]\n{database} = host=127.0.0.1 port=5432 dbname={database}\n"
-        "[pgbouncer]\n"
-        f"listen_addr = {HOST}\nlisten_port = {port}\nunix_socket_dir =\n"
-        f"auth_type = trust\nauth_file = {home / 'users.txt'}\n"
-        "pool_mode = transaction\ndefault_pool_size = 3\nmax_client_conn = 100\n"
-        "server_reset_query = DISCARD ALL\nserver_reset_query_always = 1\n"
-        f"logfile = {home / 'pgbouncer.log'}\npidfile = {home / 'pgbouncer.pid'}\n"
+    ini = pgbouncer_config(
+        home,
+        databases={database: f"host=127.0.0.1 port=5432 dbname={database}"},
+        listen=HOST,
+        port=port,
+        pool_size=3,
+        clients=100,
     )
-    command = [binary, str(home / "pgbouncer.ini")]
+    command = [binary, str(ini)]
     if os.geteuid() == 0:
         command = ["runuser", "-u", "postgres", "--", *command]
     proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
