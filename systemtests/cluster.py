@@ -6,7 +6,7 @@
 Each host is a network namespace (``ip netns``) on one bridge, ``10.231.42.0/24``:
 
     the database host (the root namespace, 10.231.42.1): a PostgreSQL primary of its own
-        (``pg_createcluster``, dropped at the end), a streaming replica of it
+        (``systemtests.harness.PrivatePostgres``, removed at the end), a streaming replica of it
         (``pg_basebackup``) that the web hosts read dashboards and the API from
         (``DATABASE_REPLICA_URL``), and Redis, on the bridge address;
     pool (.20): PgBouncer in transaction mode before PostgreSQL, discarding every
@@ -55,6 +55,8 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from systemtests.harness import (
     CLI,
+    PG_BIN,
+    PrivatePostgres,
     Proc,
     cli,
     fixture_code,
@@ -73,8 +75,6 @@ BRIDGE = "sa-cl-br"
 LB_PORT, WEB_PORT, POOL_PORT = 8080, 8000, 6432
 DOMAIN = "cluster.example"
 DB_NAME = "sa_cluster"
-PG_CLUSTER = "sa_cluster_db"
-PG_REPLICA = "sa_cluster_replica"
 CHROME = (
     "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
     "Chrome/131.0.0.0 Safari/537.36"
@@ -147,7 +147,8 @@ def in_ns(name: str, argv: list[str]) -> list[str]:
 @dataclass
 class Cluster:
     tmp: Path
-    pg_version: str = ""
+    primary: PrivatePostgres | None = None
+    replica: PrivatePostgres | None = None
     pg_port: int = 0
     replica_port: int = 0
     redis_port: int = 0
@@ -160,43 +161,18 @@ class Cluster:
 
     def database(self) -> None:
         """The primary, then a streaming replica made from it with ``pg_basebackup``."""
-        out = run("pg_lsclusters", "-h").stdout.split()
-        self.pg_version = out[0]
-        for name in (PG_REPLICA, PG_CLUSTER):
-            run("pg_dropcluster", "--stop", self.pg_version, name, check=False)
         self.pg_port, self.replica_port = free_port(), free_port()
-        for name, port in ((PG_CLUSTER, self.pg_port), (PG_REPLICA, self.replica_port)):
-            run("pg_createcluster", self.pg_version, name, "-p", str(port), "--", "--auth=trust")
-            conf = Path(f"/etc/postgresql/{self.pg_version}/{name}")
-            with (conf / "postgresql.conf").open("a") as f:
-                f.write(f"listen_addresses = '127.0.0.1,{GATEWAY}'\nmax_connections = 200\n")
-            with (conf / "pg_hba.conf").open("a") as f:
-                f.write(f"host all all {NET}.0/24 trust\n")
-        run("pg_ctlcluster", self.pg_version, PG_CLUSTER, "start")
-        self.psql(f'CREATE DATABASE "{DB_NAME}"', db="postgres")
-        data = Path(f"/var/lib/postgresql/{self.pg_version}/{PG_REPLICA}")
-        for item in data.iterdir():  # emptied, kept: its parent is not the postgres user's
-            shutil.rmtree(item) if item.is_dir() else item.unlink()
-        run(
-            "runuser",
-            "-u",
-            "postgres",
-            "--",
-            "pg_basebackup",
-            "-h",
-            "127.0.0.1",
-            "-p",
-            str(self.pg_port),
-            "-U",
-            "postgres",
-            "-D",
-            str(data),
-            "-R",
-            "-X",
-            "stream",
-            "--checkpoint=fast",  # the default spreads the checkpoint over minutes
+        self.primary = PrivatePostgres(self.tmp, self.pg_port, name="primary")
+        self.replica = PrivatePostgres(self.tmp, self.replica_port, name="replica")
+        self.primary.init(
+            listen=f"127.0.0.1,{GATEWAY}",
+            extra_conf="max_connections = 200\n",
+            hba=f"host all all {NET}.0/24 trust\n",
         )
-        run("pg_ctlcluster", self.pg_version, PG_REPLICA, "start")
+        self.primary.start()
+        self.psql(f'CREATE DATABASE "{DB_NAME}"', db="postgres")
+        self.replica.replica_of(self.primary)
+        self.replica.start()
 
     def psql(self, sql: str, db: str = DB_NAME, port: int = 0) -> str:
         return run(
@@ -343,9 +319,9 @@ class Cluster:
             p.stop(timeout=20)
         if self.pool_dir.name:
             shutil.rmtree(self.pool_dir, ignore_errors=True)
-        if self.pg_version:
-            for name in (PG_REPLICA, PG_CLUSTER):
-                run("pg_dropcluster", "--stop", self.pg_version, name, check=False)
+        for pg in (self.replica, self.primary):
+            if pg is not None and pg.running():
+                pg.stop()
 
 
 def lb_http(host: str, port: int) -> None:
@@ -498,7 +474,7 @@ def main() -> int:
     ap.add_argument("--seconds", type=float, default=60)
     ap.add_argument("--rate", type=float, default=120, help="page views a second")
     args = ap.parse_args()
-    tools = ("ip", "haproxy", "redis-server", "pg_createcluster", "pg_basebackup", "pgbouncer")
+    tools = ("ip", "haproxy", "redis-server", str(PG_BIN / "pg_basebackup"), "pgbouncer")
     missing = [t for t in tools if not (shutil.which(t) or Path("/usr/sbin", t).exists())]
     if os.geteuid() != 0:
         missing.insert(0, "root (network namespaces)")
@@ -507,6 +483,7 @@ def main() -> int:
         print(f"{'FAIL' if required else 'SKIP'}: needs {', '.join(missing)}", file=sys.stderr)
         return 1 if required else 0
     tmp = Path(tempfile.mkdtemp(prefix="sa-cluster-"))
+    tmp.chmod(0o711)  # the postgres user must reach its clusters' directories inside
     cluster = Cluster(tmp)
     failures: list[str] = []
     try:

@@ -322,9 +322,9 @@ class PrivatePostgres:
     """A throw-away cluster: initdb into ``root/pg``, its own port and socket directory.
     ``durable`` keeps PostgreSQL's defaults for fsync and full-page writes (WAL measures)."""
 
-    def __init__(self, root: Path, port: int, *, durable: bool = False) -> None:
+    def __init__(self, root: Path, port: int, *, durable: bool = False, name: str = "pg") -> None:
         self.durable = durable
-        self.dir = root / "pg"
+        self.dir = root / name
         self.data = self.dir / "data"
         self.sock = self.dir / "sock"
         self.logfile = self.dir / "postgres.log"
@@ -339,18 +339,29 @@ class PrivatePostgres:
             raise RuntimeError(f"{' '.join(cmd)} failed:\n{proc.stdout}\n{proc.stderr}")
         return proc
 
-    def init(self) -> None:
+    def _dirs(self) -> None:
         self.dir.mkdir()
         self.sock.mkdir()
         if os.geteuid() == 0:
             for path in (self.dir, self.sock):
                 shutil.chown(path, "postgres", "postgres")
+
+    def _own_settings(self) -> str:
+        # Appended last, so a replica's copy of its primary's file takes its own values.
+        return (
+            f"\nport = {self.port}\nunix_socket_directories = '{self.sock}'\n"
+            "logging_collector = off\n"
+        )
+
+    def init(self, *, listen: str = HOST, extra_conf: str = "", hba: str = "") -> None:
+        """initdb; ``listen`` is ``listen_addresses``, ``extra_conf`` more settings and
+        ``hba`` more ``pg_hba.conf`` lines."""
+        self._dirs()
         options = "-U postgres --auth=trust -E UTF8 --no-sync".split()
         self._run(str(PG_BIN / "initdb"), "-D", str(self.data), *options)
         conf = (
-            f"\nport = {self.port}\nlisten_addresses = '{HOST}'\n"
-            f"unix_socket_directories = '{self.sock}'\nshared_buffers = 32MB\n"
-            "max_connections = 100\nlogging_collector = off\n"
+            f"\nlisten_addresses = '{listen}'\nshared_buffers = 32MB\n"
+            f"max_connections = 100\n{extra_conf}{self._own_settings()}"
         )
         if not self.durable:
             # Throw-away and stopped cleanly ("fast") by the tests: durability against
@@ -358,6 +369,20 @@ class PrivatePostgres:
             conf += "fsync = off\nsynchronous_commit = off\nfull_page_writes = off\n"
         with open(self.data / "postgresql.conf", "a") as f:
             f.write(conf)
+        if hba:
+            with open(self.data / "pg_hba.conf", "a") as f:
+                f.write(hba)
+
+    def replica_of(self, primary: PrivatePostgres) -> None:
+        """A streaming standby of the running ``primary`` (``pg_basebackup -R``)."""
+        self._dirs()
+        self._run(
+            str(PG_BIN / "pg_basebackup"),
+            *("-h", HOST, "-p", str(primary.port), "-U", "postgres", "-D", str(self.data)),
+            *("-R", "-X", "stream", "--checkpoint=fast"),  # else a spread checkpoint: minutes
+        )
+        with open(self.data / "postgresql.conf", "a") as f:
+            f.write(self._own_settings())
 
     def _pg_ctl(self, *args: str) -> None:
         self._run(str(PG_BIN / "pg_ctl"), "-D", str(self.data), "-w", "-t", "60", *args)
