@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
@@ -98,6 +98,27 @@ def browser(_orm_beside_playwright) -> Iterator[Any]:
         chromium = pw.chromium.launch(executable_path=executable, args=CHROMIUM_ARGS)
         yield chromium
         chromium.close()
+
+
+@pytest.fixture
+def new_context(browser) -> Iterator[Callable[..., Any]]:
+    """Open browser contexts (desktop 1280 × 800 unless told otherwise); all closed at the end."""
+    from simple_analytics.testing import DESKTOP_UA
+    from simple_analytics.tests.browser import TIMEOUT_S
+
+    opened: list[Any] = []
+
+    def open_context(**options: Any) -> Any:
+        options.setdefault("user_agent", DESKTOP_UA)
+        options.setdefault("viewport", {"width": 1280, "height": 800})
+        context = browser.new_context(**options)
+        context.set_default_timeout(TIMEOUT_S * 1000)
+        opened.append(context)
+        return context
+
+    yield open_context
+    for context in opened:
+        context.close()
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

@@ -6,37 +6,19 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
-from dashboard.tests.test_live_browser import sign_in
-from simple_analytics.testing import DESKTOP_UA, make_user, make_website, record_events
-from simple_analytics.tests.browser import TIMEOUT_S, Watcher
+from simple_analytics.testing import make_user, make_website, record_events
+from simple_analytics.tests.browser import Watcher, sign_in
 from stats import intervals
 from stats.periods import for_days
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 DAYS = 28
-
-
-@pytest.fixture
-def new_context(browser) -> Iterator[Callable[..., Any]]:
-    opened: list[Any] = []
-
-    def open_context(**options: Any) -> Any:
-        options.setdefault("user_agent", DESKTOP_UA)
-        options.setdefault("viewport", {"width": 1280, "height": 900})
-        context = browser.new_context(**options)
-        context.set_default_timeout(TIMEOUT_S * 1000)
-        opened.append(context)
-        return context
-
-    yield open_context
-    for context in opened:
-        context.close()
 
 
 @pytest.fixture
@@ -66,6 +48,7 @@ def site(live_server) -> tuple[Any, dt.date, dt.date]:
 
 def open_dashboard(new_context: Callable[..., Any], base: str, site: Any, **options: Any) -> Any:
     website, first, last = site
+    options.setdefault("viewport", {"width": 1280, "height": 900})
     context = new_context(**options)
     sign_in(context, base, website.owner)
     page = context.new_page()

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from simple_analytics.testing import DESKTOP_UA, IPHONE_UA, make_user, make_website, record_events
-from simple_analytics.tests.browser import TIMEOUT_S, Watcher, log_in
+from simple_analytics.testing import IPHONE_UA, make_user, make_website, record_events
+from simple_analytics.tests.browser import Watcher, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -47,23 +46,6 @@ def site():
     return website
 
 
-@pytest.fixture
-def contexts(browser) -> Iterator[Any]:
-    opened: list[Any] = []
-
-    def open_context(**options: Any) -> Any:
-        options.setdefault("user_agent", DESKTOP_UA)
-        options.setdefault("viewport", {"width": 1280, "height": 800})
-        ctx = browser.new_context(**options)
-        ctx.set_default_timeout(TIMEOUT_S * 1000)
-        opened.append(ctx)
-        return ctx
-
-    yield open_context
-    for ctx in opened:
-        ctx.close()
-
-
 def row_labels(page: Any) -> list[str]:
     return [t.strip() for t in page.locator(".details-table tbody th").all_text_contents()]
 
@@ -75,10 +57,10 @@ def sorted_column(page: Any) -> tuple[str, str]:
     return th.locator("a").text_content().strip(" ↑↓\n"), th.get_attribute("aria-sort")
 
 
-def test_the_owner_goes_through_every_row_of_a_panel(live_server, contexts, site):
+def test_the_owner_goes_through_every_row_of_a_panel(live_server, new_context, site):
     base = live_server.url
     watcher = Watcher()
-    context = contexts()
+    context = new_context()
     page = watcher.attach(context.new_page())
     log_in(page, base, "owner@example.com", PASSWORD)
     dashboard = f"{base}/websites/{site.pk}/"
@@ -142,7 +124,7 @@ def test_the_owner_goes_through_every_row_of_a_panel(live_server, contexts, site
 
     # On a phone: nothing wider than the screen, the search and the table usable.
     phone = watcher.attach(
-        contexts(
+        new_context(
             viewport=PHONE,
             storage_state=context.storage_state(),
             is_mobile=True,

@@ -13,48 +13,20 @@ from __future__ import annotations
 import json
 import time
 import urllib.request
-from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-from django.conf import settings as django_settings
 from django.core.cache import cache
-from django.test import Client
 
 from dashboard import views
 from jobs import tasks
 from simple_analytics.testing import DESKTOP_UA, make_user, make_website
-from simple_analytics.tests.browser import TIMEOUT_S, Watcher, wait_for
+from simple_analytics.tests.browser import Watcher, sign_in, wait_for
 from tracking.models import Event
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
 SCHEDULER_TICK_S = 1.0
-
-
-@pytest.fixture
-def new_context(browser) -> Iterator[Callable[..., Any]]:
-    opened: list[Any] = []
-
-    def open_context(**options: Any) -> Any:
-        options.setdefault("user_agent", DESKTOP_UA)
-        options.setdefault("viewport", {"width": 1280, "height": 800})
-        context = browser.new_context(**options)
-        context.set_default_timeout(TIMEOUT_S * 1000)
-        opened.append(context)
-        return context
-
-    yield open_context
-    for context in opened:
-        context.close()
-
-
-def sign_in(context: Any, base_url: str, user: Any) -> None:
-    """The session cookie of a logged-in test client (the login form has its own tests)."""
-    client = Client()
-    client.force_login(user)
-    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME]
-    context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": base_url}])
 
 
 def visitor_ua(n: int) -> str:

@@ -16,9 +16,9 @@ import pytest
 from django.test import Client
 
 from dashboard import views
-from dashboard.tests.test_live_browser import ingest, sign_in
+from dashboard.tests.test_live_browser import ingest
 from simple_analytics.testing import DESKTOP_UA, make_user, make_website, record_events
-from simple_analytics.tests.browser import TIMEOUT_S, Watcher, wait_for
+from simple_analytics.tests.browser import TIMEOUT_S, Watcher, sign_in, wait_for
 from simple_analytics.tests.routes import all_routes, category, make_world, urls
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]

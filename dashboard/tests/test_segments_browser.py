@@ -9,14 +9,13 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from dashboard.models import Segment
-from simple_analytics.testing import DESKTOP_UA, make_user, make_website, record_events
-from simple_analytics.tests.browser import TIMEOUT_S, Watcher, log_in
+from simple_analytics.testing import make_user, make_website, record_events
+from simple_analytics.tests.browser import Watcher, log_in
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
@@ -52,23 +51,6 @@ def site() -> Any:
     return website
 
 
-@pytest.fixture
-def contexts(browser: Any) -> Iterator[Any]:
-    opened: list[Any] = []
-
-    def open_context(**options: Any) -> Any:
-        options.setdefault("user_agent", DESKTOP_UA)
-        options.setdefault("viewport", {"width": 1280, "height": 800})
-        ctx = browser.new_context(**options)
-        ctx.set_default_timeout(TIMEOUT_S * 1000)
-        opened.append(ctx)
-        return ctx
-
-    yield open_context
-    for ctx in opened:
-        ctx.close()
-
-
 def kpi(page: Any, label: str) -> str:
     card = page.locator(".kpi").filter(has=page.locator(".kpi-label", has_text=label))
     return card.locator(".kpi-value").inner_text().strip()
@@ -85,10 +67,10 @@ def open_menu(page: Any) -> Any:
     return menu
 
 
-def test_save_a_segment_and_apply_it_on_another_period(live_server, contexts, site):
+def test_save_a_segment_and_apply_it_on_another_period(live_server, new_context, site):
     base = live_server.url
     watcher = Watcher()
-    context = contexts()
+    context = new_context()
     page = watcher.attach(context.new_page())
     log_in(page, base, "owner@example.com", PASSWORD)
     dashboard = f"{base}/websites/{site.pk}/"
@@ -142,7 +124,7 @@ def test_save_a_segment_and_apply_it_on_another_period(live_server, contexts, si
         website=site, name="A segment with a rather long name " * 2, query="page=%2F"
     )
     phone = watcher.attach(
-        contexts(
+        new_context(
             viewport=PHONE,
             storage_state=context.storage_state(),
             is_mobile=True,

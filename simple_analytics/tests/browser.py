@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import pytest
+from django.conf import settings as django_settings
+from django.test import Client
 
 from simple_analytics.testing import DESKTOP_UA
 from simple_analytics.tests.chromium import chromium_args
@@ -41,6 +43,14 @@ def log_in(page: Any, base_url: str, email: str, password: str) -> None:
     page.fill('input[name="password"]', password)
     page.click('main form button[type="submit"]')
     page.wait_for_url(f"{base_url}/websites/")
+
+
+def sign_in(context: Any, base_url: str, user: Any) -> None:
+    """The session cookie of a logged-in test client (the login form has its own tests)."""
+    client = Client()
+    client.force_login(user)
+    cookie = client.cookies[django_settings.SESSION_COOKIE_NAME]
+    context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": base_url}])
 
 
 # Runs before any script of each page; Playwright injects it outside the page's CSP.
