@@ -49,6 +49,7 @@ from granian._granian import RSGIProtocolClosed as ProtocolClosed
 from granian._granian import RSGIProtocolError as ProtocolError
 from granian.rsgi import Scope
 
+from core.blocking import Deadlines
 from core.net import Network, client_ip
 from simple_analytics.wsgi import application as wsgi_application
 from simple_analytics.wsgi import ingest_async
@@ -59,8 +60,9 @@ log = logging.getLogger("simple_analytics.front")
 
 Environ = dict[str, Any]
 WSGIApp = Callable[[Environ, Callable[..., Any]], Iterable[bytes]]
-# Answers /api/event on the event loop; what would wait goes to the threads it is given.
-Ingest = Callable[[Environ, InThread], Awaitable[Answer]]
+# Answers /api/event on the event loop, given the client's address; what would wait goes
+# to the threads it is given.
+Ingest = Callable[[Environ, str, InThread], Awaitable[Answer]]
 Reply = tuple[int, list[tuple[str, str]], bytes]
 _T = TypeVar("_T")
 
@@ -172,6 +174,11 @@ class Front:
         self.max_body_bytes = max_body_bytes
         self.max_per_client = max_per_client
         self.trusted_proxies = trusted_proxies
+        # (REMOTE_ADDR, X-Forwarded-For) -> (client address, what it is counted by): parsing
+        # addresses costs more than a cached ingest request's own work, and visitors repeat.
+        self.client_of = functools.lru_cache(maxsize=16384)(self._client_of)
+        self.body_deadlines: Deadlines[asyncio.Task[Any]] = Deadlines(tick=0.1)
+        self.timed_out: set[asyncio.Task[Any]] = set()  # reads their deadline cancelled
         self.jobs: queue.SimpleQueue[Callable[[], None] | None] = queue.SimpleQueue()
         self.workers = [
             threading.Thread(target=self.work, name=f"web-{n}", daemon=True) for n in range(threads)
@@ -204,13 +211,7 @@ class Front:
             for worker in self.workers:
                 worker.start()
         environ = self.environ(scope)
-        client = client_bucket(
-            client_ip(
-                environ["REMOTE_ADDR"],
-                environ.get("HTTP_X_FORWARDED_FOR", ""),
-                self.trusted_proxies,
-            )
-        )
+        ip, client = self.client_of(environ["REMOTE_ADDR"], environ.get("HTTP_X_FORWARDED_FOR", ""))
         count = self.in_progress.get(client, 0)
         if self.max_per_client and count >= self.max_per_client:
             _refuse(proto, 429, "too many requests in progress", ("retry-after", "1"))
@@ -220,7 +221,7 @@ class Front:
             if not await self.read(proto, environ):
                 return
             if environ["PATH_INFO"] in paths.current().endpoints and self.ingest is not None:
-                answer = await self.ingest(environ, self.in_thread)
+                answer = await self.ingest(environ, ip, self.in_thread)
                 proto.response_bytes(answer.status, answer.headers, answer.body)
                 return
             # granian answers 500 for a request whose coroutine ends unanswered: wait.
@@ -238,6 +239,10 @@ class Front:
                 self.in_progress[client] = count
             else:
                 del self.in_progress[client]
+
+    def _client_of(self, remote_addr: str, forwarded_for: str) -> tuple[str, str]:
+        ip = client_ip(remote_addr, forwarded_for, self.trusted_proxies)
+        return ip, client_bucket(ip)
 
     def environ(self, scope: Scope) -> Environ:
         environ = self.base.copy()
@@ -281,10 +286,16 @@ class Front:
             if declared is not None and declared > self.max_body_bytes:
                 _refuse(proto, 413, f"body larger than {self.max_body_bytes} bytes")
                 return False
+            task = asyncio.current_task()
+            assert task is not None
+            self.body_deadlines.add(task, self.body_timeout, self._expire_read)
             try:
-                async with asyncio.timeout(self.body_timeout):
-                    body = await self.read_body(proto, declared)
-            except TimeoutError:
+                body = await self.read_body(proto, declared)
+            except asyncio.CancelledError:
+                if task not in self.timed_out:
+                    raise  # cancelled by granian, not by the deadline
+                self.timed_out.discard(task)
+                task.uncancel()
                 _refuse(proto, 408, "the request body did not arrive in time")
                 return False
             except BodyTooLarge:
@@ -292,10 +303,16 @@ class Front:
                 return False
             except (ProtocolClosed, ProtocolError):
                 return False  # the client went away: nobody to answer
+            finally:
+                self.body_deadlines.discard(task)
             if declared is None:
                 environ["CONTENT_LENGTH"] = str(len(body))  # Django reads that many bytes
         environ["wsgi.input"] = io.BytesIO(body)
         return True
+
+    def _expire_read(self, task: asyncio.Task[Any]) -> None:
+        self.timed_out.add(task)
+        task.cancel()
 
     async def read_body(self, proto: HTTPProtocol, declared: int | None) -> bytes:
         if declared is not None:

@@ -24,6 +24,7 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "simple_analytics.settings")
 django_application = get_wsgi_application()
 
 # After Django is set up:
+from django.conf import settings  # noqa: E402
 from django.core.exceptions import DisallowedHost  # noqa: E402
 from django.db import InterfaceError, OperationalError, close_old_connections  # noqa: E402
 from django.http import HttpRequest  # noqa: E402
@@ -73,12 +74,34 @@ def ingest(environ: dict[str, Any], start_response: Callable[..., Any]) -> Itera
 def check_host(environ: dict[str, Any]) -> Answer | None:
     """What Django answers on every other route for a Host not in ALLOWED_HOSTS
     (CommonMiddleware), as JSON; None for an allowed one."""
+    key = (
+        environ.get("HTTP_HOST"),
+        environ.get("HTTP_X_FORWARDED_HOST"),
+        environ.get("SERVER_NAME"),
+        environ.get("HTTP_X_FORWARDED_PORT"),
+        environ.get("SERVER_PORT"),
+        environ.get("wsgi.url_scheme"),
+        tuple(settings.ALLOWED_HOSTS),
+        settings.USE_X_FORWARDED_HOST,
+        settings.USE_X_FORWARDED_PORT,
+        settings.DEBUG,
+    )
+    if key in _allowed_hosts:  # Django's rule costs more than the rest of a cached event
+        return None
     try:
         _HostCheck(environ).get_host()
     except DisallowedHost as exc:
         security_log.error("%s", exc)
         return Answer(400, "invalid Host header")
+    if len(_allowed_hosts) >= 256:
+        _allowed_hosts.clear()
+    _allowed_hosts.add(key)
     return None
+
+
+# Hosts found allowed, with the settings they were checked against: only allowed ones are
+# kept, so every refusal is still logged.
+_allowed_hosts: set[tuple[Any, ...]] = set()
 
 
 def guarded(run: Callable[[], Answer]) -> Answer:
@@ -102,9 +125,9 @@ def guarded(run: Callable[[], Answer]) -> Answer:
             log.warning("could not hand a broken database connection back", exc_info=True)
 
 
-async def ingest_async(environ: dict[str, Any], in_thread: InThread) -> Answer:
-    """``ingest`` for the front's event loop (``collect_async``); ``in_thread`` runs what
-    would wait."""
+async def ingest_async(environ: dict[str, Any], ip: str, in_thread: InThread) -> Answer:
+    """``ingest`` for the front's event loop (``collect_async``), from the client address
+    ``ip`` the front found (``core.net.client_ip``); ``in_thread`` runs what would wait."""
     refused = check_host(environ)
     if refused is not None:
         return refused
@@ -113,6 +136,7 @@ async def ingest_async(environ: dict[str, Any], in_thread: InThread) -> Answer:
             environ["REQUEST_METHOD"],
             environ,
             environ["wsgi.input"].getvalue(),
+            ip=ip,
             in_thread=lambda run: in_thread(functools.partial(guarded, run)),
         )
     except Exception:

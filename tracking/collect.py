@@ -89,17 +89,20 @@ class Admitted:
     ip: str
 
 
-def collect(method: str, meta: Mapping[str, str], read: Callable[[int], bytes]) -> Answer:
+def collect(
+    method: str, meta: Mapping[str, str], read: Callable[[int], bytes], *, ip: str | None = None
+) -> Answer:
     """Handle one request: ``meta`` holds CGI-style keys (``REMOTE_ADDR``,
     ``CONTENT_LENGTH``, ``HTTP_USER_AGENT``, ``HTTP_X_FORWARDED_FOR``); ``read(n)`` reads at
-    most ``n`` bytes of the body.
+    most ``n`` bytes of the body; ``ip``: the client's address when the caller found it
+    already (``core.net.client_ip`` of the same keys).
 
     When the database is down, answers 503 with ``Retry-After`` within about
     ``INGEST_TIMEOUT_SECONDS`` of the call: a pooled connection is waited for at most
     ``DB_POOL_TIMEOUT``, the commit until the rest of that budget is spent (longer only
     while the writers are committing, i.e. the database is slow, not gone)."""
     started = time.monotonic()
-    admitted = admit(method, meta, read)
+    admitted = admit(method, meta, read, ip=ip)
     if isinstance(admitted, Answer):
         return admitted
     return finish(admitted, meta, started)
@@ -110,19 +113,19 @@ InThread = Callable[[Callable[[], Answer]], Awaitable[Answer]]
 
 
 async def collect_async(
-    method: str, meta: Mapping[str, str], body: bytes, *, in_thread: InThread
+    method: str, meta: Mapping[str, str], body: bytes, *, ip: str | None = None, in_thread: InThread
 ) -> Answer:
     """``collect`` on an event loop: what memory can answer is answered here, without a
     thread; what would wait (a cache miss, a rate-limit batch for Redis) goes to
     ``in_thread`` from the step it reached (``core.blocking``)."""
     started = time.monotonic()
     if COMMITTER.inline:
-        return await in_thread(lambda: collect(method, meta, io.BytesIO(body).read))
+        return await in_thread(lambda: collect(method, meta, io.BytesIO(body).read, ip=ip))
     try:
         with blocking.forbidden():
-            admitted = admit(method, meta, io.BytesIO(body).read)
+            admitted = admit(method, meta, io.BytesIO(body).read, ip=ip)
     except blocking.WouldBlock:
-        return await in_thread(lambda: collect(method, meta, io.BytesIO(body).read))
+        return await in_thread(lambda: collect(method, meta, io.BytesIO(body).read, ip=ip))
     if isinstance(admitted, Answer):
         return admitted
     try:
@@ -141,7 +144,9 @@ async def collect_async(
     return Answer(202)
 
 
-def admit(method: str, meta: Mapping[str, str], read: Callable[[int], bytes]) -> Answer | Admitted:
+def admit(
+    method: str, meta: Mapping[str, str], read: Callable[[int], bytes], *, ip: str | None = None
+) -> Answer | Admitted:
     """The method, the body and the rate limits: an ``Answer`` when the request stops here."""
     if method == "OPTIONS":
         return Answer(204)
@@ -151,9 +156,12 @@ def admit(method: str, meta: Mapping[str, str], read: Callable[[int], bytes]) ->
         payload = payload_mod.parse(payload_mod.read_body(meta, read))
     except payload_mod.InvalidPayload as exc:
         return Answer(exc.status, exc.message)
-    ip = client_ip(
-        meta.get("REMOTE_ADDR", ""), meta.get("HTTP_X_FORWARDED_FOR", ""), settings.TRUSTED_PROXIES
-    )
+    if ip is None:
+        ip = client_ip(
+            meta.get("REMOTE_ADDR", ""),
+            meta.get("HTTP_X_FORWARDED_FOR", ""),
+            settings.TRUSTED_PROXIES,
+        )
     # Limits come after parsing (a malformed body costs about what a cache round trip
     # does) and before the site lookup, so a flood of made-up site ids stops at its IP's
     # limit instead of reaching the database.

@@ -25,6 +25,7 @@ from typing import Protocol
 
 from django.db import DatabaseError, InterfaceError, OperationalError, connection
 
+from core.blocking import Deadlines
 from tracking.models import DropReason
 from tracking.pipeline import IncomingEvent
 from tracking.writer import DropKey, write_events
@@ -96,26 +97,51 @@ class _Done:
 
 
 def _resolve(future: asyncio.Future[None]) -> None:
-    if not future.done():  # cancelled: its waiter timed out and polls ``is_set`` instead
+    if not future.done():  # already woken by its deadline
         future.set_result(None)
+
+
+def _resolve_all(futures: list[asyncio.Future[None]]) -> None:
+    for future in futures:
+        _resolve(future)
+
+
+def _wake(done: _LoopDone) -> None:
+    _resolve(done.future)
+
+
+# Every request waiting on a loop has a deadline; checked together, not a timer each.
+_DEADLINES: Deadlines[_LoopDone] = Deadlines(tick=0.05)
 
 
 class _LoopDone:
     """The same signal for a request waiting on an event loop (``submit_async``): the
     writer thread wakes the loop, which resolves the future."""
 
-    __slots__ = ("_future", "_loop", "_set")
+    __slots__ = ("future", "_loop", "_set")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._future: asyncio.Future[None] = loop.create_future()
+        self.future: asyncio.Future[None] = loop.create_future()
         self._set = False
 
     def set(self) -> None:
         if not self._set:
             self._set = True
             with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
-                self._loop.call_soon_threadsafe(_resolve, self._future)
+                self._loop.call_soon_threadsafe(_resolve, self.future)
+
+    def claim(self) -> asyncio.Future[None] | None:
+        """``set`` without the wake-up, which the caller sends for many at once: the future
+        to resolve on ``loop``, None when already set."""
+        if self._set:
+            return None
+        self._set = True
+        return self.future
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop:
+        return self._loop
 
     def is_set(self) -> bool:
         return self._set
@@ -123,14 +149,15 @@ class _LoopDone:
     async def wait(self, timeout: float) -> bool:
         if self._set:
             return True
-        if self._future.cancelled():
-            await asyncio.sleep(timeout)  # an earlier wait timed out and cancelled it: poll
-            return self._set
+        if self.future.done():  # an earlier wait ended at its deadline: wait anew
+            self.future = self._loop.create_future()
+            if self._set:  # set while the old future was swapped out
+                return True
+        _DEADLINES.add(self, timeout, _wake)
         try:
-            async with asyncio.timeout(timeout):
-                await self._future
-        except TimeoutError:
-            pass
+            await self.future
+        finally:
+            _DEADLINES.discard(self)
         return self._set
 
 
@@ -166,6 +193,23 @@ class _Pending:
                 return False
             self.state = "cancelled"
             return True
+
+
+def _settle(batch: list[_Pending]) -> None:
+    """Signal every request of ``batch``: one wake-up per event loop, not one per request
+    (each crosses threads and costs the loop a callback)."""
+    woken: dict[asyncio.AbstractEventLoop, list[asyncio.Future[None]]] = {}
+    for pending in batch:
+        done = pending.done
+        if isinstance(done, _LoopDone):
+            future = done.claim()
+            if future is not None:
+                woken.setdefault(done.loop, []).append(future)
+        else:
+            done.set()
+    for loop, futures in woken.items():
+        with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits
+            loop.call_soon_threadsafe(_resolve_all, futures)
 
 
 class GroupCommitter:
@@ -432,14 +476,14 @@ class GroupCommitter:
         self._unreachable_since = 0.0
         for pending, stored in zip(batch, result.stored_flags, strict=True):
             pending.stored = stored
-            pending.done.set()
+        _settle(batch)
         self._notify(result.website_ids)
 
     @staticmethod
     def _fail(batch: list[_Pending], exc: BaseException) -> None:
         for pending in batch:
             pending.error = exc
-            pending.done.set()
+        _settle(batch)
 
     def _notify(self, website_ids: set[int]) -> None:
         if self.on_commit and website_ids:

@@ -59,6 +59,8 @@ class Payload:
     # EVENT only: the trimmed name, and the props with every value as text (None: none).
     name: str | None = None
     props: dict[str, str] | None = None
+    # ``parsed_url.hostname``, which urllib recomputes on every access.
+    host: str = ""
 
 
 def read_body(meta: Mapping[str, str], read: Callable[[int], bytes]) -> bytes:
@@ -108,7 +110,7 @@ def from_dict(data: dict[str, Any]) -> Payload:
     url = _string(data, "url", required=True, max_chars=settings.INGEST_MAX_URL_CHARS)
     if "%00" in url:  # decoded into UTM values and sources; PostgreSQL cannot store NUL
         raise InvalidPayload("url contains an encoded NUL character")
-    parsed = _http_url(url, "url")
+    parsed, host = _http_url(url, "url")
     referrer = _string(data, "referrer", required=False, max_chars=settings.INGEST_MAX_URL_CHARS)
     name, props = _custom_event(data, type_)
     return Payload(
@@ -123,6 +125,7 @@ def from_dict(data: dict[str, Any]) -> Payload:
         scroll_pct=_scroll_pct(data, type_),
         name=name,
         props=props,
+        host=host,
     )
 
 
@@ -251,7 +254,8 @@ def _int(data: dict[str, Any], key: str, maximum: int) -> int | None:
     return int(value)
 
 
-def _http_url(url: str, key: str) -> SplitResult:
+def _http_url(url: str, key: str) -> tuple[SplitResult, str]:
+    """The parsed URL and its host."""
     try:
         parsed = urlsplit(url)
         host = parsed.hostname
@@ -260,4 +264,4 @@ def _http_url(url: str, key: str) -> SplitResult:
         raise InvalidPayload(f"{key} is not a valid URL") from None
     if parsed.scheme not in ("http", "https") or not host:
         raise InvalidPayload(f"{key} must be an absolute http(s) URL")
-    return parsed
+    return parsed, host

@@ -10,6 +10,7 @@ that stores the event, and counts their drops with these.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -108,13 +109,14 @@ def drop_foreign_host(ctx: Context) -> DropReason | None:
     beacon from a page with ``Referrer-Policy: no-referrer``) names no host: not checked.
     """
     site = ctx.site
-    if not site.allows_host(ctx.payload.parsed_url.hostname or ""):
+    if not site.allows_host(ctx.payload.host):
         return DropReason.FOREIGN_HOST
     if ctx.origin and ctx.origin != "null" and not site.allows_host(_host_of(ctx.origin)):
         return DropReason.FOREIGN_HOST
     return None
 
 
+@functools.lru_cache(maxsize=1024)  # a website's events come from a few origins
 def _host_of(origin: str) -> str:
     try:
         return urlsplit(origin).hostname or ""
@@ -180,7 +182,7 @@ def add_referrer_source(ctx: Context) -> DropReason | None:
     """
     ev = ctx.event
     host = ctx.referrer_host
-    page_host = clean_host(ctx.payload.parsed_url.hostname or "")
+    page_host = clean_host(ctx.payload.host)
     site_host = clean_host(ctx.site.domain)
     if host and host not in (page_host, site_host) and not host.endswith("." + site_host):
         ev.referrer_host = host
@@ -213,6 +215,7 @@ def add_screen_size(ctx: Context) -> DropReason | None:
     return None
 
 
+@functools.lru_cache(maxsize=4096)  # browsers send a handful of distinct headers
 def primary_language(header: str) -> str:
     """The primary subtag of the most preferred language range: "de-CH,de;q=0.9" -> "de";
     "" for none, "*" or anything that is not 2-3 letters."""

@@ -18,6 +18,12 @@ IP is never a key: counters are keyed by a keyed hash of it.
 An event counts against the website only while its IP is within the IP limit as this
 process knows it, so a flooding client never uses up its website's allowance.
 
+On the front's event loop (``core.blocking.forbidden``) a batch due far from its limit (a
+batch of more than one event) is added by a background thread and the event answered from
+this process's count: that answer is what the round trip would give unless the other
+processes overshot their share. Near a limit the caller hands the event to a thread instead
+(``WouldBlock``), which waits for Redis's total.
+
 Fail open: when Redis errors (down, timing out), events are accepted and the limiter stays
 off for ``PAUSE_AFTER_ERROR_S`` so each request does not wait for a dead server again.
 """
@@ -29,13 +35,17 @@ import hashlib
 import ipaddress
 import logging
 import math
+import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, cast
 
 from django.conf import settings
 from django.core.cache import caches
 from django.core.cache.backends.redis import RedisCache
+from django.core.signals import setting_changed
+from django.dispatch import receiver
 from redis import Redis
 from redis.commands.core import Script
 
@@ -79,6 +89,7 @@ def _ip_hash_key() -> bytes:
     ).digest()
 
 
+@functools.lru_cache(maxsize=16384)
 def client_key(ip: str) -> str:
     """A keyed hash of the client's address (an IPv6 address: of its /64, which one
     subscriber usually holds whole). The raw IP never reaches the cache."""
@@ -125,9 +136,25 @@ def check(ip: str, site: str, *, now: float | None = None) -> int:
 
 
 def _count(window: int, ip_key: str, site_key: str, ip_limit: int, site_limit: int) -> int:
-    backend = caches["default"]
-    shared = backend if isinstance(backend, RedisCache) else None
-    return _COUNTERS.count(window, ip_key, site_key, ip_limit, site_limit, shared)
+    return _COUNTERS.count(window, ip_key, site_key, ip_limit, site_limit, _shared())
+
+
+# [the Redis cache or None]; empty until looked up. ``caches["default"]`` costs more than
+# counting an event, and one backend object serves every thread (redis-py is thread-safe).
+_backend: list[RedisCache | None] = []
+
+
+def _shared() -> RedisCache | None:
+    if not _backend:
+        backend = caches["default"]
+        _backend.append(backend if isinstance(backend, RedisCache) else None)
+    return _backend[0]
+
+
+@receiver(setting_changed)
+def _forget_backend(*, setting: str, **kwargs: Any) -> None:
+    if setting == "CACHES":
+        _backend.clear()
 
 
 _MAX_BATCH = 50
@@ -168,6 +195,7 @@ class _Counters:
     ) -> int:
         deltas = [0, 0]
         estimates = [0, 0]
+        background = False
         with self._lock:
             if window != self._window:
                 if window < self._window:
@@ -182,30 +210,52 @@ class _Counters:
                 add = backend is not None and unsynced + 1 >= _batch(limit, known)
                 counted.append((i, key, add))
             if any(add for _, _, add in counted):
-                blocking.check()  # before anything is counted: the caller retries elsewhere
+                # A batch due near its limit decides this event: wait for Redis (not here,
+                # on a loop). Far from it, a loop hands the batch to the background.
+                background = blocking.is_forbidden()
+                if background and any(
+                    add and _batch(ip_limit if i == 0 else site_limit, self._known(key)) <= 1
+                    for i, key, add in counted
+                ):
+                    blocking.check()  # before anything is counted: the caller retries elsewhere
             for i, key, add in counted:
                 counter = self._counters.setdefault(key, [0, 0])
                 counter[1] += 1
                 if add:
                     deltas[i], counter[0], counter[1] = counter[1], estimates[i], 0
         if backend is not None and (deltas[0] or deltas[1]):
-            keys = [backend.make_key(ip_key), backend.make_key(site_key)]
-            # The script goes by its SHA (EVALSHA, loaded once per server): one round trip.
-            totals = _SCRIPT(keys=keys, args=[deltas[0], deltas[1], _TTL_S], client=_redis(backend))
-            with self._lock:
-                if window == self._window:
-                    for i, key in enumerate((ip_key, site_key)):
-                        if deltas[i]:
-                            total = int(totals[i])
-                            synced = self._counters.get(key)
-                            if synced is not None and total > synced[0]:
-                                synced[0] = total
-                            estimates[i] = max(estimates[i], total)
+            if background:
+                _in_background(self._add, window, ip_key, site_key, deltas, backend)
+            else:
+                totals = self._add(window, ip_key, site_key, deltas, backend)
+                for i in (0, 1):
+                    estimates[i] = max(estimates[i], totals[i])
         if ip_limit and estimates[0] > ip_limit:
             return 1
         if site_limit and estimates[1] > site_limit:
             return 2
         return 0
+
+    def _known(self, key: str) -> int:
+        return self._counters.get(key, (0, 0))[0]
+
+    def _add(
+        self, window: int, ip_key: str, site_key: str, deltas: list[int], backend: RedisCache
+    ) -> list[int]:
+        """Add ``deltas`` to Redis: the totals after adding (0 for a counter left alone)."""
+        keys = [backend.make_key(ip_key), backend.make_key(site_key)]
+        # The script goes by its SHA (EVALSHA, loaded once per server): one round trip.
+        totals = [
+            int(t)
+            for t in _SCRIPT(keys=keys, args=[deltas[0], deltas[1], _TTL_S], client=_redis(backend))
+        ]
+        with self._lock:
+            if window == self._window:
+                for i, key in enumerate((ip_key, site_key)):
+                    synced = self._counters.get(key)
+                    if deltas[i] and synced is not None and totals[i] > synced[0]:
+                        synced[0] = totals[i]
+        return totals
 
     def keys(self) -> list[str]:
         with self._lock:
@@ -213,6 +263,24 @@ class _Counters:
 
 
 _COUNTERS = _Counters()
+
+_pool: list[tuple[int, ThreadPoolExecutor]] = []  # (pid, pool): a forked worker needs its own
+
+
+def _in_background(add: Any, *args: Any) -> None:
+    """``add(*args)`` in this process's one background thread; a failure pauses the limiter
+    as a failure in the request would."""
+    if not _pool or _pool[0][0] != os.getpid():
+        _pool[:] = [(os.getpid(), ThreadPoolExecutor(1, thread_name_prefix="ratelimit"))]
+    now = _clock()
+
+    def run() -> None:
+        try:
+            add(*args)
+        except Exception:
+            _pause(now)
+
+    _pool[0][1].submit(run)
 
 
 _clients: dict[int, Redis] = {}

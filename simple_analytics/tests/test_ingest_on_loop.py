@@ -9,14 +9,14 @@ import asyncio
 import datetime as dt
 import json
 import time
-from typing import Any
+from typing import Any, cast
 
 import pytest
 
 from core import blocking
 from simple_analytics.testing import IPHONE_UA, make_website, site_of
 from simple_analytics.tests.test_slow_clients import FakeProto, FakeScope, Recorder, make_front
-from tracking import collect, identity, pipeline, ratelimit
+from tracking import collect, groupcommit, identity, pipeline, ratelimit
 from tracking.groupcommit import GroupCommitter, IngestUnavailable
 from tracking.models import Event
 from tracking.payload import from_dict
@@ -191,3 +191,62 @@ def test_a_rate_limit_check_that_would_wait_is_handed_on_not_taken_for_a_cache_f
     with blocking.forbidden(), pytest.raises(blocking.WouldBlock):
         ratelimit.check("203.0.113.5", "abc", now=1_000_000.0)
     assert ratelimit._paused_until < 1_000_000.0  # still limiting
+
+
+def test_on_the_loop_a_rate_limit_batch_far_from_its_limit_is_added_in_the_background(
+    monkeypatch,
+):
+    counters = ratelimit._Counters()
+    added: list[tuple[str, list[int]]] = []
+
+    def add(window: int, ip_key: str, site_key: str, deltas: list[int], backend: Any) -> list[int]:
+        added.append((site_key, list(deltas)))
+        return deltas
+
+    monkeypatch.setattr(counters, "_add", add)  # the round trip to Redis
+    redis: Any = object()
+    with blocking.forbidden():
+        # 10,000 a minute: a batch every 50 events, none of them deciding an answer.
+        answers = [counters.count(7, f"ip{n}", "site", 10_000, 10_000, redis) for n in range(60)]
+    ratelimit._pool[0][1].submit(lambda: None).result()  # the background thread is done
+    assert answers == [0] * 60 and added == [("site", [0, 50])]
+    assert counters._counters["site"] == [50, 10]
+
+
+def test_a_batch_of_waiters_on_one_loop_is_woken_with_one_call(grouped, monkeypatch):
+    async def scenario() -> tuple[list[bool], list[Any]]:
+        loop = asyncio.get_running_loop()
+        calls: list[Any] = []
+        real = loop.call_soon_threadsafe
+
+        def counted(callback: Any, *args: Any) -> Any:
+            calls.append(callback)
+            return real(callback, *args)
+
+        monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+        dones = [groupcommit._LoopDone(loop) for _ in range(5)]
+        batch = [groupcommit._Pending(cast(Any, None), done) for done in dones]  # not read
+        await asyncio.to_thread(groupcommit._settle, batch)
+        return [await done.wait(1.0) for done in dones], calls
+
+    woken, calls = asyncio.run(scenario())
+    # Besides the one wake-up, only to_thread's own hand-back crosses to the loop.
+    assert woken == [True] * 5
+    assert [c for c in calls if c in (groupcommit._resolve, groupcommit._resolve_all)] == [
+        groupcommit._resolve_all
+    ]
+
+
+def test_the_host_check_remembers_allowed_hosts_only_and_follows_the_setting(settings, caplog):
+    from simple_analytics.wsgi import check_host
+
+    settings.ALLOWED_HOSTS = ["example.com"]
+    good = {"HTTP_HOST": "example.com", "SERVER_NAME": "x", "SERVER_PORT": "80"}
+    bad = {**good, "HTTP_HOST": "evil.example"}
+    assert check_host(good) is None and check_host(good) is None
+    with caplog.at_level("ERROR", logger="django.security.DisallowedHost"):
+        answers = [check_host(bad) for _ in range(2)]
+    assert [a.status if a else None for a in answers] == [400, 400]
+    assert len(caplog.records) == 2  # every refusal is logged
+    settings.ALLOWED_HOSTS = ["other.example"]
+    assert check_host(good) is not None
