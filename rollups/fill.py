@@ -29,6 +29,7 @@ from rollups.buckets import (
     month_snapshot,
     settle,
 )
+from rollups.incremental import drop_parts, reader_for, refresh_bucket
 from rollups.models import Granularity, Snapshot, SnapshotRow, Watermark, retention_horizon
 from tracking.models import Event, Session
 from websites.models import Website
@@ -134,6 +135,7 @@ def _rollup_pass(
             if wm.has_raw(b):
                 _recompute(website, granularity, b, e, now)  # else raw is gone: keep it
             wm.close_through(b, e)
+            drop_parts(website, granularity, until=e)
         expected = e
         done += 1
         if progress is not None:
@@ -173,12 +175,13 @@ def repair(
 
 
 def refresh_open(website: Website, *, now: dt.datetime | None = None) -> int:
-    """Recompute the buckets that are not closed yet (the open hour and day, and the ones
-    waiting to settle), without moving the watermark; returns how many. Called by the
+    """Bring the buckets that are not closed yet (the open hour and day, and the ones
+    waiting to settle) up to date, without moving the watermark; returns how many. Each
+    absorbs what changed since its last refresh (``rollups.incremental``). Called by the
     debounced refresh job."""
     now = now or timezone.now()
     tz = website.tz
-    done = 0
+    buckets = []
     for granularity in (Granularity.HOUR, Granularity.DAY):
         wm, _ = Watermark.objects.get_or_create(website=website, granularity=granularity)
         open_start = bucket_start(granularity, now, tz)
@@ -188,12 +191,18 @@ def refresh_open(website: Website, *, now: dt.datetime | None = None) -> int:
             else max(wm.closed_until, bucket_start(granularity, now - settle() - DAY, tz))
         )
         for b, e in iter_buckets(granularity, min(start, open_start), now, tz):
-            with Watermark.locked(website, granularity) as wm:
-                if wm.is_closed(b):
-                    continue
-                _recompute(website, granularity, b, e, now)
-                wm.bump()
-            done += 1
+            buckets.append((granularity, b, e))
+    if not buckets:
+        return 0
+    reader = reader_for(website, min(b for _, b, _ in buckets), now)
+    done = 0
+    for granularity, b, e in buckets:
+        with Watermark.locked(website, granularity) as wm:
+            if wm.is_closed(b):
+                continue
+            refresh_bucket(website, granularity, b, e, now, reader)
+            wm.bump()
+        done += 1
     return done
 
 
@@ -204,6 +213,8 @@ def mark_dirty(website: Website, instant: dt.datetime, granularities: Iterable[s
     for granularity in granularities:
         b = bucket_start(granularity, instant, tz)
         with Watermark.locked(website, granularity) as wm:
+            # Older events in an open bucket: its running totals are rebuilt.
+            drop_parts(website, granularity, since=b)
             if not wm.is_closed(b):
                 continue
             pruned = wm.raw_pruned_before
@@ -219,6 +230,7 @@ def definitions_changed(website: Website) -> None:
     the daily version and repair count)."""
     with Watermark.locked(website, Granularity.DAY) as wm:
         wm.bump(repair=True)
+        drop_parts(website, Granularity.DAY)
 
 
 def find_late(website: Website, *, now: dt.datetime | None = None) -> list[dt.datetime]:

@@ -188,3 +188,69 @@ def retention_horizon(granularity: str, now: dt.datetime) -> dt.datetime:
     if granularity == Granularity.HOUR:
         return now - dt.timedelta(days=settings.HOURLY_RETENTION_DAYS)
     return now - dt.timedelta(days=settings.DAILY_RETENTION_DAYS)
+
+
+class OpenPart(models.Model):
+    """The running totals of one bucket that is not closed yet (``rollups.incremental``).
+
+    ``seen_until``: every event made before it has been absorbed; ``seen_ids`` are the
+    events made since then that have been absorbed too. ``definitions``: the goals and
+    funnels the totals counted (a change rebuilds them).
+    """
+
+    website = models.ForeignKey("websites.Website", on_delete=models.CASCADE, db_index=False)
+    granularity = models.CharField(max_length=8, choices=Granularity.choices)
+    start = models.DateTimeField()
+    seen_until = models.DateTimeField()
+    seen_ids = models.JSONField(default=list)
+    definitions = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["website", "granularity", "start"], name="openpart_bucket_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"open {self.granularity} of website {self.website_id} at {self.start}"
+
+
+class OpenRow(models.Model):
+    """One (dimension, value) of an open bucket's totals: its measures as a name -> int
+    object, with ``items`` (sessions, events or reports) deciding whether its row exists."""
+
+    part = models.ForeignKey(OpenPart, on_delete=models.CASCADE, db_index=False)
+    dimension = models.CharField(max_length=16)
+    value = models.TextField()
+    measures = models.JSONField(default=dict)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["part", "dimension", "value"], name="openrow_key_unique"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.dimension}={self.value!r} of {self.part_id}"
+
+
+class OpenRecord(models.Model):
+    """One session that may still change, as an open bucket's totals counted it: its
+    mutable fields and its events' ids (``contribution``), so that the next refresh can
+    take back what it added when the session changes."""
+
+    part = models.ForeignKey(OpenPart, on_delete=models.CASCADE, db_index=False)
+    session_id = models.BigIntegerField()
+    last_seen_at = models.DateTimeField()
+    contribution = models.JSONField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["part", "session_id"], name="openrecord_unique")
+        ]
+        indexes = [models.Index(fields=["part", "last_seen_at"], name="openrecord_seen")]
+
+    def __str__(self) -> str:
+        return f"session {self.session_id} of {self.part_id}"
