@@ -109,7 +109,7 @@ lint-py: install-dev
 	$(BIN)/lint-imports
 
 typecheck: install-dev
-	$(BIN)/mypy simple_analytics accounts websites tracking goals stats dashboard api jobs core rollups reports bench systemtests scripts
+	$(BIN)/mypy simple_analytics accounts websites teams tracking goals stats dashboard api jobs core rollups reports bench systemtests scripts
 
 # ESLint over the browser JavaScript, at the versions in package-lock.json (`npm ci` only
 # when node_modules is missing or older than the lockfile). Without node/npm: skipped

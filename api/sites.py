@@ -1,9 +1,11 @@
 """The sites API (``/api/v1/sites...``): a key's user lists, creates, changes and deletes
-websites, goals, funnels and share links, with the services and rules of the settings pages.
+the websites of their teams, their goals, funnels and share links, and invites members,
+with the services and rules of the settings pages.
 
 Every request: method (405) -> key (401/429, as the stats API) -> scope (403 for a write
-with a read-only key) -> object (404: another user's answers like a missing one) -> body
-(400 naming the field) -> service. Keys authenticate by header only, never by session
+with a read-only key) -> object (404: a website outside the user's teams answers like a
+missing one) -> role (403: reads need any role in the website's team, writes and the
+members list admin) -> body (400 naming the field) -> service. Keys authenticate by header only, never by session
 cookie, so the views are CSRF-exempt: a cross-site page cannot make a browser send them.
 """
 
@@ -14,6 +16,7 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -25,9 +28,18 @@ from api.views import ApiError, _error, api_key
 from goals.models import Funnel, Goal
 from goals.selectors import funnel_list, goal_list
 from goals.services import funnel_create, funnel_delete, goal_create, goal_delete
+from teams.models import Invitation, Membership, Role, Team, role_at_least
+from teams.selectors import member_list, membership_get
+from teams.services import (
+    TeamError,
+    invitation_invite,
+    invitation_list_pending,
+    invitation_revoke,
+    team_personal_get,
+)
 from websites.forms import ShareLinkForm, WebsiteForm
 from websites.models import ShareLink, Website
-from websites.selectors import website_list_for_user
+from websites.selectors import website_get_by_tracking_id_for_user, website_list_for_user
 from websites.services import (
     normalise_allowed_hostnames,
     normalise_excluded_ips,
@@ -96,7 +108,7 @@ def _validation_error(exc: ValidationError, default_field: str | None = None) ->
 def _body(request: HttpRequest, fields: Mapping[str, type]) -> Json:
     """The JSON object sent, each member of a known field and type; 400 or 413 otherwise.
 
-    ``fields`` maps names to ``str`` or ``list`` (of strings)."""
+    ``fields`` maps names to ``str``, ``int`` (positive) or ``list`` (of strings)."""
     try:
         length = int(request.META.get("CONTENT_LENGTH") or 0)
     except ValueError:
@@ -117,7 +129,10 @@ def _body(request: HttpRequest, fields: Mapping[str, type]) -> Json:
         if kind is None:
             known = ", ".join(fields)
             raise _field_error(_shown(name), f"unknown field; the fields are {known}")
-        if kind is str:
+        if kind is int:
+            if not isinstance(value, int) or isinstance(value, bool) or not 0 < value <= _MAX_ID:
+                raise _field_error(name, "must be a positive integer")
+        elif kind is str:
             _check_text(name, value)
         elif not isinstance(value, list):
             raise _field_error(name, "must be a list of strings")
@@ -161,14 +176,17 @@ _SITE_FIELDS: dict[str, type] = {"domain": str, "name": str, "timezone": str}
 _SITE_FIELDS.update(dict.fromkeys(_LISTS, list))
 
 
-def _website(user: User, site: str) -> Website:
+def _website(request: HttpRequest, user: User, site: str, need: str | None = None) -> Website:
+    """The website ``site`` of one of the user's teams; 404 outside them. The user's role
+    there must be ``need``: by default any for a GET, admin for a write (else 403)."""
     website = (
-        Website.objects.filter(tracking_id=site, owner_id=user.pk).first()
-        if _TRACKING_ID.fullmatch(site)
-        else None
+        website_get_by_tracking_id_for_user(user, site) if _TRACKING_ID.fullmatch(site) else None
     )
     if website is None:
         raise ApiError(404, "no such site")
+    need = need or (Role.VIEWER if request.method == "GET" else Role.ADMIN)
+    if not role_at_least(website.role, need):
+        raise ApiError(403, f"this needs the {need} role in the website's team")
     return website
 
 
@@ -184,10 +202,12 @@ def _site_json(request: HttpRequest, website: Website) -> Json:
         "excluded_paths": website.excluded_paths.split(),
         "created_at": website.created_at.isoformat(),
         "snippet": snippet(website, public_base_url(request)),
+        "team": {"id": website.team_id, "name": website.team.name},
+        "role": website.role,
     }
 
 
-def _site_values(data: Json, user: User, website: Website | None) -> dict[str, str]:
+def _site_values(data: Json, team: Team, website: Website | None) -> dict[str, str]:
     """The fields sent, checked and normalised by the website pages' form and services."""
     values: dict[str, str] = {}
     main = {k: data[k] for k in ("domain", "name", "timezone") if k in data}
@@ -196,7 +216,7 @@ def _site_values(data: Json, user: User, website: Website | None) -> dict[str, s
     if main:
         current = {"domain": website.domain, "name": website.name} if website else {}
         current["timezone"] = website.timezone if website else "UTC"
-        form = WebsiteForm({**current, **main}, owner=user, website=website)
+        form = WebsiteForm({**current, **main}, team=team, website=website)
         if not form.is_valid():
             field, errors = next(iter(form.errors.items()))
             if field in main or field == "__all__":
@@ -218,11 +238,14 @@ def _sites_list(request: HttpRequest, user: User) -> HttpResponse:
 
 
 def _site_create(request: HttpRequest, user: User) -> HttpResponse:
-    values = _site_values(_body(request, _SITE_FIELDS), user, None)
+    data = _body(request, {**_SITE_FIELDS, "team": int})
+    team = _team_for_create(user, data.pop("team", None))
+    values = _site_values(data, team, None)
     lists = {k: values.pop(k) for k in ("excluded_ips", "excluded_paths") if k in values}
     try:
         with transaction.atomic():
-            website = website_create(owner=user, **values)
+            website = website_create(owner=user, team=team, **values)
+            website.role = Role.OWNER if team.personal_for_id == user.pk else Role.ADMIN
             if lists:
                 website_update(website=website, **lists)
     except ValidationError as exc:  # the checks above are the same rules; belt and braces
@@ -231,12 +254,25 @@ def _site_create(request: HttpRequest, user: User) -> HttpResponse:
 
 
 def _site_get(request: HttpRequest, user: User, site: str) -> HttpResponse:
-    return JsonResponse(_site_json(request, _website(user, site)))
+    return JsonResponse(_site_json(request, _website(request, user, site)))
+
+
+def _team_for_create(user: User, team_id: object) -> Team:
+    """The team a new website joins: ``team`` of the body (one the user is an admin or owner
+    of: else 404 or 403, as for websites), or the user's personal team."""
+    if team_id is None:
+        return team_personal_get(user)
+    member = membership_get(user, team_id if isinstance(team_id, int) else None)
+    if member is None:
+        raise _field_error("team", "no such team")
+    if not role_at_least(member.role, Role.ADMIN):
+        raise ApiError(403, "this needs the admin role in the team")
+    return member.team
 
 
 def _site_update(request: HttpRequest, user: User, site: str) -> HttpResponse:
-    website = _website(user, site)
-    values = _site_values(_body(request, _SITE_FIELDS), user, website)
+    website = _website(request, user, site)
+    values = _site_values(_body(request, _SITE_FIELDS), website.team, website)
     try:
         website_update(website=website, **values)
     except ValidationError as exc:
@@ -245,7 +281,7 @@ def _site_update(request: HttpRequest, user: User, site: str) -> HttpResponse:
 
 
 def _site_delete(request: HttpRequest, user: User, site: str) -> HttpResponse:
-    website_delete(website=_website(user, site))
+    website_delete(website=_website(request, user, site))
     return HttpResponse(status=204)
 
 
@@ -270,12 +306,12 @@ def _goal_json(goal: Goal) -> Json:
 
 
 def _goals_list(request: HttpRequest, user: User, site: str) -> HttpResponse:
-    goals = [_goal_json(g) for g in goal_list(_website(user, site))]
+    goals = [_goal_json(g) for g in goal_list(_website(request, user, site))]
     return JsonResponse({"site": site, "goals": goals})
 
 
 def _goal_create(request: HttpRequest, user: User, site: str) -> HttpResponse:
-    website = _website(user, site)
+    website = _website(request, user, site)
     data = _body(request, _GOAL_FIELDS)
     if "kind" not in data:
         raise _field_error("kind", 'This field is required: "event" or "page".')
@@ -287,7 +323,7 @@ def _goal_create(request: HttpRequest, user: User, site: str) -> HttpResponse:
 
 
 def _goal_delete(request: HttpRequest, user: User, site: str, goal_id: str) -> HttpResponse:
-    website = _website(user, site)
+    website = _website(request, user, site)
     pk = _id(goal_id)
     goal = Goal.objects.filter(website=website, pk=pk).first() if pk else None
     if goal is None:
@@ -314,12 +350,12 @@ def _funnel_json(funnel: Funnel) -> Json:
 
 
 def _funnels_list(request: HttpRequest, user: User, site: str) -> HttpResponse:
-    funnels = [_funnel_json(f) for f in funnel_list(_website(user, site))]
+    funnels = [_funnel_json(f) for f in funnel_list(_website(request, user, site))]
     return JsonResponse({"site": site, "funnels": funnels})
 
 
 def _funnel_create(request: HttpRequest, user: User, site: str) -> HttpResponse:
-    website = _website(user, site)
+    website = _website(request, user, site)
     data = _body(request, _FUNNEL_FIELDS)
     try:
         funnel = funnel_create(
@@ -331,7 +367,7 @@ def _funnel_create(request: HttpRequest, user: User, site: str) -> HttpResponse:
 
 
 def _funnel_delete(request: HttpRequest, user: User, site: str, funnel_id: str) -> HttpResponse:
-    website = _website(user, site)
+    website = _website(request, user, site)
     pk = _id(funnel_id)
     funnel = Funnel.objects.filter(website=website, pk=pk).first() if pk else None
     if funnel is None:
@@ -356,12 +392,14 @@ def _link_json(link: ShareLink) -> Json:
 
 
 def _links_list(request: HttpRequest, user: User, site: str) -> HttpResponse:
-    links = [_link_json(link) for link in share_link_list(website=_website(user, site))]
+    # A link's label says who it was made for: settings, like the sharing page (admins).
+    website = _website(request, user, site, need=Role.ADMIN)
+    links = [_link_json(link) for link in share_link_list(website=website)]
     return JsonResponse({"site": site, "share_links": links})
 
 
 def _link_create(request: HttpRequest, user: User, site: str) -> HttpResponse:
-    website = _website(user, site)
+    website = _website(request, user, site)
     data = _body(request, _LINK_FIELDS)
     form = ShareLinkForm({**data, "embed_hosts": "\n".join(data.get("embed_hosts", []))})
     if not form.is_valid():
@@ -377,12 +415,89 @@ def _link_create(request: HttpRequest, user: User, site: str) -> HttpResponse:
 
 
 def _link_revoke(request: HttpRequest, user: User, site: str, link_id: str) -> HttpResponse:
-    website = _website(user, site)
+    website = _website(request, user, site)
     pk = _id(link_id)
     link = share_link_get_for_website(website=website, link_id=pk) if pk else None
     if link is None:
         raise ApiError(404, "no such share link")
     share_link_revoke(link=link)
+    return HttpResponse(status=204)
+
+
+# --- members and invitations ---------------------------------------------------------------
+
+_INVITATION_FIELDS: dict[str, type] = {"email": str, "role": str}
+
+
+def _member_json(member: Membership) -> Json:
+    return {
+        "id": member.pk,
+        "email": member.user.email,
+        "role": member.role,
+        "joined_at": member.created_at.isoformat(),
+    }
+
+
+def _invitation_json(invitation: Invitation) -> Json:
+    return {
+        "id": invitation.pk,
+        "email": invitation.email,
+        "role": invitation.role,
+        "created_at": invitation.created_at.isoformat(),
+        "expires_at": invitation.expires_at.isoformat(),
+    }
+
+
+def _admin_of(request: HttpRequest, user: User, site: str) -> Membership:
+    website = _website(request, user, site, need=Role.ADMIN)
+    member = membership_get(user, website.team_id)
+    assert member is not None  # _website found the user in the team
+    return member
+
+
+def _members_list(request: HttpRequest, user: User, site: str) -> HttpResponse:
+    me = _admin_of(request, user, site)
+    return JsonResponse(
+        {
+            "site": site,
+            "team": {"id": me.team_id, "name": me.team.name},
+            "members": [_member_json(m) for m in member_list(me.team)],
+            "invitations": [_invitation_json(i) for i in invitation_list_pending(me.team)],
+        }
+    )
+
+
+def _invitation_create(request: HttpRequest, user: User, site: str) -> HttpResponse:
+    me = _admin_of(request, user, site)
+    data = _body(request, _INVITATION_FIELDS)
+    for field in _INVITATION_FIELDS:
+        if field not in data:
+            raise _field_error(field, "This field is required.")
+    base: str = settings.BASE_URL
+
+    def accept_url(token: str) -> str:
+        path = reverse("teams:invitation", args=[token])
+        return base + path if base else request.build_absolute_uri(path)
+
+    try:
+        invitation = invitation_invite(
+            actor=me, email=data["email"], role=data["role"], accept_url=accept_url
+        )
+    except TeamError as exc:
+        error = _field_error(exc.field, exc.message) if exc.field else ApiError(409, exc.message)
+        raise error from None
+    return JsonResponse(_invitation_json(invitation), status=201)
+
+
+def _invitation_revoke(
+    request: HttpRequest, user: User, site: str, invitation_id: str
+) -> HttpResponse:
+    me = _admin_of(request, user, site)
+    pk = _id(invitation_id)
+    invitation = invitation_list_pending(me.team).filter(pk=pk).first() if pk else None
+    if invitation is None:
+        raise ApiError(404, "no such invitation")
+    invitation_revoke(actor=me, invitation=invitation)
     return HttpResponse(status=204)
 
 
@@ -394,3 +509,5 @@ funnels = _endpoint(GET=_funnels_list, POST=_funnel_create)
 funnel = _endpoint(DELETE=_funnel_delete)
 share_links = _endpoint(GET=_links_list, POST=_link_create)
 share_link = _endpoint(DELETE=_link_revoke)
+members = _endpoint(GET=_members_list, POST=_invitation_create)
+invitation = _endpoint(DELETE=_invitation_revoke)

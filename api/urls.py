@@ -22,6 +22,12 @@ urlpatterns = [
         sites.share_link,
         name="site_share_link",
     ),
+    path("api/v1/sites/<str:site>/members", sites.members, name="site_members"),
+    path(
+        "api/v1/sites/<str:site>/invitations/<str:invitation_id>",
+        sites.invitation,
+        name="site_invitation",
+    ),
     path("account/api-keys/", views.keys, name="keys"),
     path("account/api-keys/create/", views.key_create, name="key_create"),
     path("account/api-keys/<int:pk>/revoke/", views.key_revoke, name="key_revoke"),

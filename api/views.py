@@ -1,8 +1,8 @@
 """The stats HTTP API (``/api/v1/...``, per-user API keys) and the page that manages keys.
 
 Read endpoints: validate -> authorise -> query (through ``stats.queries``) -> respond.
-No key or an unknown/revoked key is a 401; a site the key's owner does not own is a 404,
-the same answer as a site that does not exist. A client IP that sent too many wrong keys
+No key or an unknown/revoked key is a 401; a site outside the teams of the key's user is a
+404, the same answer as a site that does not exist. A client IP that sent too many wrong keys
 gets 429 + ``Retry-After`` for every API request until its window closes, so keys cannot
 be guessed (``API_KEY_FAILURES_PER_MINUTE``; see ``accounts.throttle``).
 """
@@ -32,7 +32,7 @@ from stats.dimensions import PUBLIC_BREAKDOWNS
 from stats.filters import FilterError, Filters
 from stats.periods import Period, PeriodError, from_query
 from websites.models import Website
-from websites.selectors import website_list_for_user
+from websites.selectors import website_get_by_tracking_id_for_user, website_list_for_user
 from websites.services import public_base_url
 
 MAX_LIMIT = 1000
@@ -115,7 +115,8 @@ def _context(request: HttpRequest) -> tuple[Website, Period, Filters, int]:
     site = request.GET.get("site", "")
     # NUL cannot even be compared by PostgreSQL: no site has it.
     known = site and "\x00" not in site
-    website = Website.objects.filter(tracking_id=site, owner=user).first() if known else None
+    # Any member of the website's team reads its numbers, viewers included.
+    website = website_get_by_tracking_id_for_user(user, site) if known else None
     if website is None:
         raise ApiError(404, "no such site")
     try:
@@ -227,7 +228,7 @@ def keys(request: AuthenticatedHttpRequest) -> HttpResponse:
         "keys": rows,
         "new_key": new_key,
         # "Try it" asks for the stats of one of the user's own websites, so it works as shown.
-        "example_site": website_list_for_user(request.user).first(),
+        "example_site": next(iter(website_list_for_user(request.user)), None),
         "api_base": public_base_url(request),
         "scopes": Scope.choices,
     }

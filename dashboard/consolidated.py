@@ -1,4 +1,5 @@
-"""All of an account's websites on one page: each website's numbers, summed.
+"""All of the current team's websites on one page (the team switcher's): each website's
+numbers, summed.
 
 Each website keeps its own time zone: "last 30 days" is each website's last 30 local days,
 and the chart adds up each website's n-th bucket. Visitors are counted per website and
@@ -29,6 +30,7 @@ from dashboard import formatting as fmt
 from stats import queries
 from stats.dimensions import BY_BREAKDOWN
 from stats.periods import PERIODS, Period, from_query
+from teams.selectors import team_current
 from websites.models import Website
 from websites.selectors import website_list_for_user
 
@@ -122,7 +124,8 @@ def _period_links(key: str) -> list[presenters.PeriodLink]:
 @login_required
 @require_safe
 def all_websites(request: HttpRequest) -> HttpResponse:
-    websites = list(website_list_for_user(request.user))
+    team = team_current(request)
+    websites = website_list_for_user(request.user, team) if team else []
     if not websites:
         return redirect("dashboard:websites")
     key = request.GET.get("period", DEFAULT_KEY)
@@ -175,5 +178,6 @@ def all_websites(request: HttpRequest) -> HttpResponse:
         "sites": sites,
         "lists": [_merged(per_site, b, current.visitors) for b in LISTS],
         "count": len(websites),
+        "team": team,
     }
     return render(request, "dashboard/all_websites.html", context)

@@ -26,6 +26,7 @@ from dashboard import presenters
 from dashboard.models import MAX_SEGMENT_NAME_CHARS, MAX_SEGMENTS_PER_WEBSITE, Segment
 from stats.filters import NO_FILTERS, Filters
 from stats.periods import Period, PeriodError, from_query
+from teams.models import Role
 from websites.models import Website
 from websites.selectors import website_get_for_user_or_404
 
@@ -234,7 +235,7 @@ def _segment_get_or_404(website: Website, segment_pk: int) -> Segment:
 @require_POST
 def segment_save(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Save the page's filters under ``name``, then show the dashboard with them."""
-    website = website_get_for_user_or_404(request.user, pk)
+    website = website_get_for_user_or_404(request.user, pk, need=Role.ADMIN)
     try:
         filters = _posted_filters(request)
     except ValueError as exc:
@@ -261,7 +262,7 @@ def _page_filters(request: HttpRequest) -> Filters:
 def segment_rename_view(
     request: AuthenticatedHttpRequest, pk: int, segment_pk: int
 ) -> HttpResponse:
-    website = website_get_for_user_or_404(request.user, pk)
+    website = website_get_for_user_or_404(request.user, pk, need=Role.ADMIN)
     segment = _segment_get_or_404(website, segment_pk)
     filters = _page_filters(request)
     old = segment.name
@@ -279,7 +280,7 @@ def segment_delete_view(
     request: AuthenticatedHttpRequest, pk: int, segment_pk: int
 ) -> HttpResponse:
     """Delete the segment; the page keeps its filters (only their name goes)."""
-    website = website_get_for_user_or_404(request.user, pk)
+    website = website_get_for_user_or_404(request.user, pk, need=Role.ADMIN)
     segment = _segment_get_or_404(website, segment_pk)
     segment_delete(segment=segment)
     messages.success(request, f"Deleted the segment “{segment.name}”.")

@@ -1,8 +1,8 @@
 """The website pages that show numbers: the list with today's figures and sparklines, the
 snippet page and the snippet page's live status.
 
-Every view needs a logged-in user and only sees that user's websites: any other id is a
-404, the same answer as an id that does not exist. Numbers come from ``stats.queries``.
+Every view needs a logged-in member of the website's team (the snippet page: an admin or
+owner); an outsider's website id is a 404, the same answer as an id that does not exist. Numbers come from ``stats.queries``.
 """
 
 from __future__ import annotations
@@ -20,6 +20,8 @@ from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
 from stats import periods, queries
+from teams.models import Role, role_at_least
+from teams.selectors import membership_get, team_current
 from tracking import paths
 from tracking.models import DropReason
 from websites.models import Website
@@ -93,14 +95,22 @@ def _row(website: Website) -> WebsiteRow:
 @login_required
 @require_GET
 def website_list(request: HttpRequest) -> HttpResponse:
-    rows = [_row(website) for website in website_list_for_user(request.user)]
-    return render(request, "dashboard/websites.html", {"rows": rows, "days": SPARKLINE_DAYS})
+    team = team_current(request)
+    rows = [_row(website) for website in website_list_for_user(request.user, team)]
+    member = membership_get(request.user, team.pk if team else None)
+    context = {
+        "rows": rows,
+        "days": SPARKLINE_DAYS,
+        "team": team,
+        "can_add": member is not None and role_at_least(member.role, Role.ADMIN),
+    }
+    return render(request, "dashboard/websites.html", context)
 
 
 @login_required
 @require_GET
 def website_snippet(request: HttpRequest, pk: int) -> HttpResponse:
-    website = website_get_for_user_or_404(request.user, pk)
+    website = website_get_for_user_or_404(request.user, pk, need=Role.ADMIN)
     base_url = public_base_url(request)
     context = {
         "website": website,
@@ -169,7 +179,7 @@ def _status(website: Website) -> dict[str, object]:
 def website_status(request: HttpRequest, pk: int) -> JsonResponse:
     """``{"receiving": bool, "first_event_at": iso | null, "events_today": int}``; with
     ``?dropped=1`` (the waiting panel) also ``"dropped": [{"reason", "label", "count",
-    "fix"}]``, empty once receiving."""
+    "fix"}]``, empty once receiving. Viewers too: the dashboard's waiting panel polls it."""
     website = website_get_for_user_or_404(request.user, pk)
     status: dict[str, object] = {**_status(website)}
     if request.GET.get("dropped") == "1":

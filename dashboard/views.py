@@ -52,7 +52,9 @@ def bad_request(
 def share_context(scope: Scope) -> dict[str, object]:
     """What every dashboard template needs to tell a share link's page from the owner's."""
     base = "dashboard/share_base.html" if scope.shared else "base.html"
-    return {"scope": scope, "share": scope.shared, "base_template": base}
+    # Settings links (goals, snippet, settings, segment changes): admins and owners only.
+    manage = not scope.shared and scope.website.can_admin
+    return {"scope": scope, "share": scope.shared, "base_template": base, "manage": manage}
 
 
 def _check_query(params: QueryDict) -> None:

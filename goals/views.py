@@ -1,8 +1,9 @@
 """The goals page of a website's settings: its goals and funnels, with forms to add and
 delete them.
 
-Owner-only like every website page: another user's website, or a goal or funnel of
-another website, is a 404, the same answer as an id that does not exist.
+Admins and owners of the website's team only, like every settings page: a viewer gets a
+403; an outsider's website, or a goal or funnel of another website, is a 404, the same
+answer as an id that does not exist.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from goals.forms import EventGoalForm, FunnelForm, PageGoalForm, add_service_err
 from goals.models import GoalKind
 from goals.selectors import funnel_get_or_404, funnel_list, goal_get_or_404, goal_list
 from goals.services import funnel_create, funnel_delete, goal_create, goal_delete
+from teams.models import Role
 from websites.models import Website
 from websites.selectors import website_get_for_user_or_404
 
@@ -57,14 +59,14 @@ def _page(
 @login_required
 @require_GET
 def goals_page(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    website = website_get_for_user_or_404(request.user, pk)
+    website = website_get_for_user_or_404(request.user, pk, need=Role.ADMIN)
     return _page(request, website)
 
 
 @login_required
 @require_POST
 def goal_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    website = website_get_for_user_or_404(request.user, pk)
+    website = website_get_for_user_or_404(request.user, pk, need=Role.ADMIN)
     form: EventGoalForm | PageGoalForm
     if request.POST.get("kind") == GoalKind.PAGE:
         form = PageGoalForm(request.POST, prefix=_PAGE)
@@ -105,7 +107,7 @@ def _delete(
 @login_required
 @require_POST
 def goal_delete_view(request: AuthenticatedHttpRequest, pk: int, goal_pk: int) -> HttpResponse:
-    website = website_get_for_user_or_404(request.user, pk)
+    website = website_get_for_user_or_404(request.user, pk, need=Role.ADMIN)
     goal = goal_get_or_404(website, goal_pk)
     return _delete(request, website, "goal", goal.name, lambda: goal_delete(goal=goal))
 
@@ -113,7 +115,7 @@ def goal_delete_view(request: AuthenticatedHttpRequest, pk: int, goal_pk: int) -
 @login_required
 @require_POST
 def funnel_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    website = website_get_for_user_or_404(request.user, pk)
+    website = website_get_for_user_or_404(request.user, pk, need=Role.ADMIN)
     form = FunnelForm(request.POST, prefix=_FUNNEL, goals=list(goal_list(website)))
     if form.is_valid():
         try:
@@ -131,6 +133,6 @@ def funnel_add(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
 @login_required
 @require_POST
 def funnel_delete_view(request: AuthenticatedHttpRequest, pk: int, funnel_pk: int) -> HttpResponse:
-    website = website_get_for_user_or_404(request.user, pk)
+    website = website_get_for_user_or_404(request.user, pk, need=Role.ADMIN)
     funnel = funnel_get_or_404(website, funnel_pk)
     return _delete(request, website, "funnel", funnel.name, lambda: funnel_delete(funnel=funnel))

@@ -141,8 +141,9 @@ def reports_send_due(*, now: dt.datetime) -> Counter[Outcome]:
         .values_list("subscription_id", "period_start")
     )
     outcomes: Counter[Outcome] = Counter()
+    # Only to members of the website's team: someone who left it gets no more numbers.
     subscriptions = ReportSubscription.objects.select_related("website", "user").filter(
-        website__is_active=True
+        website__is_active=True, website__team__memberships__user_id=F("user_id")
     )
     for subscription in subscriptions.order_by("pk"):
         period = due_period(subscription.frequency, subscription.website.tz, now=now)

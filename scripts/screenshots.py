@@ -18,6 +18,8 @@ login form in Debian's Chromium (Playwright drives it; nothing is downloaded) an
     exclusions.png          the website's Exclusions settings
     sharing.png             the website's Sharing page with a password-protected link
     share-dashboard.png     that link opened by a visitor without an account
+    members.png             the demo team's Members page: an admin and a viewer who accepted
+                            their emailed invitations, and a pending invitation
     email-report.png        the HTML part of the monthly email report (``report_preview``)
     login-sso.png           the login page with the single sign-on button (the issuer is
                             never contacted: only pressing the button would)
@@ -29,9 +31,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import shutil
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -46,9 +51,24 @@ DEMO_EMAIL = "demo@example.com"
 DEMO_PASSWORD = "demo-analytics"
 DESKTOP: ViewportSize = {"width": 1440, "height": 900}
 PHONE: ViewportSize = {"width": 390, "height": 844}
+# Colleagues of the demo user (``createuser``), invited on the Members page.
+COLLEAGUES = {"ana.admin@example.com": "admin", "ben.viewer@example.com": "viewer"}
+COLLEAGUE_PASSWORD = "colleague-pass-2026"
+_INVITATION = re.compile(r"/invitations/([A-Za-z0-9_-]{20,})/")
 
 
-def shoot(base: str, out: Path) -> list[Path]:
+def _last_invitation_token(log: Callable[[], str], seen: set[str]) -> str:
+    """The token of the invitation email just printed by the console email backend."""
+    for _ in range(50):
+        fresh = [str(t) for t in _INVITATION.findall(log()) if t not in seen]
+        if fresh:
+            seen.add(fresh[-1])
+            return fresh[-1]
+        time.sleep(0.1)
+    raise SystemExit("no invitation email in the server's output")
+
+
+def shoot(base: str, out: Path, log: Callable[[], str]) -> list[Path]:
     from playwright.sync_api import sync_playwright
 
     executable = shutil.which("chromium")
@@ -133,6 +153,29 @@ def shoot(base: str, out: Path) -> list[Path]:
         visitor.wait_for_selector(".kpi")
         save(visitor, "share-dashboard.png")
 
+        page.goto(f"{base}/teams/")
+        members = page.locator('a:has-text("Members")').first.get_attribute("href")
+        seen: set[str] = set()
+        for email, role in [*COLLEAGUES.items(), ("carla@example.com", "viewer")]:
+            page.goto(f"{base}{members}")
+            page.fill('input[name="email"]', email)
+            page.select_option('select[name="role"]', role)
+            page.click('form[action$="/invite/"] button[type="submit"]')
+            page.wait_for_selector(f'[data-invitation="{email}"]')
+            token = _last_invitation_token(log, seen)
+            if email not in COLLEAGUES:
+                continue  # stays pending
+            colleague = browser.new_context(viewport=DESKTOP).new_page()
+            colleague.goto(f"{base}/invitations/{token}/")
+            colleague.fill('input[name="login"]', email)
+            colleague.fill('input[name="password"]', COLLEAGUE_PASSWORD)
+            colleague.click('main form button[type="submit"]')
+            colleague.click('main form button:has-text("Accept")')
+            colleague.wait_for_url(f"{base}/websites/")
+            colleague.context.close()
+        page.goto(f"{base}{members}")
+        save(page, "members.png")
+
         phone = browser.new_context(
             viewport=PHONE,
             device_scale_factor=2,
@@ -188,7 +231,10 @@ def main() -> None:
         cli(env, "demo", "--quiet", "--events", str(args.events), timeout=None)
         email = data_dir / "email-report.html"
         cli(env, "report_preview", "--frequency", "monthly", "--html", str(email))
-        for path in [*shoot(base, args.out), shoot_email(email, args.out)]:
+        for colleague in COLLEAGUES:
+            cli(env, "createuser", colleague, "--password", COLLEAGUE_PASSWORD)
+        shots = shoot(base, args.out, server.log_text)
+        for path in [*shots, shoot_email(email, args.out)]:
             print(f"saved {path.relative_to(ROOT) if path.is_relative_to(ROOT) else path}")
         ok = True
     finally:

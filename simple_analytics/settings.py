@@ -121,6 +121,7 @@ INSTALLED_APPS = [
     "simple_analytics",
     "accounts",
     "core",
+    "teams",
     "websites",
     "tracking",
     "goals",
@@ -160,6 +161,7 @@ TEMPLATES = [
                 "django.template.context_processors.request",
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
+                "teams.context_processors.teams",
             ],
         },
     },
@@ -451,6 +453,8 @@ else:
 # Without SMTP no confirmation link can reach anyone: two-factor must not wait for one
 # (the trade-off is in docs/SECURITY.md, "Email and two-factor").
 MFA_ALLOW_UNVERIFIED_EMAIL = not EMAIL_HOST
+# How long a team invitation's link opens (teams.services.invitation_create).
+INVITATION_DAYS = env_int("INVITATION_DAYS", 7, minimum=1)
 DEFAULT_FROM_EMAIL = env_str("DEFAULT_FROM_EMAIL", "Simple Analytics <noreply@localhost>")
 # Local hour (the website's time zone) from which weekly and monthly email reports go out.
 EMAIL_REPORTS_HOUR = env_int("EMAIL_REPORTS_HOUR", 7, minimum=0)

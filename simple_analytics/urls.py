@@ -29,6 +29,7 @@ urlpatterns = [
     path("status/", jobs_views.status, name="status"),
     path("", home, name="home"),
     path("accounts/", include("allauth.urls")),
+    path("", include("teams.urls")),
     path("", include("websites.urls")),
     path("", include("goals.urls")),
     path("", include("reports.urls")),

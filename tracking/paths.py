@@ -29,6 +29,8 @@ RESERVED = (
     "/admin/",
     "/api/v1/",
     "/websites/",
+    "/teams/",
+    "/invitations/",
     "/share/",
     "/reports/",
     "/static/",

@@ -7,10 +7,10 @@ import zoneinfo
 from typing import Any
 
 from django import forms
-from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.utils.html import format_html
 
+from teams.models import Team
 from websites.models import Website
 from websites.services import (
     normalise_allowed_hostnames,
@@ -55,7 +55,7 @@ def timezone_choices() -> list[tuple[str, object]]:
 
 
 class WebsiteForm(forms.Form):
-    """Add or edit a website of ``owner`` (``website`` when editing)."""
+    """Add or edit a website of ``team`` (``website`` when editing)."""
 
     domain = forms.CharField(
         label="Domain",
@@ -105,7 +105,7 @@ class WebsiteForm(forms.Form):
     )
 
     def __init__(
-        self, *args: Any, owner: User, website: Website | None = None, **kwargs: Any
+        self, *args: Any, team: Team, website: Website | None = None, **kwargs: Any
     ) -> None:
         if website is not None:
             kwargs.setdefault(
@@ -118,7 +118,7 @@ class WebsiteForm(forms.Form):
                 },
             )
         super().__init__(*args, **kwargs)
-        self.owner = owner
+        self.team = team
         self.website = website
         if website is None:
             del self.fields["allowed_hostnames"]
@@ -143,11 +143,13 @@ class WebsiteForm(forms.Form):
                 "Enter a domain like example.com or a URL like https://example.com/.",
                 code="invalid_domain",
             ) from None
-        others = Website.objects.filter(owner=self.owner, domain=domain)
+        others = Website.objects.filter(team=self.team, domain=domain)
         if self.website is not None:
             others = others.exclude(pk=self.website.pk)
         if others.exists():
-            raise ValidationError(f"You already have a website for {domain}.", code="duplicate")
+            raise ValidationError(
+                f"This team already has a website for {domain}.", code="duplicate"
+            )
         return domain
 
     def clean_allowed_hostnames(self) -> str:
@@ -268,3 +270,15 @@ class ShareLinkForm(forms.Form):
 
     def clean_embed_hosts(self) -> str:
         return normalise_embed_hosts(self.cleaned_data["embed_hosts"])
+
+
+class TransferWebsiteForm(forms.Form):
+    """Move a website to another team: one where the user is an owner or admin."""
+
+    team = forms.TypedChoiceField(label="Move to the team", coerce=int)
+
+    def __init__(self, *args: Any, teams: list[Team], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        field = self.fields["team"]
+        assert isinstance(field, forms.ChoiceField)
+        field.choices = [(t.pk, t.name) for t in teams]

@@ -1,4 +1,4 @@
-"""A tracked website: who owns it, its public tracking id, its time zone, the hosts whose
+"""A tracked website: the team that owns it, its public tracking id, its time zone, the hosts whose
 pages may send its events and the addresses and paths whose events it excludes."""
 
 from __future__ import annotations
@@ -10,6 +10,8 @@ import zoneinfo
 from django.conf import settings
 from django.db import models
 
+from teams.models import Role, Team
+
 _ID_ALPHABET = string.ascii_letters + string.digits
 
 
@@ -20,8 +22,15 @@ def new_tracking_id() -> str:
 
 
 class Website(models.Model):
+    # Who may see and change it: the team's members, by role (``websites.selectors``).
+    team = models.ForeignKey(Team, on_delete=models.CASCADE, related_name="websites")
+    # Who added it ("created by"); never consulted for access, kept when they leave.
     owner = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="websites"
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="websites",
     )
     name = models.CharField(max_length=200)
     domain = models.CharField(max_length=253)
@@ -31,7 +40,7 @@ class Website(models.Model):
     # Hosts besides the domain and its subdomains whose pages may send events: normalised
     # entries one a line (``websites.services.normalise_allowed_hostnames``); empty = none.
     allowed_hostnames = models.TextField(blank=True, default="")
-    # The owner's exclusions, normalised entries one a line (``websites.services``): events
+    # The team's exclusions, normalised entries one a line (``websites.services``): events
     # from these addresses or ranges, or on paths matching these patterns, are not stored.
     excluded_ips = models.TextField(blank=True, default="")
     excluded_paths = models.TextField(blank=True, default="")
@@ -42,8 +51,16 @@ class Website(models.Model):
     class Meta:
         ordering = ["name", "id"]
 
+    # The requesting user's role in the website's team, set by the selectors that check
+    # it ("" when loaded otherwise): templates show settings links by it.
+    role: str = ""
+
     def __str__(self) -> str:
         return f"{self.name} ({self.domain})"
+
+    @property
+    def can_admin(self) -> bool:
+        return self.role in (Role.OWNER, Role.ADMIN)
 
     @property
     def tz(self) -> zoneinfo.ZoneInfo:

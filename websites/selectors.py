@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import QuerySet
+from django.core.exceptions import PermissionDenied
+from django.db.models import F, QuerySet
 from django.http import Http404
 
 from core import blocking
 from core.patterns import patterns_regex
 from core.referrers import clean_host
+from teams.models import Role, Team, role_at_least
 from websites.models import Website
 
 # How long a process trusts its copy of a site's tracking settings. Deactivating a site
@@ -239,20 +241,61 @@ def tracked_site_forget(tracking_id: str | None = None) -> None:
             _cache.pop(tracking_id, None)
 
 
-def website_get_for_user(user: User, website_id: int) -> Website | None:
-    """The user's website with this id; None for anyone else's and for an unknown id."""
-    return Website.objects.filter(owner_id=user.pk, id=website_id).first()
+def _with_role(websites: QuerySet[Website], user: User) -> QuerySet[Website]:
+    """``websites`` in the user's teams, each with the user's role in it."""
+    if user.pk is None:
+        return websites.none()
+    return (
+        websites.filter(team__memberships__user_id=user.pk)
+        .select_related("team")
+        .annotate(member_role=F("team__memberships__role"))
+    )
 
 
-def website_get_for_user_or_404(user: User, website_id: int) -> Website:
-    """The user's website with this id, or ``Http404``: someone else's website answers
-    exactly like one that does not exist."""
-    website = website_get_for_user(user, website_id)
-    if website is None:
-        raise Http404("No such website")
+def _role_set(website: Website) -> Website:
+    website.role = getattr(website, "member_role", "")
     return website
 
 
-def website_list_for_user(user: User) -> QuerySet[Website]:
-    """The user's websites, by name."""
-    return Website.objects.filter(owner_id=user.pk).order_by("name", "id")
+def website_get_for_user(user: User, website_id: int, need: str = Role.VIEWER) -> Website | None:
+    """The website with this id if the user is in its team with at least the role
+    ``need`` (a ``teams.models.Role``); None for anyone else and for an unknown id.
+    The website's ``role`` is the user's."""
+    if user.pk is None:
+        return None
+    website = _with_role(Website.objects.filter(id=website_id), user).first()
+    if website is None or not role_at_least(_role_set(website).role, need):
+        return None
+    return website
+
+
+def website_get_for_user_or_404(user: User, website_id: int, need: str = Role.VIEWER) -> Website:
+    """The website with this id for a member of its team with at least the role ``need``.
+
+    ``Http404`` for anyone outside the team, exactly like an id that does not exist;
+    ``PermissionDenied`` (a 403) for a member whose role is below ``need``.
+    """
+    website = website_get_for_user(user, website_id)
+    if website is None:
+        raise Http404("No such website")
+    if not role_at_least(website.role, need):
+        raise PermissionDenied(f"This needs the {Role(need).label.lower()} role in the team.")
+    return website
+
+
+def website_get_by_tracking_id_for_user(user: User, tracking_id: str) -> Website | None:
+    """The website with this tracking id if the user is in its team (any role; check
+    ``website.role`` for more); None otherwise."""
+    if user.pk is None:
+        return None
+    website = _with_role(Website.objects.filter(tracking_id=tracking_id), user).first()
+    return _role_set(website) if website is not None else None
+
+
+def website_list_for_user(user: User, team: Team | None = None) -> list[Website]:
+    """The websites of the user's teams (of ``team`` only, if given), by name, each with
+    the user's ``role``."""
+    websites = _with_role(Website.objects.all(), user)
+    if team is not None:
+        websites = websites.filter(team=team)
+    return [_role_set(w) for w in websites.order_by("name", "id")]

@@ -21,6 +21,8 @@ from django.db import transaction
 from django.http import HttpRequest
 
 from core.patterns import star_between_anys
+from teams.models import Team
+from teams.services import team_personal_get
 from websites.models import Website
 from websites.selectors import tracked_site_forget
 
@@ -241,9 +243,13 @@ def website_create(
     name: str = "",
     timezone: str = "UTC",
     allowed_hostnames: str = "",
+    team: Team | None = None,
 ) -> Website:
+    """A website added by ``owner`` to ``team`` (the owner's personal team if None); the
+    caller has checked that ``owner`` may add websites to ``team``."""
     domain = normalise_domain(domain)
     website = Website.objects.create(
+        team=team or team_personal_get(owner),
         owner=owner,
         domain=domain,
         name=_name(name, domain),
@@ -287,6 +293,22 @@ def website_update(
             setattr(website, field, value)
         website.save(update_fields=list(values))
         tracked_site_forget(website.tracking_id)
+    return website
+
+
+def website_transfer(*, website: Website, team: Team) -> Website:
+    """Move the website, with all its data, goals and share links, to ``team``; the caller
+    has checked the user is an owner or admin of both teams. Refused if ``team`` already
+    has a website for the same domain."""
+    if website.team_id == team.pk:
+        raise ValidationError("The website is already in that team.", code="same_team")
+    if Website.objects.filter(team=team, domain=website.domain).exists():
+        raise ValidationError(
+            f"The team {team.name} already has a website for {website.domain}.",
+            code="duplicate",
+        )
+    website.team = team
+    website.save(update_fields=["team"])
     return website
 
 

@@ -18,10 +18,11 @@ from dataclasses import dataclass
 from django.conf import settings
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Exists, OuterRef, QuerySet
 from django.utils import timezone
 from django.utils.crypto import constant_time_compare, salted_hmac
 
+from teams.models import Membership, Role
 from websites.models import ShareLink, Website
 
 MAX_LINKS_PER_WEBSITE = 50
@@ -151,14 +152,16 @@ def share_link_get_for_website(*, website: Website, link_id: int) -> ShareLink |
 
 def share_link_get_by_token(token: str) -> ShareLink | None:
     """The live link this token opens (with its website), or None: unknown, revoked, or
-    its owner's account is deactivated."""
+    no owner of the website's team has an active account (a suspended team shares nothing)."""
     if len(token) != TOKEN_CHARS:
         return None
+    active_owner = Membership.objects.filter(
+        team_id=OuterRef("website__team_id"), role=Role.OWNER, user__is_active=True
+    )
     return (
         ShareLink.objects.select_related("website")
-        .filter(
-            token_hash=hash_token(token), revoked_at__isnull=True, website__owner__is_active=True
-        )
+        .filter(token_hash=hash_token(token), revoked_at__isnull=True)
+        .filter(Exists(active_owner))
         .first()
     )
 

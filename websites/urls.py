@@ -16,5 +16,6 @@ urlpatterns = [
         views.website_share_revoke,
         name="share_revoke",
     ),
+    path("websites/<int:pk>/transfer/", views.website_transfer_view, name="transfer"),
     path("websites/<int:pk>/delete/", views.website_delete_view, name="delete"),
 ]

@@ -1,8 +1,10 @@
-"""Website pages that change a website: add, settings, exclusions, sharing, delete.
+"""Website pages that change a website: add, settings, exclusions, sharing, move, delete.
 
-Every view needs a logged-in user and only sees that user's websites: any other id is a
-404, the same answer as an id that does not exist. The pages that show numbers (the list,
-the snippet page and its status) are in ``dashboard.sites``: websites sits below stats.
+Every view needs a logged-in user who is an admin or owner of the website's team
+(``website_get_for_user_or_404(..., need=Role.ADMIN)``): an outsider's request is a 404,
+the same answer as an id that does not exist, and a viewer's a 403. The pages that show
+numbers (the list, the snippet page and its status) are in ``dashboard.sites``: websites
+sits below stats.
 """
 
 from __future__ import annotations
@@ -18,7 +20,15 @@ from django.utils.html import escape
 from django.views.decorators.http import require_http_methods, require_POST
 
 from core.http import AuthenticatedHttpRequest
-from websites.forms import DeleteWebsiteForm, ExclusionsForm, ShareLinkForm, WebsiteForm
+from teams.models import Role
+from teams.selectors import membership_get_or_404, team_current, team_list_for_user
+from websites.forms import (
+    DeleteWebsiteForm,
+    ExclusionsForm,
+    ShareLinkForm,
+    TransferWebsiteForm,
+    WebsiteForm,
+)
 from websites.models import Website
 from websites.selectors import website_get_for_user_or_404
 from websites.services import (
@@ -26,6 +36,7 @@ from websites.services import (
     site_url,
     website_create,
     website_delete,
+    website_transfer,
     website_update,
 )
 from websites.sharing import (
@@ -45,23 +56,28 @@ def _data(request: HttpRequest) -> QueryDict | None:
 @login_required
 @require_http_methods(["GET", "POST"])
 def website_add(request: AuthenticatedHttpRequest) -> HttpResponse:
-    form = WebsiteForm(_data(request), owner=request.user)
+    """Add a website to the team the header's switcher shows (admins and owners)."""
+    team = team_current(request)
+    if team is None:
+        raise Http404("No team")
+    membership_get_or_404(request.user, team.pk, need=Role.ADMIN)
+    form = WebsiteForm(_data(request), team=team)
     if request.method == "POST" and form.is_valid():
         try:
-            website = website_create(owner=request.user, **form.cleaned_data)
+            website = website_create(owner=request.user, team=team, **form.cleaned_data)
         except ValidationError as exc:  # the form checks the same rules; belt and braces
             form.add_error(None, exc)
         else:
             messages.success(request, f"Added {website.domain}. Install the snippet to start.")
             return redirect("dashboard:snippet", pk=website.pk)
-    return render(request, "websites/add.html", {"form": form})
+    return render(request, "websites/add.html", {"form": form, "team": team})
 
 
 @login_required
 @require_http_methods(["GET", "POST"])
 def website_edit(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    website = website_get_for_user_or_404(request.user, pk)
-    form = WebsiteForm(_data(request), owner=request.user, website=website)
+    website = website_get_for_user_or_404(request.user, pk, need=Role.ADMIN)
+    form = WebsiteForm(_data(request), team=website.team, website=website)
     if _saved(request, website, form, "Settings saved."):
         return redirect("websites:edit", pk=website.pk)
     return render(request, "websites/edit.html", {"website": website, "form": form})
@@ -92,7 +108,7 @@ TRACK_FRAGMENT = "#sa-track"
 @login_required
 @require_http_methods(["GET", "POST"])
 def website_exclusions(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    website = website_get_for_user_or_404(request.user, pk)
+    website = website_get_for_user_or_404(request.user, pk, need=Role.ADMIN)
     form = ExclusionsForm(_data(request), website=website)
     if _saved(request, website, form, "Exclusions saved."):
         return redirect("websites:exclusions", pk=website.pk)
@@ -110,7 +126,7 @@ def website_exclusions(request: AuthenticatedHttpRequest, pk: int) -> HttpRespon
 @require_http_methods(["GET", "POST"])
 def website_sharing(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
     """Share links: create one, copy its URL or iframe, revoke it."""
-    website = website_get_for_user_or_404(request.user, pk)
+    website = website_get_for_user_or_404(request.user, pk, need=Role.ADMIN)
     form = ShareLinkForm(_data(request))
     if request.method == "POST" and form.is_valid():
         try:
@@ -142,7 +158,7 @@ def _iframe(url: str, website: Website) -> str:
 @login_required
 @require_POST
 def website_share_revoke(request: AuthenticatedHttpRequest, pk: int, link_pk: int) -> HttpResponse:
-    website = website_get_for_user_or_404(request.user, pk)
+    website = website_get_for_user_or_404(request.user, pk, need=Role.ADMIN)
     link = share_link_get_for_website(website=website, link_id=link_pk)
     if link is None:
         raise Http404("No such share link")
@@ -154,7 +170,7 @@ def website_share_revoke(request: AuthenticatedHttpRequest, pk: int, link_pk: in
 @login_required
 @require_http_methods(["GET", "POST"])
 def website_delete_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
-    website = website_get_for_user_or_404(request.user, pk)
+    website = website_get_for_user_or_404(request.user, pk, need=Role.ADMIN)
     form = DeleteWebsiteForm(_data(request), website=website)
     if request.method == "POST" and form.is_valid():
         domain = website.domain
@@ -162,3 +178,23 @@ def website_delete_view(request: AuthenticatedHttpRequest, pk: int) -> HttpRespo
         messages.success(request, f"Deleted {domain} and all its data.")
         return redirect("dashboard:websites")
     return render(request, "websites/delete.html", {"website": website, "form": form})
+
+
+@login_required
+@require_http_methods(["GET", "POST"])
+def website_transfer_view(request: AuthenticatedHttpRequest, pk: int) -> HttpResponse:
+    """Move the website to another team; the user must be an admin or owner of both."""
+    website = website_get_for_user_or_404(request.user, pk, need=Role.ADMIN)
+    teams = [t for t in team_list_for_user(request.user, need=Role.ADMIN) if t != website.team]
+    form = TransferWebsiteForm(_data(request), teams=teams)
+    if request.method == "POST" and form.is_valid():
+        target = next(t for t in teams if t.pk == form.cleaned_data["team"])
+        try:
+            website_transfer(website=website, team=target)
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, f"Moved {website.domain} to the team {target.name}.")
+            return redirect("websites:edit", pk=website.pk)
+    context = {"website": website, "form": form, "teams": teams}
+    return render(request, "websites/transfer.html", context)

@@ -184,10 +184,13 @@ def test_hostile_digits_in_every_numeric_parameter_are_documented_400s(api_schem
 @pytest.mark.parametrize("mode", [GenerationMode.POSITIVE, GenerationMode.NEGATIVE])
 def test_the_sites_api_conforms_to_its_openapi_document(api_schema, mode):
     """Every sites API operation with a read-write key: path parameters usually name the
-    key owner's real website, goal, funnel and share link (made anew once deleted), so generated
-    bodies reach the forms and services rather than stopping at "no such site"."""
+    key owner's real website, goal, funnel, share link and invitation (made anew once deleted
+    or revoked), so generated bodies reach the forms and services rather than stopping at
+    "no such site"."""
     from goals.models import Funnel, Goal, GoalKind
     from goals.services import funnel_create, goal_create
+    from teams.models import Membership, Role
+    from teams.services import invitation_create, invitation_list_pending
     from websites.models import ShareLink, Website
     from websites.sharing import share_link_create
 
@@ -209,16 +212,23 @@ def test_the_sites_api_conforms_to_its_openapi_document(api_schema, mode):
         goal = Goal.objects.filter(website=website).order_by("-pk").first() or steps[0]
         link = ShareLink.objects.filter(website=website, revoked_at=None).first()
         link = link or share_link_create(website=website, label="fuzz").link
+        invitation = invitation_list_pending(website.team).first()
+        if invitation is None:
+            actor = Membership.objects.get(team=website.team, user=owner)
+            invitation = invitation_create(
+                actor=actor, email="fuzz@example.com", role=Role.VIEWER
+            ).invitation
         return {
             "site": website.tracking_id,
             "goal_id": goal.pk,
             "funnel_id": funnel.pk,
             "link_id": link.pk,
+            "invitation_id": invitation.pk,
         }
 
     operations = [result.ok() for result in api_schema.get_all_operations()]
     operations = [op for op in operations if op.path.startswith(SITES_PATH)]
-    assert len(operations) == 14
+    assert len(operations) == 17
     for operation in operations:
 
         @FUZZ

@@ -244,7 +244,7 @@ def test_a_bad_website_field_is_a_400_naming_it(api, body, field):
 def test_a_duplicate_domain_is_refused_and_a_bad_update_changes_nothing(api, website):
     response = api.post("/api/v1/sites", {"domain": "www.shop.example"})
     assert response.status_code == 400
-    assert response.json()["error"] == "domain: You already have a website for shop.example."
+    assert response.json()["error"] == "domain: This team already has a website for shop.example."
     bad = api.patch(sites_path(website), {"name": "New", "excluded_ips": ["nope"]})
     assert bad.status_code == 400 and bad.json()["error"].startswith("excluded_ips: ")
     website.refresh_from_db()

@@ -56,8 +56,9 @@ def test_the_page_lists_goals_and_funnels(client, website):
     assert "visits of <code>/blog/*</code>" in html
     assert "<li>Visit /blog/*</li><li>Signup plan=pro</li>" in html
     assert 'aria-current="page">Goals</a>' in html
-    # Three forms to add, three to delete (two goals, a funnel), and the top bar's log-out.
-    assert html.count('name="csrfmiddlewaretoken"') == 7
+    # Three forms to add, three to delete (two goals, a funnel), and the top bar's log-out
+    # and team switcher (one team).
+    assert html.count('name="csrfmiddlewaretoken"') == 8
     assert 'aria-label="Delete the goal Signup plan=pro"' in html
     assert 'aria-label="Delete the funnel Blog to signup"' in html
     assert 'name="kind" value="event"' in html and 'name="kind" value="page"' in html

@@ -4,8 +4,10 @@
 shows up in the security tests without anyone listing it. ``Route.url(values)`` fills the
 pattern's parameters (route converters and regex groups alike) and checks the result
 resolves back to the same pattern. ``FILLS`` says how to fill each parameter from a
-``World`` (an owner with data, another user, API keys), ``PUBLIC`` lists the routes anyone
-may use, and ``category`` sorts every route into public / login / owned / api / admin.
+``World`` (an owner with data, an admin and a viewer of the owner's team, another user, API
+keys), ``PUBLIC`` lists the routes anyone may use, ``category`` sorts every route into
+public / login / owned / api / admin, and ``role_needed`` says which role of the owner's team
+an owned route needs.
 """
 
 from __future__ import annotations
@@ -31,6 +33,8 @@ from dashboard.models import Segment as SavedSegment
 from goals.models import Funnel, Goal, GoalKind
 from goals.services import funnel_create, goal_create
 from simple_analytics.testing import make_user, make_website, record_events
+from teams.models import Invitation, Membership, Role, Team
+from teams.services import invitation_create, invitation_revoke, team_personal_get
 from websites.models import ShareLink, Website
 from websites.sharing import share_link_create, share_link_revoke
 
@@ -185,6 +189,15 @@ class World:
     # Read-write keys (the keys above are read-only) for the sites API.
     owner_write_key: str = ""
     other_write_key: str = ""
+    # Members of the owner's team (its personal one) besides the owner, with read-write keys.
+    admin: Any = None
+    viewer: Any = None
+    admin_write_key: str = ""
+    viewer_write_key: str = ""
+    viewer_membership: Membership | None = None
+    # A pending invitation to the owner's team, and the token of a revoked one.
+    invitation: Invitation | None = None
+    revoked_invitation_token: str = ""
 
 
 def make_world() -> World:
@@ -245,6 +258,25 @@ def make_world() -> World:
     world.other_share_token = share_link_create(website=other_website, label="other").token
     world.owner_write_key = ApiKey.issue(user=owner, name="write", scope=Scope.READ_WRITE)[1]
     world.other_write_key = ApiKey.issue(user=other, name="write", scope=Scope.READ_WRITE)[1]
+
+    team = team_personal_get(owner)
+    for role in (Role.ADMIN, Role.VIEWER):
+        member = make_user(f"{role}-member@example.com")
+        EmailAddress.objects.create(user=member, email=member.email, verified=True, primary=True)
+        membership = Membership.objects.create(team=team, user=member, role=role)
+        key = ApiKey.issue(user=member, name="write", scope=Scope.READ_WRITE)[1]
+        if role == Role.ADMIN:
+            world.admin, world.admin_write_key = member, key
+        else:
+            world.viewer, world.viewer_write_key = member, key
+            world.viewer_membership = membership
+    actor = Membership.objects.get(team=team, user=owner)
+    world.invitation = invitation_create(
+        actor=actor, email="invited-9f2c@example.com", role=Role.VIEWER
+    ).invitation
+    revoked_invitation = invitation_create(actor=actor, email="gone@example.com", role=Role.ADMIN)
+    invitation_revoke(actor=actor, invitation=revoked_invitation.invitation)
+    world.revoked_invitation_token = revoked_invitation.token
     return world
 
 
@@ -305,6 +337,25 @@ FILLS: dict[tuple[str, str], Fill] = {
         "owned", lambda w: str(w.share_link.pk if w.share_link else 0), _missing_pk(ShareLink)
     ),
     ("dashboard", "breakdown"): Fill("value", lambda w: "pages"),
+    ("teams", "pk"): Fill("owned", lambda w: str(w.website.team_id), _missing_pk(Team)),
+    ("teams", "member_pk"): Fill(
+        "owned",
+        lambda w: str(w.viewer_membership.pk if w.viewer_membership else 0),
+        _missing_pk(Membership),
+    ),
+    ("teams", "invitation_pk"): Fill(
+        "owned", lambda w: str(w.invitation.pk if w.invitation else 0), _missing_pk(Invitation)
+    ),
+    # An invitation link's secret: a revoked one, which must answer exactly like a token that
+    # never existed (teams/tests: live ones).
+    ("teams", "token"): Fill(
+        "object",
+        lambda w: w.revoked_invitation_token,
+        lambda w: "n0-such-invitation".ljust(43, "x"),
+    ),
+    ("api", "invitation_id"): Fill(
+        "owned", lambda w: str(w.invitation.pk if w.invitation else 0), _missing_pk(Invitation)
+    ),
     # allauth's e-mail confirmation and password reset links carry a secret token.
     ("", "key"): Fill("value", lambda w: "set-password"),
     ("", "uidb36"): Fill(
@@ -388,6 +439,48 @@ def category(route: Route) -> str:
     if any(fill is None or fill.kind == "owned" for fill in fills):
         return "owned"
     return "login"
+
+
+# --- roles ---------------------------------------------------------------------------------
+
+# Owned routes that need more than the viewer role in the website's (or the team's) team, for
+# every method; every other owned route is open to viewers: dashboards, exports, their own
+# email reports, the members list, leaving. A new settings route must be listed here.
+ADMIN_ROUTES = {
+    "websites:edit",
+    "websites:exclusions",
+    "websites:sharing",
+    "websites:share_revoke",
+    "websites:transfer",
+    "websites:delete",
+    "goals:index",
+    "goals:goal_add",
+    "goals:goal_delete",
+    "goals:funnel_add",
+    "goals:funnel_delete",
+    "dashboard:snippet",
+    # Saved segments are the website's, shared by the team: viewers apply them only.
+    "dashboard:segment_save",
+    "dashboard:segment_rename",
+    "dashboard:segment_delete",
+    "teams:invite",
+    "teams:member_role",
+    "teams:member_remove",
+    "teams:invitation_revoke",
+}
+OWNER_ROUTES = {"teams:delete", "teams:transfer"}
+# Owned by the user, not the team: the owner's teammates are outsiders there.
+PER_USER_ROUTES = {"api:key_revoke"}
+
+
+def role_needed(route: Route) -> str | None:
+    """The least role of the owner's team that opens an owned route; None for a route of the
+    owner's own account (``PER_USER_ROUTES``)."""
+    if route.name in PER_USER_ROUTES:
+        return None
+    if route.name in OWNER_ROUTES:
+        return Role.OWNER
+    return Role.ADMIN if route.name in ADMIN_ROUTES else Role.VIEWER
 
 
 def fills_for(route: Route) -> dict[str, Fill]:

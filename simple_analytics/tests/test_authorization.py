@@ -21,6 +21,11 @@ request is made with the owner's real ids and with ids that do not exist, and we
   404 as for a site that does not exist;
 - nothing in the database changes, whoever asks: every row of every model (``snapshot``),
   so the tables of a new app are covered too.
+
+Members of the owner's team (``test_member_route_needs_its_role``): an admin and a viewer
+reach what their role opens (``routes.role_needed``) and get a 403 on the rest, changing
+nothing; a viewer's pages link to no page they would be refused. In the sites API a
+viewer's read-write key is refused every write with a 403, an admin's is not.
 """
 
 from __future__ import annotations
@@ -42,7 +47,10 @@ from django.utils.text import capfirst
 
 from simple_analytics.tests.fuzz import HOSTILE_DIGITS, hostile_dates
 from simple_analytics.tests.routes import (
+    ADMIN_ROUTES,
+    OWNER_ROUTES,
     OWNER_SITE_NAME,
+    PER_USER_ROUTES,
     PUBLIC,
     SECRETS,
     STAFF_ONLY,
@@ -50,8 +58,10 @@ from simple_analytics.tests.routes import (
     category,
     fills_for,
     numeric_query_parameters,
+    role_needed,
     urls,
 )
+from teams.models import Role, role_at_least
 
 pytestmark = pytest.mark.django_db
 
@@ -215,6 +225,8 @@ def test_every_route_is_classified_and_fillable():
     names = {r.name for r in ROUTES}
     problems += [f"PUBLIC lists {n!r}, which is no longer a route" for n in PUBLIC - names]
     problems += [f"STAFF_ONLY lists {n!r}, which is no longer a route" for n in STAFF_ONLY - names]
+    for listed in (ADMIN_ROUTES, OWNER_ROUTES, PER_USER_ROUTES):
+        problems += [f"{n!r} is listed with a role but is no route" for n in listed - names]
     assert not problems, "\n".join(problems)
     # The walk found the routes this file was written against (a sanity check on the walk).
     cats = {r.name: category(r) for r in ROUTES}
@@ -306,6 +318,57 @@ def test_session_route_is_scoped_to_its_owner(route, world):
                 assert not location(a).startswith(login_path + "?"), f"{who}: login required"
         # One look at the whole database per method (it is the slow part of this test).
         assert snapshot() == before, f"a non-owner's {method} {real} changed the database"
+
+
+OWNED_ROUTES = [r for r in SESSION_ROUTES if category(r) == "owned"]
+
+
+def members(world: Any) -> list[tuple[str, Any, str]]:
+    return [("admin", world.admin, Role.ADMIN), ("viewer", world.viewer, Role.VIEWER)]
+
+
+def _settings_targets(world: Any) -> list[str]:
+    """The owner's URLs a viewer is refused: no page of theirs may link or post to them."""
+    return [urls(r, world)[0] for r in OWNED_ROUTES if role_needed(r) != Role.VIEWER]
+
+
+@pytest.mark.parametrize("route", OWNED_ROUTES, ids=lambda r: r.id)
+def test_member_route_needs_its_role(route, world):
+    """An admin and a viewer of the owner's team: what ``role_needed`` opens answers them
+    as it does the owner (writes rolled back); the rest is a 403 that changes nothing. A
+    route of the owner's own account is the outsider's 404. The viewer's pages show no
+    link or form to a page refused to viewers."""
+    real, missing = urls(route, world)
+    need = role_needed(route)
+    methods, owner_status = accepted_methods(real, world.owner)
+    before = snapshot()
+    refused_targets = _settings_targets(world)
+    for who, user, role in members(world):
+        for method in methods:
+            if owner_status[method] == 405:
+                continue
+            label = f"{who}, {method} {real}"
+            cache.clear()
+            if need is None:
+                a, b = request(method, real, user), request(method, missing, user)
+                assert a.status_code == 404, f"{label}: {a.status_code}"
+                assert_same_answer(a, b, real, missing, label)
+            elif not role_at_least(role, need):
+                response = request(method, real, user)
+                assert response.status_code == 403, f"{label}: {response.status_code}"
+                assert snapshot() == before, f"{label} changed the database"
+            else:
+                with transaction.atomic():
+                    response = request(method, real, user)
+                    transaction.set_rollback(True)
+                assert response.status_code not in (403, 404), f"{label}: {response.status_code}"
+                assert response.status_code < 500, f"{label}: {response.status_code}"
+                if role == Role.VIEWER and method == "GET" and response.status_code == 200:
+                    page = body(response).decode(errors="replace")
+                    for target in refused_targets:
+                        for attr in ("href", "action"):
+                            assert f'{attr}="{target}' not in page, f"{label} has {attr} {target}"
+    assert snapshot() == before
 
 
 API_ROUTES = [r for r in ROUTES if category(r) == "api"]
@@ -429,6 +492,42 @@ def test_sites_api_route_needs_the_owners_key_and_writes_a_read_write_key(route,
                 for secret in SECRETS:
                     assert secret.encode() not in a.content, f"{who} shows {secret!r}"
         assert snapshot() == before, f"a non-owner's {method} {real} changed the database"
+
+
+# Reads of the sites API that need the admin role: a share link's label and the members.
+SITES_API_ADMIN_READS = {"api:site_share_links", "api:site_members"}
+
+
+@pytest.mark.parametrize("route", SITES_API_ROUTES, ids=lambda r: r.id)
+def test_sites_api_route_needs_the_admin_role_for_writes(route, world):
+    """Read-write keys of the owner's teammates: the viewer's is refused every write (and
+    the admin reads) with a 403 that changes nothing; the admin's works like the owner's."""
+    real, _ = urls(route, world)
+    before = snapshot()
+    for method in ("GET", "POST", *OTHER_METHODS):
+        cache.clear()
+        with transaction.atomic():
+            owner = request(method, real, **bearer(world.owner_write_key))
+            transaction.set_rollback(True)
+        if owner.status_code == 405:
+            continue
+        needs_admin = method != "GET" or route.name in SITES_API_ADMIN_READS
+        who = f"viewer's key, {method} {real}"
+        if needs_admin and route.kwargs:
+            viewer = request(method, real, **bearer(world.viewer_write_key))
+            assert viewer.status_code == 403, f"{who}: {viewer.status_code}"
+            assert "admin role" in viewer.json()["error"], who
+            assert snapshot() == before, f"{who} changed the database"
+        else:  # a read, or a new website in the viewer's own personal team
+            with transaction.atomic():
+                viewer = request(method, real, **bearer(world.viewer_write_key))
+                transaction.set_rollback(True)
+            assert viewer.status_code < 500 and viewer.status_code != 403, who
+        with transaction.atomic():
+            admin = request(method, real, **bearer(world.admin_write_key))
+            transaction.set_rollback(True)
+        assert admin.status_code == owner.status_code, (method, real, admin.content)
+    assert snapshot() == before
 
 
 def test_static_files_are_public(client):

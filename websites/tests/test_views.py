@@ -147,7 +147,7 @@ def test_add_refuses_a_domain_the_user_already_has(owner_client, website, owner)
         reverse("websites:add"), {"domain": "www.example.com", "timezone": "UTC"}
     )
     assert response.status_code == 200
-    assert "already have a website" in response.context["form"].errors["domain"][0]
+    assert "already has a website" in response.context["form"].errors["domain"][0]
     assert Website.objects.filter(owner=owner).count() == 1
 
 

@@ -27,7 +27,7 @@ class Command(BaseCommand):
         parser.add_argument("--html", type=Path, help="write the HTML part to this file")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        websites = Website.objects.select_related("owner").order_by("pk")
+        websites = Website.objects.select_related("owner", "team").order_by("pk")
         if options["site"]:
             websites = websites.filter(tracking_id=options["site"])
         website = websites.first()
@@ -36,8 +36,12 @@ class Command(BaseCommand):
         today = options["today"] or dt.datetime.now(website.tz).date()
         period = report_period(options["frequency"], today, website.tz)
         # Unsaved: a preview subscribes nobody (its unsubscribe link leads nowhere).
+        member = website.team.memberships.select_related("user").order_by("pk").first()
+        user = website.owner or (member.user if member else None)
+        if user is None:
+            raise CommandError("the website's team has no members to preview the report for")
         subscription = ReportSubscription(
-            user=website.owner,
+            user=user,
             website=website,
             frequency=options["frequency"],
             unsubscribe_token="preview",

@@ -68,7 +68,7 @@ class Command(BaseCommand):
             user=user, email=DEMO_EMAIL, defaults={"verified": True, "primary": True}
         )
         # Start over: a rerun replaces the demo website and its data.
-        Website.objects.filter(owner=user, domain=DEMO_DOMAIN).delete()
+        Website.objects.filter(team__personal_for=user, domain=DEMO_DOMAIN).delete()
         website = website_create(
             owner=user, domain=DEMO_DOMAIN, name="Demo shop", timezone="Europe/Berlin"
         )

@@ -11,7 +11,10 @@ from websites.services import snippet, website_create
 
 
 class Command(BaseCommand):
-    help = "Add a website (simple-analytics site add DOMAIN --owner EMAIL); prints its snippet."
+    help = (
+        "Add a website to the personal team of a user (simple-analytics site add DOMAIN "
+        "--owner EMAIL); prints its snippet."
+    )
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("domain")
