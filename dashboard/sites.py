@@ -29,7 +29,7 @@ from websites.selectors import website_get_for_user_or_404, website_list_for_use
 from websites.services import is_loopback_host, public_base_url, snippet
 
 SPARKLINE_DAYS = 14
-# How often the waiting panel asks what arrived (waiting.js).
+# How often a page waiting for the first event asks what arrived (waiting.js, live.js).
 WAITING_POLL_S = 5
 
 # What to do about each reason an event was answered but not stored, for the waiting panel.

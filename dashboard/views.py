@@ -15,7 +15,7 @@ from django.views.decorators.http import require_safe
 
 from dashboard import conversions, filtering, presenters, segments
 from dashboard.scope import Scope
-from dashboard.sites import waiting_panel
+from dashboard.sites import WAITING_POLL_S, waiting_panel
 from stats import cache as stats_cache
 from stats import queries
 from stats.filters import NO_FILTERS, FilterError, Filters
@@ -29,7 +29,6 @@ LIVE_POLL_S = 10
 # A page whose period includes today asks this often whether the refresh job published new
 # numbers (then swaps them in), so they show within this long of the job.
 UPDATE_POLL_S = 5
-WAIT_POLL_S = 5
 
 
 class QueryError(ValueError):
@@ -116,7 +115,7 @@ def overview_page(request: HttpRequest, scope: Scope) -> HttpResponse:
         context = {
             **base,
             "empty": True,
-            "wait_poll_s": WAIT_POLL_S,
+            "wait_poll_s": WAITING_POLL_S,
         }
         if not scope.shared:
             context["snippet"] = snippet(website, public_base_url(request))
