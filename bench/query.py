@@ -3,6 +3,7 @@
     .venv/bin/python bench/query.py [--events 1000000] [--days 730] [--repeat 3]
     .venv/bin/python bench/query.py --events 100000          # a quick run (~5 min)
     .venv/bin/python bench/query.py --reuse                  # skip generation and import
+    .venv/bin/python bench/query.py --events 20000000 --pipe --db-name sa_bench_query_big
 
 What it does, all on 127.0.0.1:
 
@@ -13,7 +14,11 @@ What it does, all on 127.0.0.1:
    --custom-events`` into a file (events later than now are left out: make_events
    fills the whole current UTC day), loads them with ``simple-analytics import-events``
    (timed), runs VACUUM ANALYZE and keeps a pristine copy ``sa_bench_query_imported``.
-   ``--reuse`` clones that copy instead of generating and importing again.
+   ``--reuse`` clones that copy instead of generating and importing again. ``--pipe``
+   streams make_events straight into ``import-events -`` (no file; generation and import
+   overlap, so the import time includes generation's share of the CPU) and prints the rate
+   every minute. ``--db-name`` renames the database, its copy (``NAME_imported``) and the
+   DATA_DIR, so a big run and a small one can coexist.
 2. Raw-data baseline: the full dashboard page (``page()``: ``stats.queries.dashboard`` with
    summary, previous summary, chart, every breakdown, goals, custom events and funnels) inside ``stats.planner.raw_only()`` for today, 7d,
    30d, 12m and 2y (the last 730 local days). Median of ``--repeat`` runs; 12m and 2y run
@@ -66,7 +71,7 @@ import threading
 import time
 from collections import Counter
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING, Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # run by path: the repository first
 
@@ -107,6 +112,14 @@ TABLES = ("tracking_event", "tracking_session", "rollups_snapshot", "rollups_sna
 mismatches: list[str] = []
 
 
+def use_database(name: str) -> None:
+    """--db-name: the bench database, its pristine copy and DATA_DIR follow ``name``."""
+    global DB_NAME, PRISTINE, DB_URL, DATA_DIR
+    DB_NAME, PRISTINE = name, f"{name}_imported"
+    DB_URL = f"postgres://postgres@{HOST}:5432/{name}"
+    DATA_DIR = Path(tempfile.gettempdir()) / name
+
+
 # --- helpers ----------------------------------------------------------------------------
 
 
@@ -142,10 +155,10 @@ def number_before(words: str, text: str) -> int:
     return int(m.group(1))
 
 
-def pg(sql: str, dsn: str = DB_URL) -> list[tuple[Any, ...]]:
+def pg(sql: str, dsn: str | None = None) -> list[tuple[Any, ...]]:
     import psycopg
 
-    with psycopg.connect(dsn, autocommit=True) as conn:
+    with psycopg.connect(dsn or DB_URL, autocommit=True) as conn:
         cur = conn.execute(sql)
         return cur.fetchall() if cur.description else []
 
@@ -163,7 +176,7 @@ def database_exists(name: str) -> bool:
 # --- 1. preparation ---------------------------------------------------------------------
 
 
-def prepare(env: dict[str, str], events: int, days: int) -> dict[str, Any]:
+def prepare(env: dict[str, str], events: int, days: int, *, pipe: bool = False) -> dict[str, Any]:
     for name in (DB_NAME, PRISTINE):
         pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', ADMIN_DSN)
     pg(f'CREATE DATABASE "{DB_NAME}"', ADMIN_DSN)
@@ -200,7 +213,23 @@ def prepare(env: dict[str, str], events: int, days: int) -> dict[str, Any]:
         [*make_events, *options], stdout=subprocess.PIPE, text=True, bufsize=1 << 20
     )
     assert gen.stdout is not None
-    with path.open("w") as fh:
+    importer = None
+    if pipe:
+        errors = (DATA_DIR / "import-errors.log").open("w")
+        importer = subprocess.Popen(
+            [CLI, "import-events", "-", "--quiet"],
+            env=env,
+            cwd=ROOT,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=errors,
+            text=True,
+            bufsize=1 << 20,
+        )
+        assert importer.stdin is not None and importer.stdout is not None
+    sink: IO[str] = path.open("w") if importer is None or not importer.stdin else importer.stdin
+    next_report = start + 60
+    with sink as fh:
         for line in gen.stdout:
             i = line.find('"ts":"')
             if i >= 0 and line[i + 6 : i + 25] > cutoff:
@@ -208,15 +237,31 @@ def prepare(env: dict[str, str], events: int, days: int) -> dict[str, Any]:
                 continue
             fh.write(line)
             written += 1
+            if pipe and not written % 10_000 and time.perf_counter() > next_report:
+                # The pipe holds ~1 MB: lines passed on are (nearly) lines imported.
+                elapsed = time.perf_counter() - start
+                print(
+                    f"  {elapsed:,.0f} s: {written:,} events passed to import-events "
+                    f"({written / elapsed:,.0f}/s)",
+                    flush=True,
+                )
+                next_report += 60
     if gen.wait() != 0:
         raise SystemExit("bench/make_events.py failed")
-    gen_s = time.perf_counter() - start
+    gen_s: float | None = time.perf_counter() - start
     print(f"generated {written:,} events ({future:,} later than now left out) in {gen_s:.1f} s")
 
-    start = time.perf_counter()
-    out = cli(env, "import-events", str(path), "--quiet").strip()
-    import_s = time.perf_counter() - start
-    path.unlink()
+    if importer is None:
+        start = time.perf_counter()
+        out = cli(env, "import-events", str(path), "--quiet").strip()
+        import_s = time.perf_counter() - start
+        path.unlink()
+    else:
+        assert importer.stdout is not None
+        out = importer.stdout.read().strip()
+        if importer.wait() != 0:
+            raise SystemExit(f"import-events failed: see {DATA_DIR / 'import-errors.log'}")
+        import_s, gen_s = time.perf_counter() - start, None  # one pipeline, one time
     stored = number_before("events stored", out)
     print(f"import-events: {out}")
     print(f"import: {stored:,} events in {import_s:.1f} s = {stored / import_s:,.0f} events/s")
@@ -233,6 +278,7 @@ def prepare(env: dict[str, str], events: int, days: int) -> dict[str, Any]:
         "import_s": import_s,
         "generate_s": gen_s,
         "imported_at": dt.datetime.now(dt.UTC).isoformat(),
+        "pipe": pipe,
     }
     (DATA_DIR / "meta.json").write_text(json.dumps(meta, indent=2))
     (DATA_DIR / "site").write_text(site)
@@ -626,8 +672,17 @@ def main() -> None:
     parser.add_argument("--ingest-clients", type=int, default=8)
     parser.add_argument("--page-clients", type=int, default=2)
     parser.add_argument("--no-server", action="store_true", help="skip the memory part")
+    parser.add_argument(
+        "--db-name", default=DB_NAME, help="the bench database (its copy: NAME_imported)"
+    )
+    parser.add_argument(
+        "--pipe", action="store_true", help="stream make_events into import-events (no file)"
+    )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args()
+    if not re.fullmatch(r"sa_bench_query\w*", args.db_name):
+        parser.error("--db-name: sa_bench_query followed by letters, digits or _")
+    use_database(args.db_name)
     command = "bench/query.py " + " ".join(sys.argv[1:])
     git = revision()
     print(f"code measured: {ROOT} (revision {git})")
@@ -647,7 +702,7 @@ def main() -> None:
     if args.reuse and database_exists(PRISTINE) and (DATA_DIR / "meta.json").exists():
         meta = restore()
     else:
-        meta = prepare(env, args.events, args.days)
+        meta = prepare(env, args.events, args.days, pipe=args.pipe)
     results["prepare"] = meta
     site = meta["site"]
 
