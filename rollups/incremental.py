@@ -22,11 +22,12 @@ import datetime as dt
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from itertools import chain, groupby
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Q
+from django.db.models import Min, Q
 
 from goals.models import Goal
 from goals.selectors import funnel_list, goal_list
@@ -39,7 +40,7 @@ from websites.models import Website
 # How long after it was made an event is surely committed (the writer commits within
 # milliseconds; an import of older events drops the part instead).
 MARGIN = dt.timedelta(seconds=60)
-# Visitors read per query while building a part (bounded IN lists on both databases).
+# Ids per IN list (bounded on both databases), and rows per fetch of a rebuild's cursors.
 CHUNK = 2000
 
 PAGE = BY_NAME["page"].name
@@ -149,12 +150,12 @@ def contribution(
             "engaged_ms": s["engaged_ms"] or 0,
         }
         head = m[(SUMMARY, "")]
-        head.update({k: v for k, v in row.items() if k != "pageviews"})
+        _add(head, {k: v for k, v in row.items() if k != "pageviews"})
         head["session_pageviews"] += row["pageviews"]
         out.vkeys.add((SUMMARY, "", ""))
         for dimension in SESSION_DIMENSIONS:
             value = s[dimension.field]
-            m[(dimension.name, value)].update(row)
+            _add(m[(dimension.name, value)], row)
             out.vkeys.add((dimension.name, value, ""))
         for fid, steps in bucket.funnels:
             k = 0
@@ -201,6 +202,13 @@ def contribution(
     return out
 
 
+def _add(total: Measures, measures_: Mapping[str, int], sign: int = 1) -> None:
+    # Counter.update and .subtract check the argument's type on each call: a third of a
+    # rebuild's time, once per session and key.
+    for name, value in measures_.items():
+        total[name] += sign * value
+
+
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
     for i in range(0, len(items), size):
         yield items[i : i + size]
@@ -222,10 +230,6 @@ class Reader:
         self._sessions: dict[int, list[dict[str, Any]]] = {}
         self._events: dict[int, list[tuple[Any, ...]]] = {}
         self._visitor_of: dict[int, tuple[int, dt.datetime, dt.datetime]] = {}
-
-    def forget(self) -> None:
-        self._sessions.clear()
-        self._events.clear()
 
     def visitors(self, session_ids: set[int], start: dt.datetime, end: dt.datetime) -> list[int]:
         """The visitors of these sessions that started before ``end`` and were seen from
@@ -306,45 +310,132 @@ def _absorb(
     keep: list[OpenRecord] = []
     replaced: list[int] = []
     for visitor_sessions in by_visitor.values():
-        old_keys: set[VKey] = set()
-        new_keys: set[VKey] = set()
-        for s in visitor_sessions:
-            seen = events[s["id"]]
-            state = _state(s, seen)
-            now = contribution(bucket, s, seen)
-            record = records.get(s["id"])
-            if record is not None and record != state:
-                absorbed = set(record["e"])
-                was = {**s, **dict(zip(_MUTABLE, record["s"], strict=True))}
-                old = contribution(bucket, was, [e for e in seen if e[-1] in absorbed])
-            elif record is None and (touched is None or s["id"] in touched):
-                old = Contribution()
-            else:
-                old = now  # unchanged since it was absorbed
-            old_keys |= old.vkeys
-            new_keys |= now.vkeys
-            if old is not now:
-                if record is not None:
-                    replaced.append(s["id"])
-                for key, m in now.measures.items():
-                    delta[key].update(m)
-                for key, m in old.measures.items():
-                    delta[key].subtract(m)
-                if s["last_seen_at"] + _idle() > keep_after:
-                    keep.append(
-                        OpenRecord(
-                            part=part,
-                            session_id=s["id"],
-                            last_seen_at=s["last_seen_at"],
-                            contribution=state,
-                        )
-                    )
-        for d, v, _ in new_keys - old_keys:
-            delta[(d, v)]["visitors"] += 1
-        for d, v, _ in old_keys - new_keys:
-            delta[(d, v)]["visitors"] -= 1
+        _absorb_visitor(
+            bucket,
+            part,
+            visitor_sessions,
+            events,
+            records,
+            touched,
+            keep_after,
+            delta,
+            keep,
+            replaced,
+        )
     for chunk in _chunks(replaced):
         OpenRecord.objects.filter(part=part, session_id__in=chunk).delete()
+    OpenRecord.objects.bulk_create(keep, batch_size=1000)
+
+
+def _absorb_visitor(
+    bucket: Bucket,
+    part: OpenPart,
+    visitor_sessions: Sequence[Mapping[str, Any]],
+    events: Mapping[int, Sequence[tuple[Any, ...]]],
+    records: Mapping[int, dict[str, Any]],
+    touched: set[int] | None,
+    keep_after: dt.datetime,
+    delta: dict[Key, Measures],
+    keep: list[OpenRecord],
+    replaced: list[int],
+) -> None:
+    """``_absorb`` for the sessions of one visitor in the bucket (all of them); appends
+    the records to keep to ``keep`` and the sessions whose record goes to ``replaced``."""
+    old_keys: set[VKey] = set()
+    new_keys: set[VKey] = set()
+    for s in visitor_sessions:
+        seen = events[s["id"]]
+        state = _state(s, seen)
+        now = contribution(bucket, s, seen)
+        record = records.get(s["id"])
+        if record is not None and record != state:
+            absorbed = set(record["e"])
+            was = {**s, **dict(zip(_MUTABLE, record["s"], strict=True))}
+            old = contribution(bucket, was, [e for e in seen if e[-1] in absorbed])
+        elif record is None and (touched is None or s["id"] in touched):
+            old = Contribution()
+        else:
+            old = now  # unchanged since it was absorbed
+        old_keys |= old.vkeys
+        new_keys |= now.vkeys
+        if old is not now:
+            if record is not None:
+                replaced.append(s["id"])
+            for key, m in now.measures.items():
+                _add(delta[key], m)
+            for key, m in old.measures.items():
+                _add(delta[key], m, -1)
+            if s["last_seen_at"] + _idle() > keep_after:
+                keep.append(
+                    OpenRecord(
+                        part=part,
+                        session_id=s["id"],
+                        last_seen_at=s["last_seen_at"],
+                        contribution=state,
+                    )
+                )
+    for d, v, _ in new_keys - old_keys:
+        delta[(d, v)]["visitors"] += 1
+    for d, v, _ in old_keys - new_keys:
+        delta[(d, v)]["visitors"] -= 1
+
+
+def _rebuild(
+    bucket: Bucket, part: OpenPart, keep_after: dt.datetime, delta: dict[Key, Measures]
+) -> None:
+    """``_absorb`` of every session of the bucket into a new part, read in two sequential
+    queries (sessions, and their events) ordered by visitor, one visitor at a time."""
+    website = bucket.website
+    in_bucket = Event.objects.filter(
+        website=website, created_at__gte=bucket.start, created_at__lt=bucket.end
+    )
+    first = in_bucket.aggregate(first=Min("session__started_at"))["first"]
+    first = bucket.start if first is None else min(first, bucket.start)
+    # The sessions that started in the bucket or have events in it, and a few that gave
+    # nothing (seen from its start on but with no event in it): they add nothing.
+    where = {
+        "website": website,
+        "started_at__gte": first,
+        "started_at__lt": bucket.end,
+        "last_seen_at__gte": bucket.start,
+    }
+    sessions = iter(
+        Session.objects.filter(**where)
+        .order_by("visitor_id", "id")
+        .values(*_SESSION_FIELDS)
+        .iterator(chunk_size=CHUNK)
+    )
+    head = next(sessions, None)  # the sessions' query runs first, as in ``Reader``
+    # A session's events are made from its start on (``tracking.sessions`` assigns them so).
+    events = (
+        Event.objects.filter(
+            website=website,
+            created_at__gte=first,
+            **{f"session__{name}": value for name, value in where.items()},
+        )
+        .order_by("session__visitor_id", "session_id", "created_at", "id")
+        .values_list("session__visitor_id", *_EVENT_FIELDS)
+        .iterator(chunk_size=CHUNK * 5)
+    )
+    pending = next(events, None)
+    keep: list[OpenRecord] = []
+    read = chain([head], sessions) if head is not None else sessions
+    for visitor, group in groupby(read, key=lambda s: s["visitor_id"]):
+        visitor_sessions = list(group)
+        seen: dict[int, list[tuple[Any, ...]]] = {}
+        for s in visitor_sessions:
+            mine = seen[s["id"]] = []
+            key = (visitor, s["id"])
+            # Skipped: events of a session the sessions' query did not see (changed since):
+            # it has an event after ``seen_until``, so the next refresh absorbs it whole.
+            while pending is not None and (pending[0], pending[1]) <= key:
+                if pending[1] == s["id"]:
+                    mine.append(pending[1:])
+                pending = next(events, None)
+        _absorb_visitor(bucket, part, visitor_sessions, seen, {}, None, keep_after, delta, keep, [])
+        if len(keep) >= CHUNK:
+            OpenRecord.objects.bulk_create(keep, batch_size=1000)
+            keep.clear()
     OpenRecord.objects.bulk_create(keep, batch_size=1000)
 
 
@@ -386,9 +477,7 @@ def refresh_bucket(
         part = OpenPart.objects.create(
             **where, seen_until=seen_until, seen_ids=[], definitions=signature
         )
-        for chunk in _chunks(_visitors_of(bucket)):
-            _absorb(bucket, part, reader, chunk, None, seen_until, delta)
-            reader.forget()  # a whole day does not fit in memory
+        _rebuild(bucket, part, seen_until, delta)
         full = True
     else:
         seen = set(part.seen_ids)
@@ -419,22 +508,6 @@ def _events_since(website: Website, since: dt.datetime) -> list[tuple[Any, ...]]
             "id", "created_at", "session_id"
         )
     )
-
-
-def _visitors_of(bucket: Bucket) -> list[int]:
-    """The visitors of the sessions started in the bucket or with events in it."""
-    website = bucket.website
-    started = Session.objects.filter(
-        website=website, started_at__gte=bucket.start, started_at__lt=bucket.end
-    ).values_list("visitor_id", flat=True)
-    active = (
-        Event.objects.filter(
-            website=website, created_at__gte=bucket.start, created_at__lt=bucket.end
-        )
-        .values_list("session__visitor_id", flat=True)
-        .distinct()
-    )
-    return sorted(set(started) | set(active))
 
 
 def _keys_q(keys: Iterable[Key]) -> Q:
