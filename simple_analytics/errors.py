@@ -6,7 +6,8 @@ authentication middleware query the database before any view runs), into a call 
 stopped or restarting PostgreSQL, or a connection pool with no connection free within
 ``DB_POOL_TIMEOUT`` (psycopg's ``PoolTimeout``, raised as Django's ``OperationalError``), is
 temporary: the client is told to retry (503 + ``Retry-After``), in JSON under ``/api/`` and
-as a page elsewhere. Every other error keeps Django's plain 500 page.
+as a page elsewhere. Every other error keeps Django's plain 500 page. The 403 handler
+names the missing role, and nothing else an exception says.
 """
 
 from __future__ import annotations
@@ -18,7 +19,16 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.template.loader import render_to_string
 from django.views import defaults
 
+from teams.models import RoleRequired
+
 RETRY_AFTER_SECONDS = 5
+
+
+def permission_denied(request: HttpRequest, exception: Exception) -> HttpResponse:
+    """The 403 page: the role an action needs when that is why, never the message of any
+    other ``PermissionDenied`` (it may carry anything)."""
+    need = exception.need.label.lower() if isinstance(exception, RoleRequired) else ""
+    return HttpResponse(render_to_string("403.html", {"need": need}, request), status=403)
 
 
 def server_error(request: HttpRequest) -> HttpResponse:

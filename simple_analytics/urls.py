@@ -20,6 +20,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 # A database that cannot be reached (stopped, or no pooled connection in time) is a 503.
+handler403 = "simple_analytics.errors.permission_denied"
 handler500 = "simple_analytics.errors.server_error"
 
 urlpatterns = [

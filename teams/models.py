@@ -4,6 +4,7 @@ role to an email address through a single-use link (``teams.services``)."""
 from __future__ import annotations
 
 from django.conf import settings
+from django.core.exceptions import PermissionDenied
 from django.db import models
 from django.db.models import Q
 from django.utils import timezone
@@ -18,6 +19,15 @@ class Role(models.TextChoices):
 
 
 _RANK = {Role.VIEWER: 1, Role.ADMIN: 2, Role.OWNER: 3}
+
+
+class RoleRequired(PermissionDenied):
+    """A member below the role an action needs (a 403). The 403 page names the role; other
+    ``PermissionDenied`` messages are never shown (they may carry anything)."""
+
+    def __init__(self, need: str) -> None:
+        self.need = Role(need)
+        super().__init__(f"This needs the {self.need.label.lower()} role in the team.")
 
 
 def role_at_least(role: str, need: str) -> bool:

@@ -8,11 +8,10 @@ from __future__ import annotations
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import PermissionDenied
 from django.db.models import Case, QuerySet, Value, When
 from django.http import Http404, HttpRequest
 
-from teams.models import Invitation, Membership, Role, Team, role_at_least
+from teams.models import Invitation, Membership, Role, RoleRequired, Team, role_at_least
 
 User = AbstractBaseUser | AnonymousUser
 # The session key of the team the websites list and the header show.
@@ -39,7 +38,7 @@ def membership_get_or_404(user: User, team_id: int, need: str = Role.VIEWER) -> 
     if member is None:
         raise Http404("No such team")
     if not role_at_least(member.role, need):
-        raise PermissionDenied(f"This needs the {Role(need).label.lower()} role in the team.")
+        raise RoleRequired(need)
     return member
 
 

@@ -12,14 +12,13 @@ from dataclasses import dataclass, field
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.core.exceptions import PermissionDenied
 from django.db.models import F, QuerySet
 from django.http import Http404
 
 from core import blocking
 from core.patterns import patterns_regex
 from core.referrers import clean_host
-from teams.models import Role, Team, role_at_least
+from teams.models import Role, RoleRequired, Team, role_at_least
 from websites.models import Website
 
 # How long a process trusts its copy of a site's tracking settings. Deactivating a site
@@ -279,7 +278,7 @@ def website_get_for_user_or_404(user: User, website_id: int, need: str = Role.VI
     if website is None:
         raise Http404("No such website")
     if not role_at_least(website.role, need):
-        raise PermissionDenied(f"This needs the {Role(need).label.lower()} role in the team.")
+        raise RoleRequired(need)
     return website
 
 

@@ -80,7 +80,9 @@ def test_a_viewer_sees_dashboards_but_no_settings(owner, team, viewer):
     assert overview.status_code == 200
     assert reverse("websites:edit", args=[website.pk]) not in overview.content.decode()
     assert client.get(reverse("dashboard:export", args=[website.pk])).status_code == 200
-    assert client.get(reverse("websites:edit", args=[website.pk])).status_code == 403
+    refused = client.get(reverse("websites:edit", args=[website.pk]))
+    assert refused.status_code == 403
+    assert "This needs the admin role in the team." in refused.content.decode()
     assert client.get(reverse("websites:add")).status_code == 403
     deleted = client.post(
         reverse("websites:delete", args=[website.pk]), {"confirm": website.domain}
