@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -17,8 +17,8 @@ from django.test import Client
 
 from dashboard import views
 from dashboard.tests.test_live_browser import ingest
-from simple_analytics.testing import DESKTOP_UA, make_user, make_website, record_events
-from simple_analytics.tests.browser import TIMEOUT_S, Watcher, sign_in, wait_for
+from simple_analytics.testing import make_user, make_website, record_events
+from simple_analytics.tests.browser import Watcher, sign_in, wait_for
 from simple_analytics.tests.routes import all_routes, category, make_world, urls
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
@@ -28,23 +28,6 @@ DESKTOP = {"width": 1440, "height": 900}
 SITE_TZ = "Asia/Kolkata"  # +05:30: no browser zone below shares its clock
 LIGHT_BG, DARK_BG = "rgb(246, 247, 251)", "rgb(15, 18, 24)"
 LIGHT_CARD, DARK_CARD = "rgb(255, 255, 255)", "rgb(24, 28, 37)"
-
-
-@pytest.fixture
-def new_context(browser) -> Iterator[Callable[..., Any]]:
-    opened: list[Any] = []
-
-    def open_context(**options: Any) -> Any:
-        options.setdefault("user_agent", DESKTOP_UA)
-        options.setdefault("viewport", DESKTOP)
-        context = browser.new_context(**options)
-        context.set_default_timeout(TIMEOUT_S * 1000)
-        opened.append(context)
-        return context
-
-    yield open_context
-    for context in opened:
-        context.close()
 
 
 @pytest.fixture
@@ -70,6 +53,7 @@ def site(live_server) -> Any:
 def open_dashboard(
     new_context: Callable[..., Any], base: str, website: Any, query: str, **options: Any
 ) -> Any:
+    options.setdefault("viewport", DESKTOP)
     context = new_context(**options)
     sign_in(context, base, website.owner)
     page = context.new_page()
