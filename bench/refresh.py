@@ -1,9 +1,9 @@
 """The open day's refresh: full recompute (before) against incremental (after), one run.
 
     .venv/bin/python bench/refresh.py --events 1000000 [--new 1000] [--rounds 5]
-    .venv/bin/python bench/refresh.py --events 10000000 --db-name sa_bench_h2_refresh10m
+    .venv/bin/python bench/refresh.py --events 10000000 --db-name sa_bench_refresh10m
     .venv/bin/python bench/refresh.py --events 1000000 --reuse   # rounds only, same database
-    .venv/bin/python bench/refresh.py --events 100000 --db-name sa_bench_h5_r100k --redis-db 5
+    .venv/bin/python bench/refresh.py --events 100000 --db-name sa_bench_r100k --redis-db 5
 
 1. Creates a fresh PostgreSQL database (``--db-name``, dropped first) and a website (UTC)
    with the goals and funnel of ``core.synthetic``, then loads ``--events`` events of the
@@ -116,12 +116,12 @@ def main() -> None:
     parser.add_argument("--events", type=int, default=1_000_000)
     parser.add_argument("--new", type=int, default=1000)
     parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--db-name", default="sa_bench_h2_refresh")
+    parser.add_argument("--db-name", default="sa_bench_refresh")
     parser.add_argument("--reuse", action="store_true", help="rounds only, on an earlier run")
     parser.add_argument("--redis-db", type=int, default=2, help="Redis database number")
     args = parser.parse_args()
-    if not args.db_name.startswith(("sa_bench_h2", "sa_bench_h5")):
-        raise SystemExit("--db-name must start with sa_bench_h2 or sa_bench_h5")
+    if not args.db_name.startswith("sa_bench_"):
+        raise SystemExit("--db-name must start with sa_bench_ (the database is dropped first)")
     if not args.reuse:
         pg(ADMIN_DSN, f'DROP DATABASE IF EXISTS "{args.db_name}" WITH (FORCE)')
         pg(ADMIN_DSN, f'CREATE DATABASE "{args.db_name}"')
