@@ -2,7 +2,8 @@
 snippet page and the snippet page's live status.
 
 Every view needs a logged-in member of the website's team (the snippet page: an admin or
-owner); an outsider's website id is a 404, the same answer as an id that does not exist. Numbers come from ``stats.queries``.
+owner); an outsider's website id is a 404, the same answer as an id that does not exist.
+Numbers come from ``stats.queries``.
 """
 
 from __future__ import annotations

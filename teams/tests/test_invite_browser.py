@@ -11,7 +11,7 @@ import pytest
 from django.core import mail
 
 from simple_analytics.testing import make_website
-from simple_analytics.tests.browser import TIMEOUT_S, Watcher, log_in
+from simple_analytics.tests.browser import Watcher, log_in
 from teams.models import Membership, Role
 from teams.services import team_create
 from teams.tests.conftest import verified_user
@@ -21,7 +21,7 @@ pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 PASSWORD = "correct-horse-battery-9"
 
 
-def test_an_owner_invites_a_colleague_who_accepts(live_server, browser):
+def test_an_owner_invites_a_colleague_who_accepts(live_server, new_context):
     owner = verified_user("owner@example.com")
     team = team_create(user=owner, name="Acme agency")
     website = make_website(owner=owner, domain="acme.example")
@@ -31,9 +31,7 @@ def test_an_owner_invites_a_colleague_who_accepts(live_server, browser):
     base = live_server.url
     watcher = Watcher()
 
-    owner_context = browser.new_context(viewport={"width": 1280, "height": 800})
-    owner_context.set_default_timeout(TIMEOUT_S * 1000)
-    page = watcher.attach(owner_context.new_page())
+    page = watcher.attach(new_context().new_page())
     log_in(page, base, "owner@example.com", PASSWORD)
     page.locator("[data-team-switcher] > summary").click()
     page.locator("[data-team-switcher]").get_by_role("button", name="Acme agency").click()
@@ -49,9 +47,7 @@ def test_an_owner_invites_a_colleague_who_accepts(live_server, browser):
     url = re.search(r"https?://\S+/invitations/\S+/", message.body)
     assert url is not None and url.group(0).startswith(base)
 
-    colleague_context = browser.new_context(viewport={"width": 1280, "height": 800})
-    colleague_context.set_default_timeout(TIMEOUT_S * 1000)
-    colleague = watcher.attach(colleague_context.new_page())
+    colleague = watcher.attach(new_context().new_page())
     colleague.goto(url.group(0))
     # Not logged in: the login form, which comes back to the link.
     colleague.fill('input[name="login"]', "colleague@example.com")
@@ -75,5 +71,3 @@ def test_an_owner_invites_a_colleague_who_accepts(live_server, browser):
     # The link was used: opening it again shows that it is not valid.
     colleague.goto(url.group(0))
     assert "not valid" in colleague.locator("main").inner_text()
-    owner_context.close()
-    colleague_context.close()
