@@ -19,21 +19,24 @@ The totals equal ``buckets.bucket_snapshot`` of the bucket exactly (the equivale
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter, defaultdict
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import chain, groupby
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.db.models import Min, Q
+from django.db import connection, models
+from django.db.models import Min, Q, QuerySet
 
 from goals.models import Goal
 from goals.selectors import funnel_list, goal_list
 from rollups.models import Granularity, OpenPart, OpenRecord, OpenRow, Snapshot, SnapshotRow
 from stats import conversions, measures
 from stats.dimensions import BY_NAME, SESSION_DIMENSIONS
+from tracking import sql
 from tracking.models import PAGEVIEW_TYPES, Event, EventType, Session
 from websites.models import Website
 
@@ -42,6 +45,9 @@ from websites.models import Website
 MARGIN = dt.timedelta(seconds=60)
 # Ids per IN list (bounded on both databases), and rows per fetch of a rebuild's cursors.
 CHUNK = 2000
+# The format of ``OpenRecord.contribution``, in each part's ``definitions``: a part kept in
+# another one is rebuilt.
+RECORDS = "records-2"
 
 PAGE = BY_NAME["page"].name
 SUMMARY = ""
@@ -80,10 +86,13 @@ _CONVERSIONS = (conversions.EVENT, conversions.PROP, conversions.GOAL)
 
 @dataclass
 class Contribution:
-    """What one session adds to a bucket: measures per key, and the keys its visitor has."""
+    """What one session adds to a bucket: measures per key, the keys its visitor has
+    (``event_keys``: the ones its events give), and how far it went in each funnel."""
 
     measures: dict[Key, Measures] = field(default_factory=lambda: defaultdict(Counter))
     vkeys: set[VKey] = field(default_factory=set)
+    event_keys: set[VKey] = field(default_factory=set)
+    progress: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -107,11 +116,15 @@ class Bucket:
         # Conversions are kept for whole days only, as in ``buckets.bucket_snapshot``.
         return self.granularity == Granularity.DAY
 
+    def holds(self, s: Mapping[str, Any]) -> bool:
+        """Whether session ``s`` started in the bucket (its own measures count here)."""
+        return bool(self.start <= s["started_at"] < self.end)
+
     def signature(self) -> str:
-        """The goal and funnel definitions the totals count."""
+        """The goal and funnel definitions the totals count, and the records' format."""
         goals = [_goal_signature(g) for g in self.goals]
         funnels = [(fid, [_goal_signature(g) for g in steps]) for fid, steps in self.funnels]
-        return repr((goals, funnels)) if self.day else ""
+        return f"{RECORDS} {(goals, funnels)!r}" if self.day else RECORDS
 
 
 def _goal_signature(goal: Goal) -> tuple[Any, ...]:
@@ -138,32 +151,86 @@ def contribution(
     """What session ``s`` (its ``_SESSION_FIELDS``) and its ``events`` (``_EVENT_FIELDS``,
     all of them, in time order) add to ``bucket``; the same definitions as ``stats.raw``
     and ``stats.conversions``."""
-    out = Contribution()
-    m = out.measures
-    if bucket.start <= s["started_at"] < bucket.end:
-        row = {
-            "pageviews": s["pageviews"],
-            "sessions": 1,
-            "bounces": int(s["is_bounce"]),
-            "duration_s": s["duration_s"],
-            "exits": int(s["has_exit"]),
-            "engaged_ms": s["engaged_ms"] or 0,
-        }
-        head = m[(SUMMARY, "")]
-        _add(head, {k: v for k, v in row.items() if k != "pageviews"})
-        head["session_pageviews"] += row["pageviews"]
-        out.vkeys.add((SUMMARY, "", ""))
-        for dimension in SESSION_DIMENSIONS:
-            value = s[dimension.field]
-            _add(m[(dimension.name, value)], row)
-            out.vkeys.add((dimension.name, value, ""))
-        for fid, steps in bucket.funnels:
-            k = 0
-            for ev in events:
-                if k < len(steps) and steps[k].matches(ev[2], ev[3], ev[8], ev[9]):
-                    k += 1
-            for step in range(1, k + 1):
-                m[(conversions.FUNNEL, conversions.funnel_step(fid, step))]["pageviews"] += 1
+    out = Contribution(progress=[0] * len(bucket.funnels))
+    if bucket.holds(s):
+        _add_session(s, out.measures)
+        out.vkeys = _session_keys(s)
+        out.progress = _advance(bucket, events, out.progress)
+        _add_funnels(bucket, [0] * len(bucket.funnels), out.progress, out.measures)
+    _add_events(bucket, events, out.measures, out.event_keys)
+    out.vkeys |= out.event_keys
+    return out
+
+
+def _session_row(s: Mapping[str, Any]) -> dict[str, int]:
+    return {
+        "pageviews": s["pageviews"],
+        "sessions": 1,
+        "bounces": int(s["is_bounce"]),
+        "duration_s": s["duration_s"],
+        "exits": int(s["has_exit"]),
+        "engaged_ms": s["engaged_ms"] or 0,
+    }
+
+
+def _add_head(m: dict[Key, Measures], row: Mapping[str, int], sign: int = 1) -> None:
+    # The headline counts a session's page views apart: its page views are its events'.
+    head = m[(SUMMARY, "")]
+    for name, value in row.items():
+        head["session_pageviews" if name == "pageviews" else name] += sign * value
+
+
+def _add_session(s: Mapping[str, Any], m: dict[Key, Measures], sign: int = 1) -> None:
+    """The measures of the session itself (not of its events), per session dimension."""
+    row = _session_row(s)
+    _add_head(m, row, sign)
+    for dimension in SESSION_DIMENSIONS:
+        _add(m[(dimension.name, s[dimension.field])], row, sign)
+
+
+def _session_delta(was: Mapping[str, Any], s: Mapping[str, Any], m: dict[Key, Measures]) -> None:
+    """``_add_session`` of ``s`` minus that of ``was`` (the same session, before)."""
+    old, new = _session_row(was), _session_row(s)
+    diff = {name: new[name] - old[name] for name in new if new[name] != old[name]}
+    _add_head(m, diff)
+    for dimension in SESSION_DIMENSIONS:
+        before, now = was[dimension.field], s[dimension.field]
+        if before != now:
+            _add(m[(dimension.name, before)], old, -1)
+            _add(m[(dimension.name, now)], new)
+        elif diff:
+            _add(m[(dimension.name, now)], diff)
+
+
+def _session_keys(s: Mapping[str, Any]) -> set[VKey]:
+    return {(SUMMARY, "", ""), *((d.name, s[d.field], "") for d in SESSION_DIMENSIONS)}
+
+
+def _advance(bucket: Bucket, events: Sequence[tuple[Any, ...]], progress: list[int]) -> list[int]:
+    """The funnel steps reached after ``events``, from ``progress`` (in funnel order)."""
+    out = []
+    for (_, steps), k in zip(bucket.funnels, progress, strict=True):
+        for ev in events:
+            if k == len(steps):
+                break
+            if steps[k].matches(ev[2], ev[3], ev[8], ev[9]):
+                k += 1
+        out.append(k)
+    return out
+
+
+def _add_funnels(
+    bucket: Bucket, before: Sequence[int], after: Sequence[int], m: dict[Key, Measures]
+) -> None:
+    for (fid, _), a, b in zip(bucket.funnels, before, after, strict=True):
+        for step in range(a + 1, b + 1):
+            m[(conversions.FUNNEL, conversions.funnel_step(fid, step))]["pageviews"] += 1
+
+
+def _add_events(
+    bucket: Bucket, events: Iterable[tuple[Any, ...]], m: dict[Key, Measures], keys: set[VKey]
+) -> None:
+    """What ``events`` add by themselves (each apart from the others), and their keys."""
     for _, at, type_, path, ms, scroll, view, engaged_path, name, props, _ in events:
         if not bucket.start <= at < bucket.end:
             continue
@@ -173,7 +240,7 @@ def contribution(
             page = m[(PAGE, path)]
             page["pageviews"] += 1
             page["items"] += 1
-            out.vkeys.add((PAGE, path, day))
+            keys.add((PAGE, path, day))
         if view is not None:
             page = m[(PAGE, engaged_path if engaged_path is not None else path)]
             page["items"] += 1
@@ -198,8 +265,7 @@ def contribution(
         )
         for key in found:
             m[key]["pageviews"] += 1
-            out.vkeys.add((*key, day))
-    return out
+            keys.add((*key, day))
 
 
 def _add(total: Measures, measures_: Mapping[str, int], sign: int = 1) -> None:
@@ -214,12 +280,78 @@ def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
         yield items[i : i + size]
 
 
+def fetch(rows: QuerySet[Any, Any]) -> list[tuple[Any, ...]]:
+    """The tuples of a ``values_list`` query. On PostgreSQL in the binary format, loaded by
+    psycopg's C loaders: Django's Python timestamp loader took a third of a refresh."""
+    if connection.vendor != "postgresql":
+        return list(rows)
+    statement, params = rows.query.sql_with_params()
+    with sql.cursor() as cur:
+        cur.execute(statement, params, binary=True)
+        found: list[tuple[Any, ...]] = cur.fetchall()
+        return found
+
+
+# (column, PostgreSQL type) of the rows ``_insert`` writes.
+_RECORD_COLUMNS = (
+    ("part_id", "bigint"),
+    ("session_id", "bigint"),
+    ("last_seen_at", "timestamptz"),
+    ("contribution", "jsonb"),
+)
+_ROW_COLUMNS = (
+    ("part_id", "bigint"),
+    ("dimension", "text"),
+    ("value", "text"),
+    ("measures", "jsonb"),
+)
+_KINDS = {"bigint": "i", "text": "t", "jsonb": "t", "timestamptz": "d"}
+
+
+def _insert(
+    model: type[models.Model],
+    columns: tuple[tuple[str, str], ...],
+    rows: Sequence[tuple[Any, ...]],
+) -> None:
+    """Insert ``rows`` (a value per column; JSON as Python objects). On PostgreSQL in one
+    statement over arrays: ``bulk_create`` quotes each element of its arrays in Python."""
+    if not rows:
+        return
+    names = [name for name, _ in columns]
+    if connection.vendor != "postgresql":
+        objs = [model(**dict(zip(names, row, strict=True))) for row in rows]
+        model._default_manager.bulk_create(objs, batch_size=500)
+        return
+    types = [t for _, t in columns]
+    texts = [
+        tuple(json.dumps(v) if t == "jsonb" else v for v, t in zip(row, types, strict=True))
+        for row in rows
+    ]
+    statement = "INSERT INTO {} ({}) SELECT * FROM unnest({})".format(
+        model._meta.db_table,
+        ", ".join(names),
+        ", ".join(f"%s::{t}[]" for t in types),
+    )
+    with sql.cursor() as cur:
+        kinds = "".join(_KINDS[t] for t in types)
+        sql.execute(cur, statement, sql.columns(texts, kinds), prepare=False)
+
+
+def _position(ev: tuple[Any, ...]) -> list[int]:
+    """Where an event sorts among its session's (time, then id), as JSON keeps it."""
+    return [(ev[1] - _EPOCH) // _MICROSECOND, ev[-1]]
+
+
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_MICROSECOND = dt.timedelta(microseconds=1)
+
+
 class Reader:
     """The raw data one refresh reads, shared by the buckets it brings up to date (the
     open hour's sessions are the open day's too).
 
-    The events made since ``since`` are read first: a session read after them holds
-    every change those events made (a session and its events commit together).
+    The events made since ``since`` are read first: a session or event read after them
+    holds every change those events made (a session and its events commit together).
     """
 
     def __init__(self, website: Website, since: dt.datetime, first: dt.datetime) -> None:
@@ -229,6 +361,7 @@ class Reader:
         self.window = _events_since(website, since)
         self._sessions: dict[int, list[dict[str, Any]]] = {}
         self._events: dict[int, list[tuple[Any, ...]]] = {}
+        self._recent: dict[int, list[tuple[Any, ...]]] = {}
         self._visitor_of: dict[int, tuple[int, dt.datetime, dt.datetime]] = {}
 
     def visitors(self, session_ids: set[int], start: dt.datetime, end: dt.datetime) -> list[int]:
@@ -236,8 +369,10 @@ class Reader:
         ``start`` on."""
         missing = sorted(i for i in session_ids if i not in self._visitor_of)
         for chunk in _chunks(missing):
-            for i, v, started, seen in Session.objects.filter(id__in=chunk).values_list(
-                "id", "visitor_id", "started_at", "last_seen_at"
+            for i, v, started, seen in fetch(
+                Session.objects.filter(id__in=chunk).values_list(
+                    "id", "visitor_id", "started_at", "last_seen_at"
+                )
             ):
                 self._visitor_of[i] = (v, started, seen)
         return [
@@ -255,39 +390,89 @@ class Reader:
         for v in missing:
             self._sessions[v] = []
         for chunk in _chunks(missing):
-            for s in Session.objects.filter(
-                website=self.website, visitor_id__in=chunk, last_seen_at__gte=self.first
-            ).values(*_SESSION_FIELDS):
+            for row in fetch(
+                Session.objects.filter(
+                    website=self.website, visitor_id__in=chunk, last_seen_at__gte=self.first
+                ).values_list(*_SESSION_FIELDS)
+            ):
+                s = dict(zip(_SESSION_FIELDS, row, strict=True))
                 self._sessions[s["visitor_id"]].append(s)
         return [s for v in wanted for s in self._sessions[v]]
 
     def events(self, session_ids: Sequence[int]) -> dict[int, list[tuple[Any, ...]]]:
         """Every event of these sessions, in time order (``_EVENT_FIELDS``)."""
-        missing = [i for i in session_ids if i not in self._events]
-        for i in missing:
-            self._events[i] = []
-        for chunk in _chunks(missing):
-            for ev in (
-                Event.objects.filter(session_id__in=chunk)
+        self._read(self._events, [i for i in session_ids if i not in self._events], None)
+        return {i: self._events[i] for i in session_ids}
+
+    def recent(self, session_ids: Sequence[int]) -> dict[int, list[tuple[Any, ...]]]:
+        """The events of these sessions made from ``since`` on, in time order."""
+        for i in session_ids:
+            if i not in self._recent and i in self._events:
+                self._recent[i] = [e for e in self._events[i] if e[1] >= self.since]
+        self._read(self._recent, [i for i in session_ids if i not in self._recent], self.since)
+        return {i: self._recent[i] for i in session_ids}
+
+    def _read(
+        self, into: dict[int, list[tuple[Any, ...]]], ids: list[int], since: dt.datetime | None
+    ) -> None:
+        for i in ids:
+            into[i] = []
+        made = {} if since is None else {"created_at__gte": since}
+        for chunk in _chunks(ids):
+            for ev in fetch(
+                Event.objects.filter(session_id__in=chunk, **made)
                 .order_by("session_id", "created_at", "id")
                 .values_list(*_EVENT_FIELDS)
             ):
-                self._events[ev[0]].append(ev)
-        return {i: self._events[i] for i in session_ids}
+                into[ev[0]].append(ev)
+
+
+@dataclass
+class Pass:
+    """One bucket's refresh: what it absorbs into (``delta``) and the records it
+    replaces; ``since`` is the part's ``seen_until`` before it, ``keep_after`` after it."""
+
+    bucket: Bucket
+    part: OpenPart
+    since: dt.datetime
+    keep_after: dt.datetime
+    delta: dict[Key, Measures] = field(default_factory=lambda: defaultdict(Counter))
+    keep: list[tuple[int, int, dt.datetime, dict[str, Any]]] = field(default_factory=list)
+    replaced: list[int] = field(default_factory=list)
+
+    def record(
+        self,
+        s: Mapping[str, Any],
+        event_keys: set[VKey],
+        progress: list[int],
+        recent: Sequence[tuple[Any, ...]],
+        last: list[int] | None,
+    ) -> None:
+        """Keep what a session added, if it may still change: its mutable fields, the
+        keys and funnel steps of its events, the last one, and the ids of those made from
+        ``keep_after`` on (an older one is never read as new again)."""
+        if s["last_seen_at"] + _idle() <= self.keep_after:
+            return
+        state = {
+            "s": [s[name] for name in _MUTABLE],
+            "e": [e[-1] for e in recent if e[1] >= self.keep_after],
+            "k": sorted(event_keys),
+            "f": progress,
+            "z": last,
+        }
+        self.keep.append((self.part.pk, s["id"], s["last_seen_at"], state))
 
 
 def _absorb(
-    bucket: Bucket,
-    part: OpenPart,
+    p: Pass,
     reader: Reader,
     visitor_ids: Iterable[int],
-    touched: set[int] | None,
-    keep_after: dt.datetime,
-    delta: dict[Key, Measures],
+    touched: set[int],
 ) -> None:
-    """Add to ``delta`` what the sessions of these visitors add now minus what they added
-    before: a ``touched`` session (all, for None) added its record or nothing, another one
-    what it adds now. Records are kept for the sessions that may still change."""
+    """Add to ``p.delta`` what the sessions of these visitors add now minus what they
+    added before: a session with a record added what it records, a ``touched`` one with
+    none nothing (it is new here), another one what it adds now."""
+    bucket = p.bucket
     sessions = {
         s["id"]: s
         for s in reader.sessions(visitor_ids)
@@ -296,95 +481,105 @@ def _absorb(
     if not sessions:
         return
     ids = sorted(sessions)
-    events = reader.events(ids)
     records: dict[int, dict[str, Any]] = {}
-    if touched is not None:
-        for chunk in _chunks(ids):
-            for session_id, data in OpenRecord.objects.filter(
-                part=part, session_id__in=chunk
-            ).values_list("session_id", "contribution"):
-                records[session_id] = data
+    for chunk in _chunks(ids):
+        for session_id, data in fetch(
+            OpenRecord.objects.filter(part=p.part, session_id__in=chunk).values_list(
+                "session_id", "contribution"
+            )
+        ):
+            records[session_id] = data
+    recent = reader.recent([i for i in ids if i in records])
+    reader.events([i for i in ids if i not in records])
     by_visitor: dict[int, list[dict[str, Any]]] = defaultdict(list)
     for s in sessions.values():
         by_visitor[s["visitor_id"]].append(s)
-    keep: list[OpenRecord] = []
-    replaced: list[int] = []
     for visitor_sessions in by_visitor.values():
         _absorb_visitor(
-            bucket,
-            part,
-            visitor_sessions,
-            events,
-            records,
-            touched,
-            keep_after,
-            delta,
-            keep,
-            replaced,
+            p, visitor_sessions, lambda i: reader.events([i])[i], recent, records, touched
         )
-    for chunk in _chunks(replaced):
-        OpenRecord.objects.filter(part=part, session_id__in=chunk).delete()
-    OpenRecord.objects.bulk_create(keep, batch_size=1000)
+    for chunk in _chunks(p.replaced):
+        OpenRecord.objects.filter(part=p.part, session_id__in=chunk).delete()
+    _insert(OpenRecord, _RECORD_COLUMNS, p.keep)
 
 
 def _absorb_visitor(
-    bucket: Bucket,
-    part: OpenPart,
+    p: Pass,
     visitor_sessions: Sequence[Mapping[str, Any]],
-    events: Mapping[int, Sequence[tuple[Any, ...]]],
+    events_of: Callable[[int], Sequence[tuple[Any, ...]]],
+    recent: Mapping[int, Sequence[tuple[Any, ...]]],
     records: Mapping[int, dict[str, Any]],
     touched: set[int] | None,
-    keep_after: dt.datetime,
-    delta: dict[Key, Measures],
-    keep: list[OpenRecord],
-    replaced: list[int],
 ) -> None:
-    """``_absorb`` for the sessions of one visitor in the bucket (all of them); appends
-    the records to keep to ``keep`` and the sessions whose record goes to ``replaced``."""
+    """``_absorb`` for the sessions of one visitor in the bucket (all of them):
+    ``events_of`` a session gives all its events, ``recent`` those of the sessions with a
+    record made from ``p.since`` on; ``touched`` None: every session is new here."""
+    bucket, delta = p.bucket, p.delta
     old_keys: set[VKey] = set()
     new_keys: set[VKey] = set()
     for s in visitor_sessions:
-        seen = events[s["id"]]
-        state = _state(s, seen)
-        now = contribution(bucket, s, seen)
-        record = records.get(s["id"])
-        if record is not None and record != state:
-            absorbed = set(record["e"])
+        sid = s["id"]
+        record = records.get(sid)
+        if record is not None:
+            done = set(record["e"])
+            mine = recent.get(sid, ())
+            fresh = [e for e in mine if e[1] >= p.since and e[-1] not in done]
+            state = [s[name] for name in _MUTABLE]
             was = {**s, **dict(zip(_MUTABLE, record["s"], strict=True))}
-            old = contribution(bucket, was, [e for e in seen if e[-1] in absorbed])
-        elif record is None and (touched is None or s["id"] in touched):
+            recorded_keys = {(d, v, day) for d, v, day in record["k"]}
+            if not fresh and state == record["s"]:  # unchanged since it was absorbed
+                keys = recorded_keys | (_session_keys(s) if bucket.holds(s) else set())
+                old_keys |= keys
+                new_keys |= keys
+                continue
+            p.replaced.append(sid)
+            if not fresh or record["z"] is None or record["z"] < _position(fresh[0]):
+                progress = record["f"]
+                if bucket.holds(s):
+                    _session_delta(was, s, delta)
+                    progress = _advance(bucket, fresh, progress)
+                    _add_funnels(bucket, record["f"], progress, delta)
+                    old_keys |= _session_keys(was)
+                    new_keys |= _session_keys(s)
+                event_keys = set(recorded_keys)
+                _add_events(bucket, fresh, delta, event_keys)
+                old_keys |= recorded_keys
+                new_keys |= event_keys
+                last = _position(fresh[-1]) if fresh else record["z"]
+                p.record(s, event_keys, progress, mine, last)
+                continue
+            # An event made before one already absorbed: the funnels must be walked
+            # again, from all the session's events.
+            seen = events_of(sid)
+            new_ids = {e[-1] for e in seen if e[1] >= p.since and e[-1] not in done}
+            old = contribution(bucket, was, [e for e in seen if e[-1] not in new_ids])
+        elif touched is None or sid in touched:
+            seen = events_of(sid)
             old = Contribution()
-        else:
-            old = now  # unchanged since it was absorbed
+        else:  # unchanged, and no longer changing
+            keys = contribution(bucket, s, events_of(sid)).vkeys
+            old_keys |= keys
+            new_keys |= keys
+            continue
+        now = contribution(bucket, s, seen)
         old_keys |= old.vkeys
         new_keys |= now.vkeys
-        if old is not now:
-            if record is not None:
-                replaced.append(s["id"])
-            for key, m in now.measures.items():
-                _add(delta[key], m)
-            for key, m in old.measures.items():
-                _add(delta[key], m, -1)
-            if s["last_seen_at"] + _idle() > keep_after:
-                keep.append(
-                    OpenRecord(
-                        part=part,
-                        session_id=s["id"],
-                        last_seen_at=s["last_seen_at"],
-                        contribution=state,
-                    )
-                )
+        for key, m in now.measures.items():
+            _add(delta[key], m)
+        for key, m in old.measures.items():
+            _add(delta[key], m, -1)
+        last = _position(seen[-1]) if seen else None
+        p.record(s, now.event_keys, now.progress, seen, last)
     for d, v, _ in new_keys - old_keys:
         delta[(d, v)]["visitors"] += 1
     for d, v, _ in old_keys - new_keys:
         delta[(d, v)]["visitors"] -= 1
 
 
-def _rebuild(
-    bucket: Bucket, part: OpenPart, keep_after: dt.datetime, delta: dict[Key, Measures]
-) -> None:
+def _rebuild(p: Pass) -> None:
     """``_absorb`` of every session of the bucket into a new part, read in two sequential
     queries (sessions, and their events) ordered by visitor, one visitor at a time."""
+    bucket = p.bucket
     website = bucket.website
     in_bucket = Event.objects.filter(
         website=website, created_at__gte=bucket.start, created_at__lt=bucket.end
@@ -418,7 +613,6 @@ def _rebuild(
         .iterator(chunk_size=CHUNK * 5)
     )
     pending = next(events, None)
-    keep: list[OpenRecord] = []
     read = chain([head], sessions) if head is not None else sessions
     for visitor, group in groupby(read, key=lambda s: s["visitor_id"]):
         visitor_sessions = list(group)
@@ -432,18 +626,11 @@ def _rebuild(
                 if pending[1] == s["id"]:
                     mine.append(pending[1:])
                 pending = next(events, None)
-        _absorb_visitor(bucket, part, visitor_sessions, seen, {}, None, keep_after, delta, keep, [])
-        if len(keep) >= CHUNK:
-            OpenRecord.objects.bulk_create(keep, batch_size=1000)
-            keep.clear()
-    OpenRecord.objects.bulk_create(keep, batch_size=1000)
-
-
-def _state(s: Mapping[str, Any], events: Sequence[tuple[Any, ...]]) -> dict[str, Any]:
-    """What a record keeps of a session: its mutable fields and its events' ids, enough
-    to compute again what it added (events never change)."""
-    values = [s[name] for name in _MUTABLE]
-    return {"s": values, "e": [e[-1] for e in events]}
+        _absorb_visitor(p, visitor_sessions, seen.__getitem__, {}, {}, None)
+        if len(p.keep) >= CHUNK:
+            _insert(OpenRecord, _RECORD_COLUMNS, p.keep)
+            p.keep.clear()
+    _insert(OpenRecord, _RECORD_COLUMNS, p.keep)
 
 
 def _idle() -> dt.timedelta:
@@ -472,20 +659,20 @@ def refresh_bucket(
     since = seen_until if part is None else part.seen_until
     if reader is None or reader.since > since or reader.first > start:
         reader = Reader(website, since, start)  # a concurrent refresh moved it meanwhile
-    delta: dict[Key, Measures] = defaultdict(Counter)
     if part is None:
         part = OpenPart.objects.create(
             **where, seen_until=seen_until, seen_ids=[], definitions=signature
         )
-        _rebuild(bucket, part, seen_until, delta)
+        p = Pass(bucket, part, since, seen_until)
+        _rebuild(p)
         full = True
     else:
+        p = Pass(bucket, part, since, seen_until)
         seen = set(part.seen_ids)
         touched = {row[2] for row in reader.window if row[1] >= since and row[0] not in seen}
-        visitors = reader.visitors(touched, start, end)
-        _absorb(bucket, part, reader, visitors, touched, seen_until, delta)
+        _absorb(p, reader, reader.visitors(touched, start, end), touched)
         full = False
-    changed = _apply(part, delta)
+    changed = _apply(part, p.delta)
     part.seen_until = seen_until
     part.seen_ids = sorted(row[0] for row in reader.window if row[1] >= seen_until)
     part.save(update_fields=["seen_until", "seen_ids"])
@@ -503,7 +690,7 @@ def reader_for(website: Website, first: dt.datetime, now: dt.datetime) -> Reader
 
 def _events_since(website: Website, since: dt.datetime) -> list[tuple[Any, ...]]:
     """(id, created_at, session id) of the events made from ``since`` on."""
-    return list(
+    return fetch(
         Event.objects.filter(website=website, created_at__gte=since).values_list(
             "id", "created_at", "session_id"
         )
@@ -530,27 +717,22 @@ def _apply(part: OpenPart, delta: Mapping[Key, Measures]) -> dict[Key, OpenRow |
             rows[(found.dimension, found.value)] = found
     out: dict[Key, OpenRow | None] = {}
     new: list[OpenRow] = []
-    updated: list[OpenRow] = []
-    empty: list[int] = []
+    gone: list[int] = []
     for key in changed:
         row: OpenRow | None = rows.get(key)
         total = Counter(row.measures if row is not None else {})
         total.update(delta[key])
         measures_ = {k: v for k, v in total.items() if v}
-        if row is None:
-            row = OpenRow(part=part, dimension=key[0], value=key[1], measures=measures_)
-            if measures_:
-                new.append(row)
-        elif measures_:
-            row.measures = measures_
-            updated.append(row)
-        else:
-            empty.append(row.pk)
+        if row is not None:
+            gone.append(row.pk)
+        # Written again rather than updated: bulk_update builds a CASE per row.
+        row = OpenRow(part=part, dimension=key[0], value=key[1], measures=measures_)
+        if measures_:
+            new.append(row)
         out[key] = row if measures_ else None
-    OpenRow.objects.bulk_create(new, batch_size=500)
-    OpenRow.objects.bulk_update(updated, ["measures"], batch_size=500)
-    for chunk in _chunks(empty):
+    for chunk in _chunks(gone):
         OpenRow.objects.filter(pk__in=chunk).delete()
+    _insert(OpenRow, _ROW_COLUMNS, [(part.pk, r.dimension, r.value, r.measures) for r in new])
     return out
 
 

@@ -17,13 +17,14 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from core.calendar import local_midnight
+from goals.models import Funnel
 from goals.services import goal_create
 from rollups import fill, incremental
 from rollups.buckets import bucket_snapshot
 from rollups.models import Granularity, OpenPart, OpenRecord, Snapshot, SnapshotRow, Watermark
 from rollups.tests.test_equivalence import ZONES, _define_goals, _events, city_db, visit
 from simple_analytics.testing import make_user, make_website, record_events
-from stats import measures
+from stats import conversions, measures
 
 pytestmark = [pytest.mark.django_db(transaction=False), pytest.mark.slow]
 __all__ = ["city_db"]  # a fixture the tests below use
@@ -201,3 +202,30 @@ def test_a_refresh_that_waited_for_another_one_reads_again():
         )
     refreshed = [(Granularity.DAY, midnight, midnight + dt.timedelta(days=1))]
     assert _check(website, latest, refreshed) == 1
+
+
+def test_an_event_committed_after_a_later_one_of_its_session_walks_the_funnels_again():
+    website = make_website(owner=make_user(), timezone="UTC")
+    _define_goals(website)
+    start = local_midnight(timezone.now().date() - dt.timedelta(days=1), website.tz)
+    start += dt.timedelta(hours=2)
+    visitor = {"ip": "198.51.100.7", "url": f"https://{website.domain}/home"}
+    signup = {**visitor, "type": "EVENT", "name": "Signup", "at": start + dt.timedelta(seconds=50)}
+    record_events(website, [{**visitor, "type": "PAGE_VIEW", "at": start}, signup])
+    now = start + dt.timedelta(seconds=70)
+    assert _check(website, now, _run(website, now)) >= 2
+    # Made before the Signup (the funnel's second step) but committed after that refresh.
+    pricing = {**visitor, "url": f"https://{website.domain}/pricing"}
+    record_events(
+        website, [{**pricing, "type": "PAGE_VIEW", "at": start + dt.timedelta(seconds=30)}]
+    )
+    later = start + dt.timedelta(seconds=100)
+    assert _check(website, later, _run(website, later)) >= 2
+    buy = Funnel.objects.get(website=website, name="buy")
+    reached = SnapshotRow.objects.get(
+        website=website,
+        granularity=Granularity.DAY,
+        dimension=conversions.FUNNEL,
+        value=conversions.funnel_step(buy.id, 2),
+    )
+    assert reached.pageviews == 1  # /pricing, then Signup: both steps, in that order
