@@ -23,10 +23,11 @@ import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from itertools import chain, groupby
+from itertools import chain, count, groupby
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import psycopg
 from django.conf import settings
 from django.db import connection, models
 from django.db.models import Min, Q, QuerySet
@@ -146,12 +147,17 @@ def bucket_of(website: Website, granularity: str, start: dt.datetime, end: dt.da
 
 
 def contribution(
-    bucket: Bucket, s: Mapping[str, Any], events: Sequence[tuple[Any, ...]]
+    bucket: Bucket,
+    s: Mapping[str, Any],
+    events: Sequence[tuple[Any, ...]],
+    into: dict[Key, Measures] | None = None,
 ) -> Contribution:
     """What session ``s`` (its ``_SESSION_FIELDS``) and its ``events`` (``_EVENT_FIELDS``,
     all of them, in time order) add to ``bucket``; the same definitions as ``stats.raw``
-    and ``stats.conversions``."""
+    and ``stats.conversions``. Its measures are added to ``into`` when given."""
     out = Contribution(progress=[0] * len(bucket.funnels))
+    if into is not None:
+        out.measures = into
     if bucket.holds(s):
         _add_session(s, out.measures)
         out.vkeys = _session_keys(s)
@@ -272,7 +278,8 @@ def _add(total: Measures, measures_: Mapping[str, int], sign: int = 1) -> None:
     # Counter.update and .subtract check the argument's type on each call: a third of a
     # rebuild's time, once per session and key.
     for name, value in measures_.items():
-        total[name] += sign * value
+        if value:
+            total[name] += sign * value
 
 
 def _chunks(items: Sequence[Any], size: int = CHUNK) -> Iterator[Sequence[Any]]:
@@ -335,6 +342,27 @@ def _insert(
     with sql.cursor() as cur:
         kinds = "".join(_KINDS[t] for t in types)
         sql.execute(cur, statement, sql.columns(texts, kinds), prepare=False)
+
+
+def stream(rows: QuerySet[Any, Any], chunk: int) -> Iterator[tuple[Any, ...]]:
+    """``fetch``, ``chunk`` rows per round trip (a server-side cursor, inside the
+    transaction: PostgreSQL streams it)."""
+    if connection.vendor != "postgresql":
+        yield from rows.iterator(chunk_size=chunk)
+        return
+    statement, params = rows.query.sql_with_params()
+    connection.ensure_connection()
+    name = f"rollups_stream_{next(_STREAMS)}"
+    with (
+        connection.wrap_database_errors,
+        psycopg.ServerCursor(connection.connection, name) as cur,
+    ):
+        cur.itersize = chunk
+        cur.execute(statement, params, binary=True)
+        yield from cur
+
+
+_STREAMS = count()
 
 
 def _position(ev: tuple[Any, ...]) -> list[int]:
@@ -553,21 +581,18 @@ def _absorb_visitor(
             seen = events_of(sid)
             new_ids = {e[-1] for e in seen if e[1] >= p.since and e[-1] not in done}
             old = contribution(bucket, was, [e for e in seen if e[-1] not in new_ids])
-        elif touched is None or sid in touched:
+            old_keys |= old.vkeys
+            for key, m in old.measures.items():
+                _add(delta[key], m, -1)
+        elif touched is None or sid in touched:  # new here: it added nothing before
             seen = events_of(sid)
-            old = Contribution()
         else:  # unchanged, and no longer changing
             keys = contribution(bucket, s, events_of(sid)).vkeys
             old_keys |= keys
             new_keys |= keys
             continue
-        now = contribution(bucket, s, seen)
-        old_keys |= old.vkeys
+        now = contribution(bucket, s, seen, delta)
         new_keys |= now.vkeys
-        for key, m in now.measures.items():
-            _add(delta[key], m)
-        for key, m in old.measures.items():
-            _add(delta[key], m, -1)
         last = _position(seen[-1]) if seen else None
         p.record(s, now.event_keys, now.progress, seen, last)
     for d, v, _ in new_keys - old_keys:
@@ -594,23 +619,26 @@ def _rebuild(p: Pass) -> None:
         "started_at__lt": bucket.end,
         "last_seen_at__gte": bucket.start,
     }
-    sessions = iter(
-        Session.objects.filter(**where)
-        .order_by("visitor_id", "id")
-        .values(*_SESSION_FIELDS)
-        .iterator(chunk_size=CHUNK)
+    sessions = (
+        dict(zip(_SESSION_FIELDS, row, strict=True))
+        for row in stream(
+            Session.objects.filter(**where)
+            .order_by("visitor_id", "id")
+            .values_list(*_SESSION_FIELDS),
+            CHUNK,
+        )
     )
     head = next(sessions, None)  # the sessions' query runs first, as in ``Reader``
     # A session's events are made from its start on (``tracking.sessions`` assigns them so).
-    events = (
+    events = stream(
         Event.objects.filter(
             website=website,
             created_at__gte=first,
             **{f"session__{name}": value for name, value in where.items()},
         )
         .order_by("session__visitor_id", "session_id", "created_at", "id")
-        .values_list("session__visitor_id", *_EVENT_FIELDS)
-        .iterator(chunk_size=CHUNK * 5)
+        .values_list("session__visitor_id", *_EVENT_FIELDS),
+        CHUNK * 5,
     )
     pending = next(events, None)
     read = chain([head], sessions) if head is not None else sessions
