@@ -82,6 +82,7 @@ _EVENT_FIELDS = (
 )
 # The session fields the writer updates (``tracking.statements``): a record keeps them.
 _MUTABLE = ("pageviews", "is_bounce", "has_exit", "duration_s", "engaged_ms", "exit_path")
+_MUTABLE_DIMENSIONS = tuple(d for d in SESSION_DIMENSIONS if d.field in _MUTABLE)
 _CONVERSIONS = (conversions.EVENT, conversions.PROP, conversions.GOAL)
 
 
@@ -319,15 +320,23 @@ def _insert(
     model: type[models.Model],
     columns: tuple[tuple[str, str], ...],
     rows: Sequence[tuple[Any, ...]],
+    unique: tuple[str, ...] = (),
 ) -> None:
-    """Insert ``rows`` (a value per column; JSON as Python objects). On PostgreSQL in one
-    statement over arrays: ``bulk_create`` quotes each element of its arrays in Python."""
+    """Insert ``rows`` (a value per column; JSON as Python objects); each replaces the row
+    with the same ``unique`` columns, if any. On PostgreSQL in one statement over arrays:
+    ``bulk_create`` quotes each element of its arrays in Python."""
     if not rows:
         return
     names = [name for name, _ in columns]
+    others = [name for name in names if name not in unique]
     if connection.vendor != "postgresql":
         objs = [model(**dict(zip(names, row, strict=True))) for row in rows]
-        model._default_manager.bulk_create(objs, batch_size=500)
+        if unique:
+            model._default_manager.bulk_create(
+                objs, update_conflicts=True, unique_fields=unique, update_fields=others
+            )
+        else:
+            model._default_manager.bulk_create(objs, batch_size=500)
         return
     types = [t for _, t in columns]
     texts = [
@@ -339,6 +348,10 @@ def _insert(
         ", ".join(names),
         ", ".join(f"%s::{t}[]" for t in types),
     )
+    if unique:
+        statement += " ON CONFLICT ({}) DO UPDATE SET {}".format(
+            ", ".join(unique), ", ".join(f"{name} = EXCLUDED.{name}" for name in others)
+        )
     with sql.cursor() as cur:
         kinds = "".join(_KINDS[t] for t in types)
         sql.execute(cur, statement, sql.columns(texts, kinds), prepare=False)
@@ -466,7 +479,6 @@ class Pass:
     keep_after: dt.datetime
     delta: dict[Key, Measures] = field(default_factory=lambda: defaultdict(Counter))
     keep: list[tuple[int, int, dt.datetime, dict[str, Any]]] = field(default_factory=list)
-    replaced: list[int] = field(default_factory=list)
 
     def record(
         self,
@@ -526,9 +538,9 @@ def _absorb(
         _absorb_visitor(
             p, visitor_sessions, lambda i: reader.events([i])[i], recent, records, touched
         )
-    for chunk in _chunks(p.replaced):
-        OpenRecord.objects.filter(part=p.part, session_id__in=chunk).delete()
-    _insert(OpenRecord, _RECORD_COLUMNS, p.keep)
+    # A replaced record not kept is of a session that can no longer change: the prune of
+    # ``refresh_bucket`` drops it.
+    _insert(OpenRecord, _RECORD_COLUMNS, p.keep, unique=("part_id", "session_id"))
 
 
 def _absorb_visitor(
@@ -560,15 +572,16 @@ def _absorb_visitor(
                 old_keys |= keys
                 new_keys |= keys
                 continue
-            p.replaced.append(sid)
             if not fresh or record["z"] is None or record["z"] < _position(fresh[0]):
                 progress = record["f"]
                 if bucket.holds(s):
                     _session_delta(was, s, delta)
                     progress = _advance(bucket, fresh, progress)
                     _add_funnels(bucket, record["f"], progress, delta)
-                    old_keys |= _session_keys(was)
-                    new_keys |= _session_keys(s)
+                    keys = _session_keys(s)
+                    moved = any(was[d.field] != s[d.field] for d in _MUTABLE_DIMENSIONS)
+                    old_keys |= _session_keys(was) if moved else keys
+                    new_keys |= keys
                 event_keys = set(recorded_keys)
                 _add_events(bucket, fresh, delta, event_keys)
                 old_keys |= recorded_keys
@@ -696,13 +709,13 @@ def refresh_bucket(
         full = True
     else:
         p = Pass(bucket, part, since, seen_until)
-        seen = set(part.seen_ids)
+        seen = _expand(part.seen_ids)
         touched = {row[2] for row in reader.window if row[1] >= since and row[0] not in seen}
         _absorb(p, reader, reader.visitors(touched, start, end), touched)
         full = False
     changed = _apply(part, p.delta)
     part.seen_until = seen_until
-    part.seen_ids = sorted(row[0] for row in reader.window if row[1] >= seen_until)
+    part.seen_ids = _runs(sorted(row[0] for row in reader.window if row[1] >= seen_until))
     part.save(update_fields=["seen_until", "seen_ids"])
     # A session seen last an idle gap before ``seen_until`` gets no more events.
     OpenRecord.objects.filter(part=part, last_seen_at__lte=seen_until - _idle()).delete()
@@ -723,6 +736,22 @@ def _events_since(website: Website, since: dt.datetime) -> list[tuple[Any, ...]]
             "id", "created_at", "session_id"
         )
     )
+
+
+def _runs(ids: Sequence[int]) -> list[list[int]]:
+    """Sorted ids as runs of consecutive ones, ``[first, last]``: the ids of a minute of one
+    website's events are mostly consecutive, and a part keeps thousands of them."""
+    runs: list[list[int]] = []
+    for i in ids:
+        if runs and runs[-1][1] == i - 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return runs
+
+
+def _expand(runs: Iterable[Sequence[int]]) -> set[int]:
+    return {i for first, last in runs for i in range(first, last + 1)}
 
 
 def _keys_q(keys: Iterable[Key]) -> Q:

@@ -194,8 +194,9 @@ class OpenPart(models.Model):
     """The running totals of one bucket that is not closed yet (``rollups.incremental``).
 
     ``seen_until``: every event made before it has been absorbed; ``seen_ids`` are the
-    events made since then that have been absorbed too. ``definitions``: the goals and
-    funnels the totals counted (a change rebuilds them).
+    events made since then that have been absorbed too, as runs ``[first, last]`` of
+    consecutive ids. ``definitions``: the goals and funnels the totals counted and the
+    records' format (a change rebuilds them).
     """
 
     website = models.ForeignKey("websites.Website", on_delete=models.CASCADE, db_index=False)
