@@ -6,8 +6,9 @@ one of its sessions has. So a refresh only reads the sessions that changed since
 one (found through the events made since then: events are never updated, and every
 session change comes with one), and all the sessions of their visitors (a few: visitor
 ids are salted per day); it takes back what those sessions added before and adds what
-they add now. What a session added before is computed again from its record
-(``OpenRecord``: its mutable fields and its events' ids), kept while it may still change.
+they add now. A session's record (``OpenRecord``, kept while it may still change) says
+what it added: its mutable fields, and the keys and funnel steps its events gave; so only
+its new events are read, each adding to the totals by itself (``Pass.record``).
 
 Events made before ``OpenPart.seen_until`` are all committed (``MARGIN`` after they were
 made); the ones made since are read again by the next refresh, which skips those it has
