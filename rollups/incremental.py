@@ -314,7 +314,6 @@ _ROW_COLUMNS = (
     ("value", "text"),
     ("measures", "jsonb"),
 )
-_KINDS = {"bigint": "i", "text": "t", "jsonb": "t", "timestamptz": "d"}
 
 
 def _insert(
@@ -347,15 +346,14 @@ def _insert(
     statement = "INSERT INTO {} ({}) SELECT * FROM unnest({})".format(
         model._meta.db_table,
         ", ".join(names),
-        ", ".join(f"%s::{t}[]" for t in types),
+        sql.arrays(types),
     )
     if unique:
         statement += " ON CONFLICT ({}) DO UPDATE SET {}".format(
             ", ".join(unique), ", ".join(f"{name} = EXCLUDED.{name}" for name in others)
         )
     with sql.cursor() as cur:
-        kinds = "".join(_KINDS[t] for t in types)
-        sql.execute(cur, statement, sql.columns(texts, kinds), prepare=False)
+        sql.execute(cur, statement, sql.columns(texts, sql.kinds(types)), prepare=False)
 
 
 def stream(rows: QuerySet[Any, Any], chunk: int) -> Iterator[tuple[Any, ...]]:

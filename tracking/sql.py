@@ -97,6 +97,28 @@ ENCODERS: dict[str, Callable[[Iterable[Any]], str]] = {
 }
 
 
+# Column types, as cast in the statements; their kinds feed ``columns``.
+KIND = {
+    "bigint": "i",
+    "integer": "i",
+    "smallint": "i",
+    "text": "t",
+    "jsonb": "t",  # JSON text, parsed by the cast
+    "timestamptz": "d",
+    "boolean": "b",
+}
+
+
+def arrays(types: Iterable[str]) -> str:
+    """``%s::type[]`` per column: the array parameters of an ``unnest``."""
+    return ", ".join(f"%s::{t}[]" for t in types)
+
+
+def kinds(types: Iterable[str]) -> str:
+    """The columns' kinds for ``columns`` (the same types as the statement's casts)."""
+    return "".join(KIND[t] for t in types)
+
+
 def columns(rows: list[tuple[Any, ...]], kinds: str) -> list[str]:
     """One array literal per column of ``rows``; ``kinds`` names each column's type:
     ``i`` integer, ``t`` text, ``d`` timestamptz, ``b`` boolean."""

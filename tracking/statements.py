@@ -33,27 +33,6 @@ _S = Session._meta.db_table
 _E = Event._meta.db_table
 _D = DropCount._meta.db_table
 
-# Column types, as cast in the PostgreSQL statements; their kinds feed ``sql.columns``.
-_KIND = {
-    "bigint": "i",
-    "integer": "i",
-    "smallint": "i",
-    "text": "t",
-    "jsonb": "t",  # JSON text, parsed by the cast
-    "timestamptz": "d",
-    "boolean": "b",
-}
-
-
-def _arrays(types: tuple[str, ...]) -> str:
-    """``%s::type[]`` per column: the array parameters of an ``unnest``."""
-    return ", ".join(f"%s::{t}[]" for t in types)
-
-
-def _kinds(types: tuple[str, ...]) -> str:
-    """The columns' kinds for ``sql.columns`` (the same types as the statement's casts)."""
-    return "".join(_KIND[t] for t in types)
-
 
 def _adapted(row: Row, kinds: str) -> list[Any]:
     """``row`` with its datetime columns (kind ``d``) as SQLite stores them."""
@@ -166,10 +145,10 @@ _NEW_SESSION_COLUMNS = (
 )
 _NEW_SESSION_NAMES = ", ".join(name for name, _ in _NEW_SESSION_COLUMNS)
 _NEW_SESSION_TYPES = tuple(kind for _, kind in _NEW_SESSION_COLUMNS)
-_NEW_SESSION_KINDS = _kinds(_NEW_SESSION_TYPES)
+_NEW_SESSION_KINDS = sql.kinds(_NEW_SESSION_TYPES)
 _INSERT_SESSIONS_PG = (
     f"INSERT INTO {_S} ({_NEW_SESSION_NAMES}) SELECT * FROM unnest("
-    + _arrays(_NEW_SESSION_TYPES)
+    + sql.arrays(_NEW_SESSION_TYPES)
     + ") RETURNING id, website_id, visitor_id, started_at"
 )
 _INSERT_SESSION_SQLITE = (
@@ -254,7 +233,7 @@ _UPDATE_TYPES = (
     "smallint",
     "bigint",
 )
-_UPDATE_KINDS = _kinds(_UPDATE_TYPES)
+_UPDATE_KINDS = sql.kinds(_UPDATE_TYPES)
 # ``is_bounce`` is ANDed with the stored flag: a session that stopped being a bounce (a
 # second page view, a custom event) never becomes one again, whatever writes it.
 _UPDATE_SESSIONS_PG = (
@@ -263,7 +242,7 @@ _UPDATE_SESSIONS_PG = (
     "has_exit = v.has_exit, minute_started_at = v.minute_started_at, "
     "minute_pageviews = v.minute_pageviews, engaged_ms = v.engaged_ms, "
     "view_scroll = v.view_scroll "
-    f"FROM unnest({_arrays(_UPDATE_TYPES)}) "
+    f"FROM unnest({sql.arrays(_UPDATE_TYPES)}) "
     "AS v(last_seen_at, duration_s, pageviews, exit_path, is_bounce, has_exit, "
     "minute_started_at, minute_pageviews, engaged_ms, view_scroll, id) WHERE s.id = v.id"
 )
@@ -322,9 +301,9 @@ _EVENT_COLUMNS = (
 )
 _EVENT_NAMES = ", ".join(name for name, _ in _EVENT_COLUMNS)
 _EVENT_TYPES = tuple(kind for _, kind in _EVENT_COLUMNS)
-_EVENT_KINDS = _kinds(_EVENT_TYPES)
+_EVENT_KINDS = sql.kinds(_EVENT_TYPES)
 _INSERT_EVENTS_PG = (
-    f"INSERT INTO {_E} ({_EVENT_NAMES}) SELECT * FROM unnest({_arrays(_EVENT_TYPES)})"
+    f"INSERT INTO {_E} ({_EVENT_NAMES}) SELECT * FROM unnest({sql.arrays(_EVENT_TYPES)})"
 )
 _INSERT_EVENT_SQLITE = (
     f"INSERT INTO {_E} ({_EVENT_NAMES}) VALUES ({', '.join(['%s'] * len(_EVENT_COLUMNS))})"
