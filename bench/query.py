@@ -4,6 +4,7 @@
     .venv/bin/python bench/query.py --events 100000          # a quick run (~5 min)
     .venv/bin/python bench/query.py --reuse                  # skip generation and import
     .venv/bin/python bench/query.py --events 20000000 --pipe --db-name sa_bench_query_big
+    .venv/bin/python bench/query.py --events 100000000 --copies 10 --db-name sa_bench_query_100m
 
 What it does, all on 127.0.0.1:
 
@@ -17,7 +18,11 @@ What it does, all on 127.0.0.1:
    ``--reuse`` clones that copy instead of generating and importing again. ``--pipe``
    streams make_events straight into ``import-events -`` (no file; generation and import
    overlap, so the import time includes generation's share of the CPU) and prints the rate
-   every minute. ``--db-name`` renames the database, its copy (``NAME_imported``) and the
+   every minute. ``--copies K`` imports ``--events / K`` events that way, then adds K - 1
+   copies of them in SQL (``multiply``, timed apart): each copy has its own sessions,
+   visitor ids and event ids and is shifted K seconds earlier, so no two rows of any index
+   are equal; the store holds K times the traffic on the same days, at a fraction of the
+   import's time. ``--db-name`` renames the database, its copy (``NAME_imported``) and the
    DATA_DIR, so a big run and a small one can coexist.
 2. Raw-data baseline: the full dashboard page (``page()``: ``stats.queries.dashboard`` with
    summary, previous summary, chart, every breakdown, goals, custom events and funnels) inside ``stats.planner.raw_only()`` for today, 7d,
@@ -176,7 +181,9 @@ def database_exists(name: str) -> bool:
 # --- 1. preparation ---------------------------------------------------------------------
 
 
-def prepare(env: dict[str, str], events: int, days: int, *, pipe: bool = False) -> dict[str, Any]:
+def prepare(
+    env: dict[str, str], events: int, days: int, *, pipe: bool = False, copies: int = 1
+) -> dict[str, Any]:
     for name in (DB_NAME, PRISTINE):
         pg(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', ADMIN_DSN)
     pg(f'CREATE DATABASE "{DB_NAME}"', ADMIN_DSN)
@@ -265,6 +272,11 @@ def prepare(env: dict[str, str], events: int, days: int, *, pipe: bool = False) 
     stored = number_before("events stored", out)
     print(f"import-events: {out}")
     print(f"import: {stored:,} events in {import_s:.1f} s = {stored / import_s:,.0f} events/s")
+    copied: dict[str, Any] = {"copies": 1, "multiply_s": None, "imported": stored}
+    if copies > 1:
+        copied |= multiply(copies) | {"imported": stored}
+        stored = copied["stored"]
+        print(f"{copies} copies: {stored:,} events in all, {copied['multiply_s']:.1f} s")
     start = time.perf_counter()
     pg("VACUUM (ANALYZE)")
     print(f"VACUUM (ANALYZE) after the import: {time.perf_counter() - start:.1f} s")
@@ -277,12 +289,69 @@ def prepare(env: dict[str, str], events: int, days: int, *, pipe: bool = False) 
         "stored": stored,
         "import_s": import_s,
         "generate_s": gen_s,
+        **copied,
         "imported_at": dt.datetime.now(dt.UTC).isoformat(),
         "pipe": pipe,
     }
     (DATA_DIR / "meta.json").write_text(json.dumps(meta, indent=2))
     (DATA_DIR / "site").write_text(site)
     return meta
+
+
+# Copy k of a row: ids beyond every original, a visitor and dedup key of its own (bits 40+
+# flipped), and times k seconds earlier so that no index entry is a duplicate of another.
+SHIFTED = {
+    "id": "id + {k} * {top}",
+    "session_id": "session_id + {k} * {sessions}",
+    "visitor_id": "visitor_id # ({k}::bigint << 40)",
+    "dedup_key": "dedup_key # ({k}::bigint << 40)",
+}
+
+
+def copy_expression(column: str, kind: str, k: int, top: int, sessions: int) -> str:
+    if column in SHIFTED:
+        return SHIFTED[column].format(k=k, top=top, sessions=sessions)
+    if kind == "timestamp with time zone":
+        return f"{column} - interval '{k} seconds'"
+    return column
+
+
+def multiply(copies: int) -> dict[str, Any]:
+    """Add ``copies - 1`` shifted copies of every session, event and drop count."""
+    import psycopg
+
+    start = time.perf_counter()
+    with psycopg.connect(DB_URL, autocommit=True) as conn:
+        # Rows consistent by construction: skip the deferred FK triggers (10M queued each).
+        conn.execute("SET session_replication_role = replica")
+        tops = {}
+        for table in ("tracking_session", "tracking_event"):
+            (tops[table],) = conn.execute(f"SELECT max(id) FROM {table}").fetchall()[0]
+        for k in range(1, copies):
+            for table in ("tracking_session", "tracking_event"):
+                columns = conn.execute(
+                    "SELECT column_name, data_type FROM information_schema.columns "
+                    "WHERE table_name = %s ORDER BY ordinal_position",
+                    (table,),
+                ).fetchall()
+                names = ", ".join(c for c, _ in columns)
+                values = ", ".join(
+                    copy_expression(c, t, k, tops[table], tops["tracking_session"])
+                    for c, t in columns
+                )
+                t0 = time.perf_counter()
+                conn.execute(
+                    f"INSERT INTO {table} ({names}) SELECT {values} FROM {table} "
+                    f"WHERE id <= {tops[table]} ORDER BY id"
+                )
+                print(f"  copy {k} of {table}: {time.perf_counter() - t0:.1f} s", flush=True)
+        conn.execute(f"UPDATE tracking_dropcount SET count = count * {copies}")
+        for table in ("tracking_session", "tracking_event"):
+            conn.execute(
+                f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), max(id)) FROM {table}"
+            )
+        ((stored,),) = conn.execute("SELECT count(*) FROM tracking_event").fetchall()
+    return {"copies": copies, "multiply_s": time.perf_counter() - start, "stored": stored}
 
 
 def restore() -> dict[str, Any]:
@@ -678,8 +747,16 @@ def main() -> None:
     parser.add_argument(
         "--pipe", action="store_true", help="stream make_events into import-events (no file)"
     )
+    parser.add_argument(
+        "--copies",
+        type=int,
+        default=1,
+        help="import --events / K, then add K - 1 shifted copies in SQL",
+    )
     parser.add_argument("--json", type=Path, help="also write every figure to this file")
     args = parser.parse_args()
+    if args.copies < 1:
+        parser.error("--copies: at least 1")
     if not re.fullmatch(r"sa_bench_query\w*", args.db_name):
         parser.error("--db-name: sa_bench_query followed by letters, digits or _")
     use_database(args.db_name)
@@ -702,7 +779,9 @@ def main() -> None:
     if args.reuse and database_exists(PRISTINE) and (DATA_DIR / "meta.json").exists():
         meta = restore()
     else:
-        meta = prepare(env, args.events, args.days, pipe=args.pipe)
+        meta = prepare(
+            env, args.events // args.copies, args.days, pipe=args.pipe, copies=args.copies
+        )
     results["prepare"] = meta
     site = meta["site"]
 
@@ -918,8 +997,14 @@ def main() -> None:
         f"{args.redis_url.rsplit('/', 1)[-1]}; medians of {args.repeat} "
         f"(cold: of {args.cold_rounds} interleaved rounds)"
     )
+    imported = meta.get("imported", n)
+    if meta.get("copies", 1) > 1:
+        print(
+            f"{imported:,} imported, then {meta['copies'] - 1} shifted copies in SQL "
+            f"({meta['multiply_s']:.1f} s)"
+        )
     print(
-        f"import {meta['import_s']:.1f} s = {n / meta['import_s']:,.0f} events/s; rollup "
+        f"import {meta['import_s']:.1f} s = {imported / meta['import_s']:,.0f} events/s; rollup "
         f"{rollup_s:.1f} s ({results['rollup']['output']}); refresh job {ms(refresh_s)}; "
         f"prune {prune_s:.1f} s = {deleted / prune_s:,.0f} events/s"
     )
