@@ -22,7 +22,7 @@ from django.views.decorators.http import require_GET
 
 from stats import periods, queries
 from teams.models import Role, role_at_least
-from teams.selectors import membership_get, team_current
+from teams.selectors import membership_current, team_current
 from tracking import paths
 from tracking.models import DropReason
 from websites.models import Website
@@ -98,7 +98,7 @@ def _row(website: Website) -> WebsiteRow:
 def website_list(request: HttpRequest) -> HttpResponse:
     team = team_current(request)
     rows = [_row(website) for website in website_list_for_user(request.user, team)]
-    member = membership_get(request.user, team.pk if team else None)
+    member = membership_current(request)
     context = {
         "rows": rows,
         "days": SPARKLINE_DAYS,

@@ -16,6 +16,7 @@ from teams.models import Invitation, Membership, Role, RoleRequired, Team, role_
 User = AbstractBaseUser | AnonymousUser
 # The session key of the team the websites list and the header show.
 SESSION_KEY = "team"
+_CURRENT = "_teams_current"  # the request attribute holding what _current read
 _MAX_ID = 2**63 - 1
 
 
@@ -56,15 +57,38 @@ def team_list_for_user(user: User, need: str = Role.VIEWER) -> QuerySet[Team]:
 def team_current(request: HttpRequest) -> Team | None:
     """The team the session looks at: the one chosen in the switcher if the user is still in
     it, else the user's personal team (None for an anonymous request)."""
+    return _current(request)[0]
+
+
+def membership_current(request: HttpRequest) -> Membership | None:
+    """The user's membership of ``team_current(request)`` (None for an anonymous request)."""
+    return _current(request)[1]
+
+
+def _current(request: HttpRequest) -> tuple[Team | None, Membership | None]:
+    # Read once per request: the view, its role check and the header's switcher ask.
+    found: tuple[Team | None, Membership | None] | None = getattr(request, _CURRENT, None)
+    if found is None:
+        found = _current_read(request)
+        setattr(request, _CURRENT, found)
+    return found
+
+
+def _current_read(request: HttpRequest) -> tuple[Team | None, Membership | None]:
     user = request.user
     if not user.is_authenticated:
-        return None
+        return None, None
     chosen = request.session.get(SESSION_KEY)
-    if isinstance(chosen, int):
-        member = membership_get(user, chosen)
-        if member is not None:
-            return member.team
-    return Team.objects.filter(personal_for_id=user.pk).first()
+    member = membership_get(user, chosen) if isinstance(chosen, int) else None
+    if member is None:
+        member = (
+            Membership.objects.select_related("team", "user")
+            .filter(team__personal_for_id=user.pk, user_id=user.pk)
+            .first()
+        )
+    if member is not None:
+        return member.team, member
+    return Team.objects.filter(personal_for_id=user.pk).first(), None
 
 
 def member_list(team: Team) -> QuerySet[Membership]:

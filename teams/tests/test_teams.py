@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import pytest
 from django.core.exceptions import PermissionDenied
+from django.db import connection
 from django.http import Http404
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from simple_analytics.testing import make_user, make_website
@@ -258,3 +260,29 @@ def test_a_second_invitation_accept_race_uses_the_link_once(owner, team):
     invitation_accept(invitation=issued.invitation, user=user)
     with pytest.raises(TeamError):
         invitation_accept(invitation=issued.invitation, user=user)
+
+
+@pytest.mark.parametrize("chosen", [True, False], ids=["chosen team", "personal team"])
+def test_a_page_reads_the_membership_it_shows_once(owner, team, viewer, chosen):
+    """The websites list needs the team the session looks at and the user's role in it; the
+    header's switcher shows the same team. One lookup of that membership serves all three."""
+    user = viewer.user if chosen else owner
+    client = client_for(user)
+    if chosen:
+        client.post(reverse("teams:switch", args=[team.pk]))
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(reverse("dashboard:websites"))
+    assert response.status_code == 200
+    shown = team if chosen else Team.objects.get(personal_for=owner)
+    assert response.context["team"] == shown
+    assert response.context["can_add"] is (not chosen)  # a viewer may not add websites
+    assert response.context["current_team"] == shown  # the header's switcher
+    # The membership (with its team), or the personal team read on its own; not the
+    # switcher's list of teams (a join).
+    reads = [
+        q["sql"]
+        for q in ctx.captured_queries
+        if q["sql"].startswith('SELECT "teams_membership"')
+        or (q["sql"].startswith('SELECT "teams_team"') and "JOIN" not in q["sql"])
+    ]
+    assert len(reads) == 1, reads
