@@ -34,6 +34,7 @@ EVENT = "event"
 PROP = "prop"
 GOAL = "goal"
 FUNNEL = "funnel"
+FUNNEL_CHUNK = 1000  # visits whose events one query of ``funnel_rows`` reads
 
 
 def prop_value(name: str, key: str, value: str) -> str:
@@ -135,23 +136,28 @@ def funnel_rows(
     out: dict[str, list[int]] = {}
     if not funnels:
         return out
-    sessions = raw.sessions_qs(website_id, start, end, filters).values("pk")
-    events = (
-        Event.objects.filter(session_id__in=sessions)
-        .order_by("session_id", "created_at", "id")
-        .values_list("session_id", "type", "path", "name", "props")
-    )
     goals = [[step.goal for step in funnel.steps.all()] for funnel in funnels]
+    # Only events some step may match: the others never move a visit on.
+    candidates = converted.candidates({g.pk: g for steps in goals for g in steps}.values())
+    # The visits' events by chunks of visit ids, each read whole: a cursor over one query
+    # ordered by session is planned to walk the session index of the whole table.
+    visit_ids = list(raw.sessions_qs(website_id, start, end, filters).values_list("pk", flat=True))
     # A visit's progress in each funnel: how many steps it has reached, in order.
     reached: dict[int, list[int]] = {}
-    for session_id, type_, path, name, props in events.iterator(chunk_size=2000):
-        progress = reached.get(session_id)
-        if progress is None:
-            progress = reached[session_id] = [0] * len(funnels)
-        for i, steps in enumerate(goals):
-            k = progress[i]
-            if k < len(steps) and steps[k].matches(type_, path, name, props):
-                progress[i] = k + 1
+    for i in range(0, len(visit_ids), FUNNEL_CHUNK):
+        events = (
+            Event.objects.filter(candidates, session_id__in=visit_ids[i : i + FUNNEL_CHUNK])
+            .order_by("session_id", "created_at", "id")
+            .values_list("session_id", "type", "path", "name", "props")
+        )
+        for session_id, type_, path, name, props in events:
+            progress = reached.get(session_id)
+            if progress is None:
+                progress = reached[session_id] = [0] * len(funnels)
+            for f, steps in enumerate(goals):
+                k = progress[f]
+                if k < len(steps) and steps[k].matches(type_, path, name, props):
+                    progress[f] = k + 1
     for i, funnel in enumerate(funnels):
         visits = [0] * len(goals[i])
         for progress in reached.values():

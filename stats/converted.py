@@ -4,6 +4,7 @@ what the goal and property rows count (``stats.conversions``) and what the ``goa
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from django.db.backends.base.base import BaseDatabaseWrapper
@@ -25,6 +26,19 @@ def goal_events(qs: QuerySet[Event], goal: Goal) -> QuerySet[Event]:
         return qs.filter(type__in=PAGEVIEW_TYPES, path__regex=regex)
     qs = qs.filter(type=EventType.EVENT, name=goal.event_name)
     return prop_events(qs, goal.prop_key, goal.prop_value) if goal.prop_key else qs
+
+
+def candidates(goals: Iterable[Goal]) -> Q:
+    """Events that may count for one of ``goals``: exactly ``goal_events``, but an event
+    goal's property, which ``Goal.matches`` checks on the rows fetched."""
+    q = Q(pk__in=[])
+    for goal in goals:
+        if goal.kind == GoalKind.PAGE:
+            regex = matching.pattern_regex(goal.page_pattern)
+            q |= Q(type__in=PAGEVIEW_TYPES, path__regex=regex)
+        else:
+            q |= Q(type=EventType.EVENT, name=goal.event_name)
+    return q
 
 
 class PropText(Func):

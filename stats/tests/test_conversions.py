@@ -21,7 +21,7 @@ from rollups import fill, retention
 from rollups.models import Granularity
 from simple_analytics.testing import IPHONE_UA, make_user, make_website, record_events
 from stats import cache as stats_cache
-from stats import planner, queries
+from stats import conversions, planner, queries
 from stats.filters import Filters
 from stats.periods import for_days
 from tracking.models import Event
@@ -134,6 +134,25 @@ def test_a_funnel_counts_steps_in_order_only():
     steps = queries.funnel(website, day(website), buy)
     assert [s.visits for s in steps] == [1, 0]
     assert steps[1].dropoff_rate == 1.0
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 1000])
+def test_funnels_read_in_chunks_of_visits_count_the_same(site, monkeypatch, chunk):
+    """Visits' events are read a chunk of visits at a time: a visit is never split, so any
+    chunk size gives the same steps (four visits here)."""
+    monkeypatch.setattr(conversions, "FUNNEL_CHUNK", chunk)
+    start = dt.datetime.combine(NOON.date(), dt.time(), dt.UTC)
+    funnels = [funnel_get(site, "buy"), funnel_get(site, "read then buy")]
+    assert None not in funnels
+    rows = conversions.funnel_rows(site.id, start, start + dt.timedelta(days=1), Filters(), funnels)
+    buy, read = (f.id for f in funnels if f is not None)
+    assert rows == {
+        conversions.funnel_step(buy, 1): [2, 0],
+        conversions.funnel_step(buy, 2): [2, 0],
+        conversions.funnel_step(read, 1): [2, 0],
+        conversions.funnel_step(read, 2): [1, 0],
+        conversions.funnel_step(read, 3): [1, 0],
+    }
 
 
 def test_filters_apply_to_conversions(site):
