@@ -21,10 +21,9 @@ What it does, all on 127.0.0.1:
    every minute. ``--copies K`` imports ``--events / K`` events that way, then adds K - 1
    copies of them in SQL (``multiply``, timed apart): copy k has its own sessions, visitor
    ids and event ids, and its times are k microseconds later, so no two rows of any index
-   are equal and no visit moves to another local day (a visitor id belongs to one day:
-   seconds moved visits across midnight, and the 12m and 2y answers differed from raw by
-   a few visitors); the store holds K times the traffic on the same days, at a fraction of
-   the import's time. ``--db-name`` renames the database, its copy (``NAME_imported``) and the
+   are equal and no visit moves to another local day (a visitor id belongs to one day);
+   the store holds K times the traffic on the same days, at a fraction of the import's
+   time. ``--db-name`` renames the database, its copy (``NAME_imported``) and the
    DATA_DIR, so a big run and a small one can coexist.
 2. Raw-data baseline: the full dashboard page (``page()``: ``stats.queries.dashboard`` with
    summary, previous summary, chart, every breakdown, goals, custom events and funnels) inside ``stats.planner.raw_only()`` for today, 7d,
@@ -276,7 +275,7 @@ def prepare(
     print(f"import: {stored:,} events in {import_s:.1f} s = {stored / import_s:,.0f} events/s")
     copied: dict[str, Any] = {"copies": 1, "multiply_s": None, "imported": stored}
     if copies > 1:
-        copied |= multiply(copies) | {"imported": stored}
+        copied |= multiply(copies)
         stored = copied["stored"]
         print(f"{copies} copies: {stored:,} events in all, {copied['multiply_s']:.1f} s")
     start = time.perf_counter()
@@ -326,20 +325,20 @@ def multiply(copies: int) -> dict[str, Any]:
     with psycopg.connect(DB_URL, autocommit=True) as conn:
         # Rows consistent by construction: skip the deferred FK triggers (10M queued each).
         conn.execute("SET session_replication_role = replica")
-        tops = {}
+        tops, columns = {}, {}
         for table in ("tracking_session", "tracking_event"):
             (tops[table],) = conn.execute(f"SELECT max(id) FROM {table}").fetchall()[0]
+            columns[table] = conn.execute(
+                "SELECT column_name, data_type FROM information_schema.columns "
+                "WHERE table_name = %s ORDER BY ordinal_position",
+                (table,),
+            ).fetchall()
         for k in range(1, copies):
             for table in ("tracking_session", "tracking_event"):
-                columns = conn.execute(
-                    "SELECT column_name, data_type FROM information_schema.columns "
-                    "WHERE table_name = %s ORDER BY ordinal_position",
-                    (table,),
-                ).fetchall()
-                names = ", ".join(c for c, _ in columns)
+                names = ", ".join(c for c, _ in columns[table])
                 values = ", ".join(
                     copy_expression(c, t, k, tops[table], tops["tracking_session"])
-                    for c, t in columns
+                    for c, t in columns[table]
                 )
                 t0 = time.perf_counter()
                 conn.execute(

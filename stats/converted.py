@@ -21,11 +21,10 @@ if TYPE_CHECKING:
 
 def goal_events(qs: QuerySet[Event], goal: Goal) -> QuerySet[Event]:
     """The events of ``qs`` the goal matches (``Goal.matches`` in SQL)."""
-    if goal.kind == GoalKind.PAGE:
-        regex = matching.pattern_regex(goal.page_pattern)
-        return qs.filter(type__in=PAGEVIEW_TYPES, path__regex=regex)
-    qs = qs.filter(type=EventType.EVENT, name=goal.event_name)
-    return prop_events(qs, goal.prop_key, goal.prop_value) if goal.prop_key else qs
+    qs = qs.filter(_page_or_name(goal))
+    if goal.kind == GoalKind.PAGE or not goal.prop_key:
+        return qs
+    return prop_events(qs, goal.prop_key, goal.prop_value)
 
 
 def candidates(goals: Iterable[Goal]) -> Q:
@@ -33,12 +32,16 @@ def candidates(goals: Iterable[Goal]) -> Q:
     goal's property, which ``Goal.matches`` checks on the rows fetched."""
     q = Q(pk__in=[])
     for goal in goals:
-        if goal.kind == GoalKind.PAGE:
-            regex = matching.pattern_regex(goal.page_pattern)
-            q |= Q(type__in=PAGEVIEW_TYPES, path__regex=regex)
-        else:
-            q |= Q(type=EventType.EVENT, name=goal.event_name)
+        q |= _page_or_name(goal)
     return q
+
+
+def _page_or_name(goal: Goal) -> Q:
+    """A page goal's page views, or an event goal's events by name (property apart)."""
+    if goal.kind == GoalKind.PAGE:
+        regex = matching.pattern_regex(goal.page_pattern)
+        return Q(type__in=PAGEVIEW_TYPES, path__regex=regex)
+    return Q(type=EventType.EVENT, name=goal.event_name)
 
 
 class PropText(Func):
