@@ -1,5 +1,5 @@
 """The tracking app: opens the GeoIP database at start, so a bad path is one clear error
-instead of a failure per event."""
+instead of a failure per event; deletes a website's raw data with it (``signals``)."""
 
 from __future__ import annotations
 
@@ -14,6 +14,8 @@ class TrackingConfig(AppConfig):
     name = "tracking"
 
     def ready(self) -> None:
+        from tracking import signals  # noqa: F401
+
         try:
             locator(settings.GEOIP_DATABASE)
         except GeoDatabaseError as exc:

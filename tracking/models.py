@@ -53,8 +53,9 @@ class Session(models.Model):
     website, the IP and the User-Agent; neither the IP nor the User-Agent is stored.
     """
 
-    # No index of its own: session_site_started starts with it.
-    website = models.ForeignKey("websites.Website", on_delete=models.CASCADE, db_index=False)
+    # No index of its own: session_site_started starts with it. Deleted with the website
+    # by ``tracking.signals``, in SQL: Django's cascade would load every session first.
+    website = models.ForeignKey("websites.Website", on_delete=models.DO_NOTHING, db_index=False)
     visitor_id = models.BigIntegerField()
     started_at = models.DateTimeField()
     last_seen_at = models.DateTimeField()
@@ -112,8 +113,9 @@ class Session(models.Model):
 
 
 class Event(models.Model):
-    website = models.ForeignKey("websites.Website", on_delete=models.CASCADE, db_index=False)
-    session = models.ForeignKey(Session, on_delete=models.CASCADE)
+    # Deleted with the website or the session, in SQL (``tracking.signals``, retention).
+    website = models.ForeignKey("websites.Website", on_delete=models.DO_NOTHING, db_index=False)
+    session = models.ForeignKey(Session, on_delete=models.DO_NOTHING)
     type = models.CharField(max_length=12, choices=EventType.choices)
     path = models.TextField()
     created_at = models.DateTimeField()
