@@ -102,6 +102,33 @@ def team_delete(*, team: Team) -> None:
     team.delete()
 
 
+@dataclass(frozen=True)
+class UserDeparture:
+    """What deleting a user does to the shared teams they are the last owner of."""
+
+    # No other member: deleted with the user, websites and data included.
+    deleted: list[Team]
+    # Other members, none of them an owner: the user cannot be deleted until one is.
+    blocking: list[Team]
+
+
+def user_departure(*users: AbstractBaseUser) -> UserDeparture:
+    """The shared teams whose last owners are among ``users``, deleted together (the
+    personal teams go with their users in any case)."""
+    deleted: list[Team] = []
+    blocking: list[Team] = []
+    pks = [user.pk for user in users]
+    owned = Team.objects.filter(
+        personal_for__isnull=True, memberships__user__in=pks, memberships__role=Role.OWNER
+    ).distinct()
+    for team in owned.order_by("name", "id"):
+        others = Membership.objects.filter(team=team).exclude(user__in=pks)
+        if others.filter(role=Role.OWNER).exists():
+            continue
+        (blocking if others.exists() else deleted).append(team)
+    return UserDeparture(deleted=deleted, blocking=blocking)
+
+
 # --- members ----------------------------------------------------------------------------
 
 

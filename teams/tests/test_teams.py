@@ -286,3 +286,50 @@ def test_a_page_reads_the_membership_it_shows_once(owner, team, viewer, chosen):
         or (q["sql"].startswith('SELECT "teams_team"') and "JOIN" not in q["sql"])
     ]
     assert len(reads) == 1, reads
+
+
+def test_a_deleted_user_takes_the_teams_they_alone_were_in(owner, team):
+    solo = team_create(user=owner, name="Side project")
+    website = website_create(owner=owner, team=solo, domain="side.example")
+    shared = team_create(user=owner, name="Shared")
+    co_owner = add_member(shared, "co-owner@example.com", Role.OWNER)
+
+    owner.delete()
+    assert not Team.objects.filter(pk__in=[solo.pk, team.pk]).exists()
+    assert not Website.objects.filter(pk=website.pk).exists()
+    # A team with another owner stays, with that owner.
+    assert list(Membership.objects.filter(team=shared).values_list("pk", "role")) == [
+        (co_owner.pk, Role.OWNER)
+    ]
+
+
+def test_a_user_cannot_leave_members_without_an_owner_not_even_by_the_admin(owner, team, viewer):
+    from django.db import transaction
+    from django.db.models import ProtectedError
+
+    from simple_analytics.testing import make_user
+
+    website = website_create(owner=owner, team=team, domain="agency.example")
+    # Refused inside the delete's transaction: the savepoint keeps the test's own usable.
+    with pytest.raises(ProtectedError, match="last owner of “Agency”"), transaction.atomic():
+        owner.delete()
+    assert Membership.objects.filter(team=team, user=owner, role=Role.OWNER).exists()
+
+    superuser = make_user("root@example.com")
+    superuser.is_staff = superuser.is_superuser = True
+    superuser.save()
+    staff = client_for(superuser)
+    url = reverse("admin:auth_user_delete", args=[owner.pk])
+    page = staff.get(url)
+    assert page.status_code == 200
+    assert b"Team: Agency. It has other members but no other owner" in page.content
+    staff.post(url, {"post": "yes"})
+    assert type(owner).objects.filter(pk=owner.pk).exists()
+
+    ownership_transfer(actor=me(team, owner), member=viewer)
+    page = staff.get(url)
+    assert b"no other owner" not in page.content
+    assert staff.post(url, {"post": "yes"}).status_code == 302
+    assert not type(owner).objects.filter(pk=owner.pk).exists()
+    assert Website.objects.filter(pk=website.pk, team=team).exists()
+    assert me(team, viewer.user).role == Role.OWNER
