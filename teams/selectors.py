@@ -35,7 +35,10 @@ def membership_get(user: User, team_id: int | None) -> Membership | None:
 def membership_get_or_404(user: User, team_id: int, need: str = Role.VIEWER) -> Membership:
     """The user's membership of the team: ``Http404`` for an outsider (as for a team that
     does not exist), ``PermissionDenied`` (403) for a member whose role is below ``need``."""
-    member = membership_get(user, team_id)
+    return _required(membership_get(user, team_id), need)
+
+
+def _required(member: Membership | None, need: str) -> Membership:
     if member is None:
         raise Http404("No such team")
     if not role_at_least(member.role, need):
@@ -63,6 +66,11 @@ def team_current(request: HttpRequest) -> Team | None:
 def membership_current(request: HttpRequest) -> Membership | None:
     """The user's membership of ``team_current(request)`` (None for an anonymous request)."""
     return _current(request)[1]
+
+
+def membership_current_or_404(request: HttpRequest, need: str = Role.VIEWER) -> Membership:
+    """``membership_current(request)``, refused as ``membership_get_or_404`` refuses."""
+    return _required(membership_current(request), need)
 
 
 def _current(request: HttpRequest) -> tuple[Team | None, Membership | None]:

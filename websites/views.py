@@ -21,7 +21,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from core.http import AuthenticatedHttpRequest
 from teams.models import Role
-from teams.selectors import membership_get_or_404, team_current, team_list_for_user
+from teams.selectors import membership_current_or_404, team_list_for_user
 from websites.forms import (
     DeleteWebsiteForm,
     ExclusionsForm,
@@ -57,10 +57,7 @@ def _data(request: HttpRequest) -> QueryDict | None:
 @require_http_methods(["GET", "POST"])
 def website_add(request: AuthenticatedHttpRequest) -> HttpResponse:
     """Add a website to the team the header's switcher shows (admins and owners)."""
-    team = team_current(request)
-    if team is None:
-        raise Http404("No team")
-    membership_get_or_404(request.user, team.pk, need=Role.ADMIN)
+    team = membership_current_or_404(request, need=Role.ADMIN).team
     form = WebsiteForm(_data(request), team=team)
     if request.method == "POST" and form.is_valid():
         try:

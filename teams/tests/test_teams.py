@@ -277,15 +277,31 @@ def test_a_page_reads_the_membership_it_shows_once(owner, team, viewer, chosen):
     assert response.context["team"] == shown
     assert response.context["can_add"] is (not chosen)  # a viewer may not add websites
     assert response.context["current_team"] == shown  # the header's switcher
+    assert len(membership_reads(ctx)) == 1, membership_reads(ctx)
+
+
+def membership_reads(ctx: CaptureQueriesContext) -> list[str]:
     # The membership (with its team), or the personal team read on its own; not the
     # switcher's list of teams (a join).
-    reads = [
+    return [
         q["sql"]
         for q in ctx.captured_queries
         if q["sql"].startswith('SELECT "teams_membership"')
         or (q["sql"].startswith('SELECT "teams_team"') and "JOIN" not in q["sql"])
     ]
-    assert len(reads) == 1, reads
+
+
+@pytest.mark.parametrize("role", [Role.ADMIN, Role.VIEWER])
+def test_the_add_website_page_reads_the_membership_once_and_checks_its_role(owner, team, role):
+    member = add_member(team, f"{role}@example.com", role)
+    client = client_for(member.user)
+    client.post(reverse("teams:switch", args=[team.pk]))
+    with CaptureQueriesContext(connection) as ctx:
+        response = client.get(reverse("websites:add"))
+    assert response.status_code == (200 if role == Role.ADMIN else 403)
+    if role == Role.ADMIN:
+        assert response.context["team"] == team
+    assert len(membership_reads(ctx)) == 1, membership_reads(ctx)
 
 
 def test_a_deleted_user_takes_the_teams_they_alone_were_in(owner, team):
