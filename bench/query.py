@@ -275,8 +275,9 @@ def prepare(
     print(f"import: {stored:,} events in {import_s:.1f} s = {stored / import_s:,.0f} events/s")
     copied: dict[str, Any] = {"copies": 1, "multiply_s": None, "imported": stored}
     if copies > 1:
-        copied |= multiply(copies)
-        stored = copied["stored"]
+        multiplied = multiply(copies)
+        stored = multiplied.pop("stored")  # in meta once, as "stored"
+        copied |= multiplied
         print(f"{copies} copies: {stored:,} events in all, {copied['multiply_s']:.1f} s")
     start = time.perf_counter()
     pg("VACUUM (ANALYZE)")
