@@ -8,3 +8,6 @@ from django.apps import AppConfig
 class RollupsConfig(AppConfig):
     name = "rollups"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        from rollups import signals  # noqa: F401

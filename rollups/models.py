@@ -74,7 +74,9 @@ class SnapshotRow(models.Model):
     reported one (``stats.measures.PAGE``).
     """
 
-    website = models.ForeignKey("websites.Website", on_delete=models.CASCADE, db_index=False)
+    # Deleted with the website in SQL (``rollups.signals``): a busy site keeps hundreds of
+    # thousands of rows, which the admin's confirmation page would load and list one by one.
+    website = models.ForeignKey("websites.Website", on_delete=models.DO_NOTHING, db_index=False)
     granularity = models.CharField(max_length=8, choices=Granularity.choices)
     start = models.DateTimeField()
     dimension = models.CharField(max_length=16)

@@ -586,3 +586,37 @@ def test_a_cached_dashboard_is_the_computed_one_point_for_point(stats_cache_on):
     fresh = queries.dashboard(website, month)
     assert sum(p.pageviews for p in fresh["timeseries"]) == 22
     assert "/new" in [r.value for r in fresh["breakdowns"]["pages"]]
+
+
+@pytest.mark.django_db
+def test_a_deleted_website_takes_its_snapshots_and_the_admin_does_not_list_them(client):
+    from websites.services import website_delete
+
+    owner = make_user()
+    doomed, kept = make_website(owner, "doomed.example"), make_website(owner, "kept.example")
+    for website in (doomed, kept):
+        _traffic(website, days=3)
+        _roll(website)
+    kept_state = _state(kept)
+    assert SnapshotRow.objects.filter(website=doomed).count() > 10
+
+    root = make_user("root@example.com")
+    root.is_staff = root.is_superuser = True
+    root.save()
+    client.force_login(root)
+    page = client.get(f"/admin/auth/user/{owner.pk}/delete/", HTTP_HOST="localhost")
+    assert page.status_code == 200
+    # The websites are listed; their rows, by the hundred thousand on a busy site, are not.
+    listed = dict(page.context["model_count"])
+    assert listed["websites"] == 2 and listed["snapshots"] > 0
+    assert not {"snapshot rows", "sessions", "events"} & set(listed)
+
+    doomed_id = doomed.id
+    with CaptureQueriesContext(connection) as queries:
+        website_delete(website=doomed)
+    assert not SnapshotRow.objects.filter(website_id=doomed_id).exists()
+    assert not Snapshot.objects.filter(website_id=doomed_id).exists()
+    assert [q["sql"] for q in queries if "rollups_snapshotrow" in q["sql"]] == [
+        f'DELETE FROM "rollups_snapshotrow" WHERE "rollups_snapshotrow"."website_id" = {doomed_id}'
+    ]
+    assert _state(kept) == kept_state
