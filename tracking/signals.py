@@ -18,5 +18,13 @@ from websites.models import Website
 
 @receiver(pre_delete, sender=Website, dispatch_uid="tracking-raw-data")
 def _raw_data_delete(sender: Any, instance: Website, using: str, **_: Any) -> None:
-    Event.objects.using(using).filter(website_id=instance.pk)._raw_delete(using)
-    Session.objects.using(using).filter(website_id=instance.pk)._raw_delete(using)
+    _rows_delete(instance.pk, using)
+    # Writers still sending to it: what they committed meanwhile goes too, and later commits
+    # wait for this transaction and find the website gone (else they would fail the delete).
+    list(Website.objects.using(using).select_for_update().filter(pk=instance.pk).values("pk"))
+    _rows_delete(instance.pk, using)
+
+
+def _rows_delete(website_id: int, using: str) -> None:
+    Event.objects.using(using).filter(website_id=website_id)._raw_delete(using)
+    Session.objects.using(using).filter(website_id=website_id)._raw_delete(using)
