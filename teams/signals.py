@@ -11,7 +11,7 @@ from django.db.models import ProtectedError
 from django.db.models.signals import post_save, pre_delete
 from django.dispatch import receiver
 
-from teams.services import team_personal_get, user_departure
+from teams.services import team_delete, team_personal_get, user_departure
 
 
 @receiver(post_save, sender=get_user_model())
@@ -30,4 +30,4 @@ def _last_owner_leaves(sender: Any, instance: Any, **_: Any) -> None:
             set(departure.blocking),
         )
     for team in departure.deleted:
-        team.delete()
+        team_delete(team=team)

@@ -313,7 +313,8 @@ def website_transfer(*, website: Website, team: Team) -> Website:
 
 
 def website_delete(*, website: Website) -> None:
-    """Delete the website and all its data (sessions, events, counters) by cascade."""
+    """Delete the website and all its data: raw data and snapshot rows by the ``pre_delete``
+    receivers of ``tracking`` and ``rollups`` (one statement each), the rest by cascade."""
     tracking_id = website.tracking_id
     with transaction.atomic():
         website.delete()
