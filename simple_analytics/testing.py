@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 import itertools
+import time
 from collections.abc import Iterable
 from typing import Any
 
+from allauth.mfa import app_settings as mfa_settings
+from allauth.mfa.totp.internal.auth import format_hotp_value, hotp_value
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import User
 
@@ -102,3 +105,17 @@ def record_events(website: Website, events: Iterable[dict[str, Any]]) -> WriteRe
         total.dropped += result.dropped
         total.stored_flags += result.stored_flags
     return total
+
+
+def totp_code(secret: str, *, margin: float = 5.0) -> str:
+    """The code an authenticator app shows now, from a period with ``margin`` seconds left.
+
+    The server accepts the current period only; a code read in its last second can expire
+    before a slow browser submits it.
+    """
+    period: int = mfa_settings.TOTP_PERIOD
+    left = period - time.time() % period
+    if left < margin:
+        time.sleep(left + 0.05)
+    code: str = format_hotp_value(hotp_value(secret, int(time.time()) // period))
+    return code

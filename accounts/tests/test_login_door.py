@@ -5,19 +5,15 @@ added later (Django's ``auth.urls``, a second admin site) is tested the day it a
 
 from __future__ import annotations
 
-import time
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 from allauth.account import views as account_views
 from allauth.account.models import EmailAddress
-from allauth.mfa import app_settings as mfa_settings
 from allauth.mfa.base import views as mfa_views
 from allauth.mfa.totp.internal.auth import (
     TOTP,
-    format_hotp_value,
     generate_totp_secret,
-    hotp_value,
 )
 from django.conf import settings as django_settings
 from django.contrib.admin.sites import AdminSite
@@ -27,7 +23,7 @@ from django.test import Client
 from django.urls import reverse
 from django.views.generic import RedirectView
 
-from simple_analytics.testing import make_user
+from simple_analytics.testing import make_user, totp_code
 from simple_analytics.tests.routes import Route, all_routes
 
 pytestmark = pytest.mark.django_db
@@ -77,10 +73,6 @@ def make_staff(email: str = "staff@example.com", *, totp: bool = False):
     if totp:
         TOTP.activate(user, secret)  # as allauth's own tests make a TOTP user
     return user, secret
-
-
-def totp_code(secret: str) -> str:
-    return format_hotp_value(hotp_value(secret, int(time.time()) // mfa_settings.TOTP_PERIOD))
 
 
 def credentials(email: str, password: str) -> dict[str, str]:
