@@ -1,9 +1,9 @@
 """``write_events()``: the only code that inserts Event rows.
 
-One transaction per batch: lock the batch's visitors, load what the session rules need
-(the stored dedup keys, the visitors' latest sessions), let ``sessions.assign`` decide each
-event, then write the new and continued sessions, the events and every drop count, with
-the statements ``statements.for_connection()`` picks for the database. Live events reach
+One transaction per batch (``statements.for_connection().batch()``): lock the batch's
+visitors and load what the session rules need (the stored dedup keys, the visitors' latest
+sessions), let ``sessions.assign`` decide each event, then write the new and continued
+sessions, the events and every drop count, and commit. Live events reach
 it through ``groupcommit``, imported ones a chunk at a time through ``importer``.
 """
 
@@ -15,11 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from django.conf import settings
-from django.db import IntegrityError, transaction
+from django.db import IntegrityError
 
 from tracking import sessions, statements
 from tracking.pipeline import IncomingEvent
-from tracking.sessions import OpenSession, SessionKey
+from tracking.sessions import OpenSession
 from tracking.statements import DropKey as DropKey  # part of this module's interface
 
 
@@ -68,34 +68,27 @@ def _write_events(
     idle = dt.timedelta(minutes=settings.SESSION_IDLE_MINUTES)
     cap = settings.INGEST_SESSION_PAGEVIEWS_PER_MINUTE
     run = statements.for_connection()
-    with transaction.atomic(), run.cursor() as cur:
-        stored_keys: set[int] = set()
-        latest: dict[SessionKey, OpenSession] = {}
+    with run.batch() as io:
+        found = statements.Found()
         if events:
-            run.lock_visitors(cur, [e.visitor_id for e in events])
-            # After the lock: a copy of the same event from the same visitor, committed by
-            # another process while we waited, is visible to this statement.
-            keys = {e.dedup_key for e in events if e.dedup_key is not None}
-            if keys:
-                stored_keys = run.stored_dedup_keys(cur, keys)
-            visitors = {e.visitor_id for e in events} | {e.previous_visitor_id for e in events}
-            since = min(e.at for e in events) - idle
-            latest = sessions.latest_by_visitor(run.latest_sessions(cur, visitors, since))
-        batch = sessions.assign(events, stored_keys=stored_keys, latest=latest, idle=idle, cap=cap)
+            # The dedup keys are read after the lock: a copy of the same event from the
+            # same visitor, committed by another process while we waited, is then seen.
+            found = io.read(
+                lock=[e.visitor_id for e in events],
+                keys={e.dedup_key for e in events if e.dedup_key is not None},
+                visitors={e.visitor_id for e in events} | {e.previous_visitor_id for e in events},
+                since=min(e.at for e in events) - idle,
+                starts=len(events),
+            )
+        latest = sessions.latest_by_visitor(found.sessions)
+        batch = sessions.assign(
+            events, stored_keys=found.stored_keys, latest=latest, idle=idle, cap=cap
+        )
         dropped_by_reason: Counter[str] = Counter()
         for ev, reason in batch.dropped:
             drops[(ev.website_id, ev.at.date(), reason)] += 1
             dropped_by_reason[reason] += 1
-        if batch.new_sessions:
-            ids = run.insert_sessions(cur, batch.new_sessions)
-            for session, pk in zip(batch.new_sessions, ids, strict=True):
-                session.pk = pk
-        if batch.changed:
-            run.update_sessions(cur, list(batch.changed.values()))
-        if batch.stored:
-            run.insert_events(cur, batch.stored)
-        if drops:
-            run.count_drops(cur, drops)
+        io.write(batch.new_sessions, list(batch.changed.values()), batch.stored, drops)
     return WriteResult(
         stored=len(batch.stored),
         dropped=len(batch.dropped),

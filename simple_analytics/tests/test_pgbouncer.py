@@ -4,7 +4,7 @@ Debian's PgBouncer (1.18) keeps no prepared statements in ``pool_mode = transact
 client's next transaction may run on another server connection. Here every transaction
 ends with ``DISCARD ALL``, so a statement prepared in one is gone in the next, whichever
 server connection follows. With ``DATABASE_PREPARED_STATEMENTS=False`` the writer, the
-rollups and the reads all work; with the default, the second chunk of an import fails.
+rollups and the reads all work; with the default, an import fails.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ def test_ingest_rollups_and_reads_work_through_pgbouncer_without_prepared_statem
     day = ["--from", DAY.isoformat(), "--to", DAY.isoformat()]
 
     # The default prepares the writer's statements: the next transaction's server
-    # connection has none, and the import stops at its second chunk.
+    # connection has none, and the import stops at its first chunk.
     failed = cli(pooled, "import-events", str(events), "--chunk-size", "40", "--quiet", check=False)
     assert failed.returncode != 0
     assert "prepared statement" in failed.stderr

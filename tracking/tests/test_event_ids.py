@@ -3,11 +3,12 @@ whichever process gets which copy, and an id is only remembered once its event c
 
 from __future__ import annotations
 
-import dataclasses
+import contextlib
 import datetime as dt
 import json
 import threading
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,11 +19,34 @@ from tracking import pipeline, statements
 from tracking.groupcommit import GroupCommitter
 from tracking.models import DropCount, Event, Session
 from tracking.payload import from_dict
-from tracking.pipeline import IncomingEvent
-from tracking.sessions import OpenSession
 from tracking.writer import write_events
 
 pytestmark = pytest.mark.django_db
+
+
+class Spy:
+    """A batch's reads and writes, passed on to the real ones; subclasses step in."""
+
+    def __init__(self, inner: statements.Batch) -> None:
+        self.inner = inner
+
+    def read(self, **kwargs: Any) -> statements.Found:
+        return self.inner.read(**kwargs)
+
+    def write(self, *args: Any) -> None:
+        self.inner.write(*args)
+
+
+def spy(monkeypatch: pytest.MonkeyPatch, kind: type[Spy]) -> None:
+    real = statements.for_connection()
+
+    @contextlib.contextmanager
+    def batch() -> Iterator[Spy]:
+        with real.batch() as inner:
+            yield kind(inner)
+
+    spied = statements.Statements(batch=batch)
+    monkeypatch.setattr(statements, "for_connection", lambda: spied)
 
 
 def new_id() -> str:
@@ -135,17 +159,16 @@ def test_a_batch_holding_both_copies_stores_one():
 def test_a_failed_write_remembers_nothing_and_its_retry_is_stored(client, monkeypatch):
     """The client got a 503: its retry with the same id must be stored, not dropped."""
     website = make_website()
-    real = statements.for_connection()
     calls = []
 
-    def insert_failing_once(cur: Any, rows: list[tuple[IncomingEvent, OpenSession]]) -> None:
-        calls.append(len(rows))
-        if len(calls) == 1:
-            raise OperationalError("server closed the connection unexpectedly")
-        return real.insert_events(cur, rows)
+    class FailingOnce(Spy):
+        def write(self, *args: Any) -> None:
+            calls.append(len(args[2]))  # the events to store
+            if len(calls) == 1:
+                raise OperationalError("server closed the connection unexpectedly")
+            self.inner.write(*args)
 
-    failing = dataclasses.replace(real, insert_events=insert_failing_once)
-    monkeypatch.setattr(statements, "for_connection", lambda: failing)
+    spy(monkeypatch, FailingOnce)
     event_id = new_id()
     failed = post(client, view(website, event_id))
     assert failed.status_code == 503
@@ -222,21 +245,20 @@ def test_copies_from_two_visitor_ids_racing_past_the_check_are_stored_once(monke
     assert copies[0].dedup_key == copies[1].dedup_key
 
     checked = threading.Barrier(2)
-    real = statements.for_connection()
     checks: list[set[int]] = []
 
-    def check_then_wait(cur: Any, keys: set[int]) -> set[int]:
-        seen = real.stored_dedup_keys(cur, keys)
-        checks.append(set(seen))  # a copy: the writer adds to its own
-        if len(checks) <= 2:  # the first check of each writer waits for the other's
-            try:
-                checked.wait(timeout=2)
-            except threading.BrokenBarrierError:
-                pass  # SQLite: the other writer waits for our commit to begin at all
-        return seen
+    class CheckThenWait(Spy):
+        def read(self, **kwargs: Any) -> statements.Found:
+            found = self.inner.read(**kwargs)
+            checks.append(set(found.stored_keys))  # a copy: the writer adds to its own
+            if len(checks) <= 2:  # the first check of each writer waits for the other's
+                try:
+                    checked.wait(timeout=2)
+                except threading.BrokenBarrierError:
+                    pass  # SQLite: the other writer waits for our commit to begin at all
+            return found
 
-    waiting = dataclasses.replace(real, stored_dedup_keys=check_then_wait)
-    monkeypatch.setattr(statements, "for_connection", lambda: waiting)
+    spy(monkeypatch, CheckThenWait)
     results: list[bool] = []
     errors: list[BaseException] = []
 
