@@ -29,7 +29,7 @@ from typing import Any, Protocol
 
 import psycopg
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import DatabaseError, connection, transaction
 from psycopg.pq import Escaping, TransactionStatus
 from psycopg.types.datetime import TimestamptzLoader
 
@@ -306,6 +306,14 @@ _COUNT_DROPS_PG = (
     f"ON CONFLICT (website_id, day, reason) DO UPDATE SET count = {_D}.count + excluded.count"
 )
 _SAVEPOINT = "sa_ingest_batch"
+
+
+class PreparedStatementsLost(DatabaseError):
+    """The connection's prepared statements were dropped (psycopg sends ``DEALLOCATE ALL``
+    after a rollback when it had prepared statements of its own): rolled back, and the
+    next batch on this connection prepares them again."""
+
+
 # Prepared with SQL's PREPARE once per connection (unless ``DATABASE_PREPARED_STATEMENTS``
 # is off): none reads a table, so no plan can go stale as the tables grow (sql.execute).
 _PREPARED = {
@@ -448,13 +456,16 @@ def _batch_pg() -> Iterator[_PgBatch]:
             yield batch
             if not batch.ended:
                 batch.close([])
-        except BaseException:
+        except BaseException as exc:
             sent = not batch.begin
             if sent and pg.info.transaction_status in _OPEN and not pg.closed:
                 try:
                     cur.execute(undo.encode())
                 except psycopg.Error:
                     pass  # the connection broke: the server rolls back on its own
+            if isinstance(exc, psycopg.errors.InvalidSqlStatementName):
+                _prepared_on.discard(pg)
+                raise PreparedStatementsLost(str(exc)) from exc
             raise
 
 

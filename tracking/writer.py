@@ -53,11 +53,12 @@ def write_events(
     attempts) and written at once by two processes are not ordered by the per-visitor
     lock: both find no stored copy and the unique index refuses the later insert once the
     other commits. Everything rolls back and the one retry drops this copy as a duplicate;
-    any other integrity error fails again and is raised.
+    any other integrity error fails again and is raised. A batch that finds its
+    connection's prepared statements gone is retried once the same way.
     """
     try:
         return _write_events(events, drops)
-    except IntegrityError:
+    except (IntegrityError, statements.PreparedStatementsLost):
         return _write_events(events, drops)
 
 

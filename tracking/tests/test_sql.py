@@ -10,6 +10,7 @@ from django.db import connection
 
 from simple_analytics.testing import make_website, record_events
 from tracking import sql
+from tracking.models import Event, Session
 
 SECOND = dt.timedelta(seconds=1)
 
@@ -136,3 +137,26 @@ def test_prepared_writer_statements_never_scan_a_table():
             cur.execute(f"EXPLAIN EXECUTE {name}({nulls})")
             plan = "\n".join(row[0] for row in cur.fetchall())
             assert "Seq Scan" not in plan, f"{statement}\n{plan}"
+
+
+@pytest.mark.postgres
+@pytest.mark.django_db
+def test_a_batch_finding_its_prepared_statements_gone_is_written_all_the_same():
+    """psycopg sends ``DEALLOCATE ALL`` after a rollback when it prepared statements of its
+    own on the connection, which drops the writer's too: the batch is retried, prepared
+    again, and stored once."""
+    if connection.vendor != "postgresql":
+        pytest.skip("prepared statements are PostgreSQL's")
+    website = make_website()
+    at = dt.datetime(2026, 3, 10, 12, 0, tzinfo=dt.UTC)
+    first = {"type": "PAGE_VIEW", "url": "https://example.com/a", "at": at, "ip": "198.51.100.9"}
+    assert record_events(website, [first]).stored == 1
+    with connection.cursor() as cur:
+        cur.execute("DEALLOCATE ALL")
+    second = {**first, "url": "https://example.com/b", "at": at + SECOND}
+    assert record_events(website, [second]).stored == 1
+    assert sorted(Event.objects.values_list("path", flat=True)) == ["/a", "/b"]
+    assert Session.objects.get().pageviews == 2
+    with connection.cursor() as cur:
+        cur.execute("SELECT count(*) FROM pg_prepared_statements WHERE name LIKE 'sa_%%'")
+        assert cur.fetchone()[0] == 3
