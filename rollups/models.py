@@ -223,7 +223,8 @@ class OpenRow(models.Model):
     """One (dimension, value) of an open bucket's totals: its measures as a name -> int
     object, with ``items`` (sessions, events or reports) deciding whether its row exists."""
 
-    part = models.ForeignKey(OpenPart, on_delete=models.CASCADE, db_index=False)
+    # Deleted with their part in SQL (``rollups.signals``), not listed one by one.
+    part = models.ForeignKey(OpenPart, on_delete=models.DO_NOTHING, db_index=False)
     dimension = models.CharField(max_length=16)
     value = models.TextField()
     measures = models.JSONField(default=dict)
@@ -244,7 +245,8 @@ class OpenRecord(models.Model):
     mutable fields and its events' ids (``contribution``), so that the next refresh can
     take back what it added when the session changes."""
 
-    part = models.ForeignKey(OpenPart, on_delete=models.CASCADE, db_index=False)
+    # One per open session of the day: deleted with their part in SQL (``rollups.signals``).
+    part = models.ForeignKey(OpenPart, on_delete=models.DO_NOTHING, db_index=False)
     session_id = models.BigIntegerField()
     last_seen_at = models.DateTimeField()
     contribution = models.JSONField()

@@ -21,7 +21,15 @@ from core.calendar import local_midnight, next_month
 from jobs import tasks
 from jobs.models import JobRun
 from rollups import fill, retention
-from rollups.models import Granularity, Snapshot, SnapshotRow, Watermark
+from rollups.models import (
+    Granularity,
+    OpenPart,
+    OpenRecord,
+    OpenRow,
+    Snapshot,
+    SnapshotRow,
+    Watermark,
+)
 from simple_analytics.testing import DESKTOP_UA, IPHONE_UA, make_user, make_website, record_events
 from stats import cache as stats_cache
 from stats import planner, queries
@@ -597,8 +605,20 @@ def test_a_deleted_website_takes_its_snapshots_and_the_admin_does_not_list_them(
     for website in (doomed, kept):
         _traffic(website, days=3)
         _roll(website)
+    # The open day's running totals too: a record per session that may still change.
+    record_events(
+        doomed,
+        [
+            {"type": "PAGE_VIEW", "at": NOW - dt.timedelta(minutes=5), "ip": f"192.0.2.{i}"}
+            for i in range(3)
+        ],
+    )
+    fill.refresh_open(doomed, now=NOW)
     kept_state = _state(kept)
     assert SnapshotRow.objects.filter(website=doomed).count() > 10
+    parts = list(OpenPart.objects.filter(website=doomed).values_list("pk", flat=True))
+    assert OpenRecord.objects.filter(part_id__in=parts).count() >= 3
+    assert OpenRow.objects.filter(part_id__in=parts).exists()
 
     root = make_user("root@example.com")
     root.is_staff = root.is_superuser = True
@@ -609,7 +629,7 @@ def test_a_deleted_website_takes_its_snapshots_and_the_admin_does_not_list_them(
     # The websites are listed; their rows, by the hundred thousand on a busy site, are not.
     listed = dict(page.context["model_count"])
     assert listed["websites"] == 2 and listed["snapshots"] > 0
-    assert not {"snapshot rows", "sessions", "events"} & set(listed)
+    assert not {"snapshot rows", "sessions", "events", "open records", "open rows"} & set(listed)
 
     doomed_id = doomed.id
     with CaptureQueriesContext(connection) as queries:
@@ -619,4 +639,10 @@ def test_a_deleted_website_takes_its_snapshots_and_the_admin_does_not_list_them(
     assert [q["sql"] for q in queries if "rollups_snapshotrow" in q["sql"]] == [
         f'DELETE FROM "rollups_snapshotrow" WHERE "rollups_snapshotrow"."website_id" = {doomed_id}'
     ]
+    assert not OpenRecord.objects.filter(part_id__in=parts).exists()
+    assert not OpenRow.objects.filter(part_id__in=parts).exists()
+    assert not OpenPart.objects.filter(website_id=doomed_id).exists()
+    # One statement per part and table, whatever the number of open sessions.
+    deletes = [q["sql"] for q in queries if q["sql"].startswith('DELETE FROM "rollups_openrecord"')]
+    assert len(deletes) == len(parts)
     assert _state(kept) == kept_state
