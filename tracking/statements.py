@@ -358,12 +358,10 @@ class _PgBatch:
 
     def send(self, statements: list[str]) -> None:
         """Run ``statements`` in one round trip; the cursor is left on the first one's result."""
-        if self.begin:
-            statements.insert(0, self.begin)
-            self.begin = ""
-        self.cur.execute(";\n".join(statements).encode())
-        if statements[0] in ("BEGIN", f"SAVEPOINT {_SAVEPOINT}"):
-            self.cur.nextset()
+        begin, self.begin = self.begin, ""
+        self.cur.execute(";\n".join([begin, *statements] if begin else statements).encode())
+        if begin:
+            self.cur.nextset()  # past BEGIN's (or SAVEPOINT's) result
 
     def sequence(self) -> str:
         global _session_sequence
